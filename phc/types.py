@@ -1,0 +1,95 @@
+"""Semantic types that the checker assigns and the lowering reads.
+
+A dimension is an `int` (known), a `str` (a symbol: a signature's `m`, or a variable holding a
+size, `rows`), or None (unknown). Types print the way Physika prints them: `ℝ[2,3]`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from phc.ast import Scalar
+
+Dim = Union[int, str, None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarT:
+    kind: Scalar
+
+    def __str__(self) -> str:
+        return self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class TensorT:
+    kind: Scalar
+    dims: tuple[Dim, ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}[{','.join('?' if d is None else str(d) for d in self.dims)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ClassT:
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class FuncT:
+    params: tuple[Type, ...]
+    ret: Type
+
+    def __str__(self) -> str:
+        return f"({', '.join(map(str, self.params))}) → {self.ret}"
+
+
+@dataclass(frozen=True, slots=True)
+class TupleT:
+    """A fixed list of values of different types: what `create_dataset` returns."""
+    items: tuple[Type, ...]
+
+    def __str__(self) -> str:
+        return f"[{', '.join(map(str, self.items))}]"
+
+
+@dataclass(frozen=True, slots=True)
+class NoneT:
+    def __str__(self) -> str:
+        return "None"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownT:
+    """The type of an expression whose checking failed: absorbs further errors."""
+    def __str__(self) -> str:
+        return "?"
+
+
+Type = Union[ScalarT, TensorT, ClassT, FuncT, TupleT, NoneT, UnknownT]
+
+REAL = ScalarT(Scalar.REAL)
+NAT = ScalarT(Scalar.NAT)
+INT = ScalarT(Scalar.INT)
+BOOL = ScalarT(Scalar.BOOL)
+UNKNOWN = UnknownT()
+NONE = NoneT()
+
+
+def rank(t: Type) -> int:
+    return t.rank if isinstance(t, TensorT) else 0
+
+
+def element_kind(t: Type) -> Scalar | None:
+    return t.kind if isinstance(t, (ScalarT, TensorT)) else None
+
+
+def is_numeric(t: Type) -> bool:
+    return isinstance(t, (ScalarT, TensorT))
