@@ -1,0 +1,232 @@
+"""The whole generated module: header, functions, classes, `main()`; host statements as Python.
+
+Every emitted statement line ends with `# @LINE:COL`, its place in the `.phk` source, from which
+`line_table` rebuilds the map that turns a runtime error back into a Physika diagnostic.
+"""
+from __future__ import annotations
+
+import hashlib
+import keyword
+import re
+from pathlib import Path
+
+import jinja2
+
+from phc.ir import nodes as n
+from phc.ir.analysis import grad_vars, walk_stmts
+from phc.emit.torch_backend import Code, Host, Nest, EmitError
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+HEADER_MARK = "# phc-generated:"
+_RESERVED = {"torch", "rt", "range", "int", "float", "len", "print", "math", "main", "self",
+             "_phc_source", "bool", "tuple", "list", "dict"}
+
+
+class Names:
+    """Physika names → Python identifiers (keywords and our own imports get a trailing `_`)."""
+
+    def __init__(self, functions: set[str], classes: set[str]):
+        self.functions, self.classes = functions, classes
+        self.ints: set[str] = set()
+
+    def py(self, name: str) -> str:
+        if name == "this":
+            return "this"
+        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier():
+            return re.sub(r"\W", "_", name) + "_"
+        return name
+
+    def func(self, name: str) -> str:
+        if name in self.functions or name in self.classes:
+            return self.py(name)
+        return f"rt.{name}"
+
+
+def emit_module(module: n.Module, source: str, backend: str = "torch", kernels: str = "") -> str:
+    names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
+    leaves = grad_vars(module)
+    functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
+    classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
+    main = FunctionEmitter(names, leaves).main(module.main)
+    digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    return env.get_template("module.py.j2").render(
+        filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,
+        functions=functions, classes=classes, main=main, header_mark=HEADER_MARK)
+
+
+def line_table(generated: str) -> dict[int, tuple[int, int]]:
+    """Generated line number → (phk line, col), from the `# @L:C` tags."""
+    table = {}
+    for k, text in enumerate(generated.splitlines(), 1):
+        m = re.search(r"# @(\d+):(\d+)$", text)
+        if m:
+            table[k] = (int(m.group(1)), int(m.group(2)))
+    return table
+
+
+class FunctionEmitter:
+    def __init__(self, names: Names, leaves: set[str]):
+        self.names, self.leaves = names, leaves
+        self.code = Code()
+        self.host = Host(self.code, names)
+
+    def function(self, f: n.Function, method: bool = False) -> str:
+        params = [self.names.py(p.name) for p in f.params]
+        if method:
+            params = ["this"] + params
+        name = "__call__" if f.name == "λ" else self.names.py(f.name)
+        self.code.indent = 1
+        self.body(f.body)
+        if not f.body:
+            self.code.line("pass")
+        head = f"def {name}({', '.join(params)}):{_tag(f.span)}"
+        doc = f'    """Physika `{f.name}` ({", ".join(f"{p.name}: {p.type}" for p in f.params)}) -> {f.ret}."""'
+        return "\n".join([head, doc] + self.code.lines)
+
+    def main(self, f: n.Function) -> str:
+        assigned = sorted({s.name for s in walk_stmts(f.body) if isinstance(s, n.Assign)} |
+                          {t for s in walk_stmts(f.body) if isinstance(s, n.Grads) for t in s.targets} |
+                          {s.axis.var for s in walk_stmts(f.body) if isinstance(s, n.Loop)})
+        self.code.indent = 1
+        if assigned:
+            self.code.line(f"global {', '.join(self.names.py(a) for a in assigned)}")
+        self.body(f.body)
+        pyn = [self.names.py(a) for a in assigned]
+        self.code.line("return {" + ", ".join(f"{a!r}: {p}" for a, p in zip(assigned, pyn)) + "}")
+        return "\n".join(['def main():', '    """Run the top-level program; return its variables."""'] + self.code.lines)
+
+    # ---- statements
+
+    def body(self, stmts):
+        for s in stmts:
+            self.stmt(s)
+
+    def stmt(self, s: n.Stmt):
+        c, h = self.code, self.host
+        tag = _tagtext(getattr(s, "span", None))
+        match s:
+            case n.Assign(name, value):
+                v = self.value(value)
+                if name in self.leaves:
+                    v = f"rt.leaf({v})"
+                target = self.names.py(name)
+                if s.nograd:
+                    c.line("with torch.no_grad():")
+                    c.indent += 1
+                    c.line(f"{target} = {v}", tag)
+                    c.indent -= 1
+                else:
+                    c.line(f"{target} = {v}", tag)
+            case n.Store(tensor, index, value):
+                self.store(s, tag)
+            case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
+                self.nest_store(s, tag)
+            case n.Loop(axis, body):
+                self.host_loop(s, tag)
+            case n.If(cond, body, orelse):
+                c.line(f"if {h.expr(cond)}:", tag)
+                self.block(body)
+                if orelse:
+                    c.line("else:")
+                    self.block(orelse)
+            case n.Return(value):
+                c.line("return" if value is None else f"return {self.value(value)}", tag)
+            case n.Print(value):
+                c.line(f"rt.physika_print({self.value(value)})", tag)
+            case n.Eval(value):
+                c.line(self.value(value), tag)
+            case n.Grads(targets, y, wrt):
+                ts = ", ".join(self.names.py(t) for t in targets)
+                ws = ", ".join(h.expr(w) for w in wrt)
+                c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},))", tag)
+            case _:
+                raise EmitError(f"cannot emit {type(s).__name__}")
+
+    def block(self, stmts):
+        self.code.indent += 1
+        before = len(self.code.lines)
+        self.body(stmts)
+        if len(self.code.lines) == before:
+            self.code.line("pass")
+        self.code.indent -= 1
+
+    def value(self, e: n.Expr) -> str:
+        if isinstance(e, (n.Tabulate, n.Reduce)):
+            return Nest(self.host, ()).value(e)
+        return self.host.expr(e)
+
+    def host_loop(self, s: n.Loop, tag: str):
+        c = self.code
+        a = s.axis
+        self.names.ints.add(a.var)
+        lo, hi = self.host.int_expr(a.lo), self.host.int_expr(a.hi)
+        rng = f"range({hi})" if lo == "0" else f"range({lo}, {hi})"
+        if s.nograd:
+            c.line("with torch.no_grad():")
+            c.indent += 1
+        c.line(f"for {self.names.py(a.var)} in {rng}:", tag)
+        self.block(s.body)
+        if s.nograd:
+            c.indent -= 1
+
+    def store(self, s: n.Store, tag: str):
+        t = self.host.expr(s.tensor)
+        idx = ", ".join(self.host.index(i) for i in s.index)
+        self.code.line(f"{t}[{idx}] = {self.value(s.value)}", tag)
+
+    def nest_store(self, loop: n.Loop, tag: str):
+        """An imperative nest `for … : t[affine] = e`: one vectorised scatter."""
+        axes, body = [], (loop,)
+        while len(body) == 1 and isinstance(body[0], n.Loop):
+            axes.append(body[0].axis)
+            body = body[0].body
+        if len(body) != 1 or not isinstance(body[0], n.Store):
+            raise EmitError("an imperative nest with several statements")
+        st = body[0]
+        nest = Nest(self.host, tuple(axes))
+        for a in axes:
+            nest.size_of(a)
+        value = nest.vec(st.value)
+        view = nest.load(st.tensor, st.index, tuple(axes))
+        # reuse the load's arguments: `view(t, const, coeffs, sizes)` → `store(t, …, value)`
+        args = view[len("rt.nests.view("):-1] if view.startswith("rt.nests.view(") else None
+        if args is None:
+            self.code.line(f"{view}.copy_(torch.as_tensor({value}).expand_as({view}))", tag)
+        else:
+            self.code.line(f"rt.nests.store({args}, {value})", tag)
+
+
+class ClassEmitter:
+    def __init__(self, names: Names, leaves: set[str]):
+        self.names, self.leaves = names, leaves
+
+    def cls(self, c: n.ClassIR) -> str:
+        fields = [self.names.py(p.name) for p in c.fields]
+        lines = [f"class {self.names.py(c.name)}:",
+                 f'    """Physika class `{c.name}`: fields {", ".join(f"{p.name}: {p.type}" for p in c.fields)}."""',
+                 f"    _fields = {tuple(p.name for p in c.fields)!r}",
+                 "",
+                 f"    def __init__(this, {', '.join(fields)}):" if fields else "    def __init__(this):"]
+        for p, py in zip(c.fields, fields):
+            v = f"rt.leaf({py})" if p.name in c.grad_fields else f"rt.value({py})"
+            lines.append(f"        this.{py} = {v}")
+        if not fields:
+            lines.append("        pass")
+        for m in c.methods:
+            text = FunctionEmitter(self.names, self.leaves).function(m, method=True)
+            lines.append("")
+            lines += ["    " + line if line else line for line in text.splitlines()]
+        return "\n".join(lines)
+
+
+def _tagtext(span) -> str:
+    if span is None or span.line == 0:
+        return ""
+    return f"@{span.line}:{span.col}"
+
+
+def _tag(span) -> str:
+    t = _tagtext(span)
+    return f"  # {t}" if t else ""

@@ -1,0 +1,370 @@
+"""The universal vectoriser: IR expressions → torch code, with no list of patterns.
+
+Inside a nest with loop axes (i_0, …, i_{K-1}) every value is a rank-K tensor whose axis k has the
+extent of i_k, or 1 where the value does not depend on i_k (so plain broadcasting combines
+values). An affine load is one strided view (`runtime.nests.view`), a loop index is an `arange`,
+a reduction appends its axes and sums (`amax`, `argmax`, …) them away, a sum of products of two
+loads is one `einsum`, a select is `torch.where`. Values that depend on no loop axis are host
+values (Python numbers or tensors) and broadcast as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from phc.ir import nodes as n
+from phc.ir.lower import linear_form
+from phc.ir.simplify import extent, free_syms, simplify, as_int
+
+_BIN = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**", "@": "@",
+        "<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
+MATH_FNS = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
+
+
+class EmitError(Exception):
+    pass
+
+
+@dataclass
+class Code:
+    """Lines of Python being built for one function, with fresh temporaries."""
+    lines: list[str] = field(default_factory=list)
+    indent: int = 1
+    counter: int = 0
+
+    def tmp(self, base: str = "_t") -> str:
+        self.counter += 1
+        return f"{base}{self.counter}"
+
+    def line(self, text: str, tag: str = ""):
+        self.lines.append("    " * self.indent + text + (f"  # {tag}" if tag else ""))
+
+
+class Host:
+    """Host expressions (outside any nest)."""
+
+    def __init__(self, code: Code, names: "Names"):
+        self.code, self.names = code, names
+
+    def expr(self, e: n.Expr) -> str:
+        match e:
+            case n.Const(value, dtype):
+                if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
+                    return repr(float(value))
+                return repr(value)
+            case n.Sym(name):
+                return self.names.py(name)
+            case n.Dim(value, axis):
+                return f"{self.expr(value)}.shape[{axis}]"
+            case n.Load(tensor, index):
+                return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]"
+            case n.Slice(tensor, lo, hi):
+                lo_s = "" if lo is None else f"rt.to_index({self.expr(lo)})"
+                hi_s = "" if hi is None else f"rt.to_index({self.expr(hi)})"
+                return f"{self.expr(tensor)}[{lo_s}:{hi_s}]"
+            case n.Bin("and" | "or" as op, a, b):
+                return f"({self.expr(a)} {op} {self.expr(b)})"
+            case n.Bin("min" | "max" as op, a, b):
+                return f"rt.{op}imum({self.expr(a)}, {self.expr(b)})"
+            case n.Bin("/", a, b):
+                return f"({self.expr(a)} / {self.expr(b)})"
+            case n.Bin(op, a, b):
+                return f"({self.expr(a)} {_BIN[op]} {self.expr(b)})"
+            case n.Un("neg", a):
+                return f"(-{self.expr(a)})"
+            case n.Un("not", a):
+                return f"(not {self.expr(a)})"
+            case n.Un("floor", a):
+                return f"rt.floor_int({self.expr(a)})"
+            case n.Un(op, a) if op in MATH_FNS:
+                return f"rt.{op}({self.expr(a)})"
+            case n.Un(op, a):
+                return f"rt.{op}({self.expr(a)})"
+            case n.Select(c, a, b):
+                return f"({self.expr(a)} if {self.expr(c)} else {self.expr(b)})"
+            case n.Reduce() | n.Tabulate():
+                return Nest(self, ()).value(e)
+            case n.Reshape(value, shape):
+                v = self.expr(value)
+                return f"{v}.reshape({_tuple(self.int_expr(s) for s in shape)}).clone()"
+            case n.Full(shape, fill, dtype):
+                dt = {"f32": "torch.float32", "i64": "torch.long", "bool": "torch.bool"}[dtype.value]
+                return f"rt.full({_tuple(self.int_expr(s) for s in shape)}, {self.expr(fill)}, dtype={dt})"
+            case n.ArrayLit():
+                return self.array(e)
+            case n.Sample(dist, params, shape):
+                args = ", ".join([self.expr(p) for p in params] + [self.int_expr(s) for s in shape])
+                return f"rt.sample_{dist}({args})"
+            case n.Call(func, args, None):
+                return f"{self.names.func(func)}({', '.join(self.expr(a) for a in args)})"
+            case n.Call("λ", args, obj):
+                return f"{self.expr(obj)}({', '.join(self.expr(a) for a in args)})"
+            case n.Call(func, args, obj):
+                return f"{self.expr(obj)}.{func}({', '.join(self.expr(a) for a in args)})"
+            case n.Attr(obj, name):
+                return f"{self.expr(obj)}.{name}"
+            case n.Cast(value, n.DType.F32):
+                return f"rt.real({self.expr(value)})"
+            case n.Cast(value, _):
+                return f"rt.to_index({self.expr(value)})"
+        raise EmitError(f"cannot emit {type(e).__name__}")
+
+    def index(self, i: n.Expr) -> str:
+        s = self.expr(i)
+        return s if _is_int_expr(i, self.names.ints) else f"rt.to_index({s})"
+
+    def int_expr(self, e: n.Expr) -> str:
+        s = self.expr(e)
+        return s if _is_int_expr(e, self.names.ints) else f"rt.floor_int({s})"
+
+    def array(self, e: n.ArrayLit) -> str:
+        if _all_const(e):
+            dt = "torch.float32" if e.dtype is n.DType.F32 or _has_float(e) else "torch.long"
+            return f"rt.tensor({_py_list(e)}, {dt})"
+        items = ", ".join(self.expr(i) for i in e.items)
+        return f"rt.stack([{items}])"
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _all_const(e) -> bool:
+    if isinstance(e, n.ArrayLit):
+        return all(_all_const(i) for i in e.items)
+    if isinstance(e, n.Un) and e.op == "neg":
+        return _all_const(e.a)
+    return isinstance(e, n.Const)
+
+
+def _has_float(e) -> bool:
+    if isinstance(e, n.ArrayLit):
+        return any(_has_float(i) for i in e.items)
+    if isinstance(e, n.Un):
+        return _has_float(e.a)
+    return isinstance(e.value, float)
+
+
+def _py_list(e) -> str:
+    if isinstance(e, n.ArrayLit):
+        return "[" + ", ".join(_py_list(i) for i in e.items) + "]"
+    if isinstance(e, n.Un):
+        return f"-{_py_list(e.a)}"
+    return repr(e.value)
+
+
+def _is_int_expr(e: n.Expr, ints=frozenset()) -> bool:
+    """Expressions that are Python ints at run time: shapes, integer constants, host loop
+    variables, and integer arithmetic on them."""
+    match e:
+        case n.Const(v, _):
+            return isinstance(v, int) and not isinstance(v, bool)
+        case n.Dim():
+            return True
+        case n.Bin("+" | "-" | "*" | "//" | "%", a, b):
+            return _is_int_expr(a, ints) and _is_int_expr(b, ints)
+        case n.Un("floor", _):
+            return True
+        case n.Sym(name):
+            return name in ints
+    return False
+
+
+class Nest:
+    """Vectorises one expression over the loop axes `axes` (outermost first)."""
+
+    def __init__(self, host: Host, axes: tuple[n.Axis, ...]):
+        self.host, self.axes = host, axes
+        self.code = host.code
+        self.sizes: dict[str, str] = {}
+        self.cache: dict = {}
+
+    # ---- entry points
+
+    def value(self, e: n.Expr) -> str:
+        """A host-level Reduce or Tabulate: the finished tensor (or scalar)."""
+        if isinstance(e, n.Tabulate):
+            return self.tabulate(e)
+        return self.vec(e)
+
+    def tabulate(self, t: n.Tabulate) -> str:
+        nest = Nest(self.host, self.axes + t.axes)
+        nest.sizes = dict(self.sizes)
+        nest.cache = self.cache
+        for a in t.axes:
+            nest.size_of(a)
+        body = nest.vec(t.body)
+        sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
+        if not nest.depends(t.body):
+            return f"rt.full(({sizes},), {body})"
+        if isinstance(t.body, n.Load):
+            return f"{body}.expand({sizes}).clone()"
+        return f"{body}.expand({sizes})" if not self._uses_all(nest, t.body) else body
+
+    def _uses_all(self, nest, body) -> bool:
+        fs = free_syms(body)
+        return all(a.var in fs for a in nest.axes)
+
+    # ---- helpers
+
+    def size_of(self, a: n.Axis) -> str:
+        if a.var not in self.sizes:
+            name = self.code.tmp("_n")
+            self.code.line(f"{name} = {self.host.int_expr(extent(a))}")
+            self.sizes[a.var] = name
+        return self.sizes[a.var]
+
+    def rank(self) -> int:
+        return len(self.axes)
+
+    def axis_index(self, var: str) -> int | None:
+        for k, a in enumerate(self.axes):
+            if a.var == var:
+                return k
+        return None
+
+    def depends(self, e: n.Expr) -> bool:
+        fs = free_syms(e)
+        return any(a.var in fs for a in self.axes)
+
+    def vec(self, e: n.Expr) -> str:
+        """Code of a rank-K tensor (or a host value when `e` depends on no axis)."""
+        if not self.depends(e) and not isinstance(e, (n.Reduce, n.Tabulate)):
+            return self.host.expr(e)
+        key = e
+        if key in self.cache:
+            return self.cache[key]
+        code = self._vec(e)
+        if isinstance(e, (n.Load, n.Reduce)):
+            name = self.code.tmp("_v")
+            self.code.line(f"{name} = {code}")
+            code = name
+        self.cache[key] = code
+        return code
+
+    def _vec(self, e: n.Expr) -> str:
+        match e:
+            case n.Sym(var) if self.axis_index(var) is not None:
+                k = self.axis_index(var)
+                a = self.axes[k]
+                lo = self.host.int_expr(a.lo)
+                return f"rt.nests.arange({self.sizes[var]}, {k}, {self.rank()}, {lo}, device=rt.device())"
+            case n.Load(tensor, index):
+                return self.load(tensor, index, self.axes)
+            case n.Bin("and", a, b):
+                return f"torch.logical_and({self.vec(a)}, {self.vec(b)})"
+            case n.Bin("or", a, b):
+                return f"torch.logical_or({self.vec(a)}, {self.vec(b)})"
+            case n.Bin("min" | "max" as op, a, b):
+                return f"rt.{op}imum({self.vec(a)}, {self.vec(b)})"
+            case n.Bin(op, a, b):
+                return f"({self.vec(a)} {_BIN[op]} {self.vec(b)})"
+            case n.Un("neg", a):
+                return f"(-{self.vec(a)})"
+            case n.Un("not", a):
+                return f"torch.logical_not({self.vec(a)})"
+            case n.Un("floor", a):
+                return f"torch.floor({self.vec(a)})"
+            case n.Un(op, a):
+                return f"rt.{op}({self.vec(a)})"
+            case n.Select(c, a, b):
+                return f"torch.where({self.vec(c)}, {self.vec(a)}, {self.vec(b)})"
+            case n.Reduce():
+                return self.reduce(e)
+            case n.Tabulate():
+                raise EmitError("a tabulation nested inside a nest body")
+            case n.Cast(value, n.DType.F32):
+                return f"({self.vec(value)}).float()"
+            case n.Cast(value, _):
+                return f"({self.vec(value)}).long()"
+        raise EmitError(f"cannot vectorise {type(e).__name__}")
+
+    def load(self, tensor: n.Expr, index, axes) -> str:
+        t = self.host.expr(tensor) if not self.depends(tensor) else None
+        if t is None:
+            raise EmitError("a load from a computed tensor inside a nest")
+        vars = [a.var for a in axes]
+        if self._identity(tensor, index, axes):
+            return t
+        consts, rows = [], [[] for _ in axes]
+        for i in index:
+            form = linear_form(i, vars)
+            if form is None:
+                raise EmitError("a data-dependent index inside a nest")
+            coeffs, const = form
+            # loop variables run from lo: index = Σ c·(lo + i') + const
+            for a in axes:
+                c = coeffs.get(a.var)
+                if c is not None and not (isinstance(a.lo, n.Const) and a.lo.value == 0):
+                    const = n.Bin("+", const, n.Bin("*", c, a.lo))
+            consts.append(self.host.int_expr(simplify(const)))
+            for k, a in enumerate(axes):
+                c = coeffs.get(a.var)
+                rows[k].append("0" if c is None else self.host.int_expr(simplify(c)))
+        sizes = [self.sizes[a.var] if any(r != "0" for r in rows[k]) else "1" for k, a in enumerate(axes)]
+        const_t = _tuple(consts) if consts else "()"
+        coeff_t = _tuple(_tuple(r) if r else "()" for r in rows) if rows else "()"
+        return f"rt.nests.view({t}, {const_t}, {coeff_t}, {_tuple(sizes) if sizes else '()'})"
+
+    def _identity(self, tensor, index, axes) -> bool:
+        """`x[i, j]` over i in 0..dim(x,0), j in 0..dim(x,1), with no other axes: x itself."""
+        if len(index) != len(axes):
+            return False
+        for k, (i, a) in enumerate(zip(index, axes)):
+            if i != n.Sym(a.var) or a.lo != n.Const(0) or simplify(a.hi) != n.Dim(tensor, k):
+                return False
+        return True
+
+    def reduce(self, r: n.Reduce) -> str:
+        inner = Nest(self.host, self.axes + r.axes)
+        inner.sizes = dict(self.sizes)
+        inner.cache = self.cache
+        for a in r.axes:
+            inner.size_of(a)
+        k0 = self.rank()
+        dims = tuple(range(k0, k0 + len(r.axes)))
+        if r.op is n.ReduceOp.ADD:
+            es = inner.einsum(r.body, k0)
+            if es is not None:
+                return es
+        body = inner.vec(r.body)
+        if not inner.depends(r.body):
+            raise EmitError("a reduction of an invariant value (should have been simplified)")
+        full = ", ".join(inner.sizes[a.var] for a in inner.axes)
+        body = f"{body}.expand({full})"
+        dims_s = _tuple(str(d) for d in dims)
+        match r.op:
+            case n.ReduceOp.ADD:
+                return f"{body}.sum(dim={dims_s})"
+            case n.ReduceOp.MAX:
+                return f"{body}.amax(dim={dims_s})"
+            case n.ReduceOp.MIN:
+                return f"{body}.amin(dim={dims_s})"
+            case n.ReduceOp.MUL if len(dims) == 1:
+                return f"{body}.prod(dim={dims[0]})"
+            case n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN if len(dims) == 1:
+                fn = "argmax" if r.op is n.ReduceOp.ARGMAX else "argmin"
+                lo = self.host.int_expr(r.axes[0].lo)
+                return f"({body}.{fn}(dim={dims[0]}) + {lo})"
+        raise EmitError(f"reduction {r.op.value} over several axes")
+
+    def einsum(self, body: n.Expr, k0: int) -> str | None:
+        """Σ a·b of two loads as one einsum over compact views (no broadcast temporaries)."""
+        if not (isinstance(body, n.Bin) and body.op == "*" and isinstance(body.a, n.Load)
+                and isinstance(body.b, n.Load)):
+            return None
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        ops, specs = [], []
+        for load in (body.a, body.b):
+            used = [a for a in self.axes if a.var in set().union(*(free_syms(i) for i in load.index))]
+            if not used:
+                return None
+            ops.append(self.load(load.tensor, load.index, tuple(used)))
+            specs.append("".join(letters[self.axes.index(a)] for a in used))
+        outer = [a for a in self.axes[:k0] if any(letters[self.axes.index(a)] in s for s in specs)]
+        out = "".join(letters[self.axes.index(a)] for a in outer)
+        code = f"torch.einsum('{','.join(specs)}->{out}', {', '.join(ops)})"
+        if len(outer) != k0:
+            shape = ", ".join(self.sizes[a.var] if a in outer else "1" for a in self.axes[:k0])
+            code = f"{code}.reshape({shape}{',' if k0 == 1 else ''})" if k0 else code
+        return code

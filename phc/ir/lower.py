@@ -1,0 +1,790 @@
+"""Typed AST → affine IR.
+
+Per function, statements are lowered in order while a small environment remembers the values of
+cheap locals (constants, shapes, loads): those are substituted into their uses instead of being
+materialised, which is how `rows: ℝ = get_2d_array_num_rows(x)` becomes `dim(x, 0)` and
+`results = zero_2d_array(r, c)` stays a pending allocation that a following nest overwrites.
+Loops are symbolically executed (`NestExec`): scalar updates become reductions, stores become
+tabulations or imperative nests; whatever cannot be made affine raises `NotAffine` and stays a
+host loop, with the reason in its note.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from phc import ast as A
+from phc.ir import nodes as n
+from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, subst, uses,
+                             contains)
+
+MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
+RUNTIME = {"create_dataset", "create_mnist", "create_digits", "physika_print", "print", "summary",
+           "zeros", "ones", "float", "int", "shuffle_indices", "grad", "len", "sum", "max", "min",
+           "argmax", "mean", "sigmoid", "dropout"}
+INLINE_LIMIT = 80       # nodes: functions whose whole body is one small expression are inlined
+
+
+class NotAffine(Exception):
+    """A loop that cannot become a nest; the message says why (shown in the IR)."""
+
+
+# ---------------------------------------------------------------- program level
+
+@dataclass
+class Program:
+    """What lowering knows about the whole program."""
+    ast: A.Program
+    functions: dict[str, A.FuncDef]
+    classes: dict[str, A.ClassDef]
+    types: dict = field(default_factory=dict)          # AST expr -> phc.types.Type (optional)
+    lowered: dict[str, n.Function] = field(default_factory=dict)
+    inline: dict[str, tuple[tuple[str, ...], n.Expr]] = field(default_factory=dict)
+    in_progress: set[str] = field(default_factory=set)
+
+
+def lower_program(program: A.Program, types: dict | None = None) -> n.Module:
+    funcs = {s.name: s for s in program.body if isinstance(s, A.FuncDef)}
+    classes = {s.name: s for s in program.body if isinstance(s, A.ClassDef)}
+    prog = Program(program, funcs, classes, types or {})
+    functions = tuple(_lower_function(prog, f) for f in funcs.values())
+    class_irs = tuple(_lower_class(prog, c) for c in classes.values())
+    top = tuple(s for s in program.body if not isinstance(s, (A.FuncDef, A.ClassDef)))
+    main_body = FnLowering(prog, None, lazy=False, is_main=True).lower_body(top)
+    main = n.Function("main", (), "None", main_body)
+    module = n.Module(functions, class_irs, main, program.filename)
+    from phc.ir.analysis import annotate
+    return annotate(module)
+
+
+def _lower_function(prog: Program, f: A.FuncDef, owner: A.ClassDef | None = None) -> n.Function:
+    key = f"{owner.name}.{f.name}" if owner else f.name
+    if key in prog.lowered:
+        return prog.lowered[key]
+    prog.in_progress.add(key)
+    body = FnLowering(prog, f, owner=owner, lazy=True).lower_body(f.body)
+    prog.in_progress.discard(key)
+    params = tuple(n.Param(p.name, type_text(p.type)) for p in f.params)
+    fn = n.Function(f.name, params, type_text(f.ret) if f.ret else "None", body,
+                    owner.name if owner else None, span=f.span)
+    if owner is None and len(body) == 1 and isinstance(body[0], n.Return) and body[0].value is not None \
+            and _size(body[0].value) <= INLINE_LIMIT and not _impure(body[0].value):
+        prog.inline[f.name] = (tuple(p.name for p in f.params), body[0].value)
+        fn = n.Function(fn.name, fn.params, fn.ret, fn.body, None, True, f.span)
+    prog.lowered[key] = fn
+    return fn
+
+
+def _lower_class(prog: Program, c: A.ClassDef) -> n.ClassIR:
+    fields = tuple(n.Param(p.name, type_text(p.type)) for p in c.params) + \
+        tuple(n.Param(d.name, type_text(d.type)) for d in c.fields)
+    methods = tuple(_lower_function(prog, m, c) for m in c.methods)
+    return n.ClassIR(c.name, fields, methods)
+
+
+def type_text(t: A.TypeExpr | None) -> str:
+    if t is None:
+        return "None"
+    if t.class_name:
+        return t.class_name
+    kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool"}[t.scalar]
+    if not t.dims:
+        return kind
+    from phc.ir.printer import expr
+    return f"{kind}[{', '.join(_dim_text(d) for d in t.dims)}]"
+
+
+def _dim_text(d) -> str:
+    if isinstance(d, A.Num):
+        return d.text
+    if isinstance(d, A.Name):
+        return d.id
+    return "?"
+
+
+def _size(e: n.Expr) -> int:
+    from phc.ir.simplify import children
+    return 1 + sum(_size(c) for c in children(e))
+
+
+def _impure(e: n.Expr) -> bool:
+    return contains(e, lambda x: isinstance(x, (n.Sample, n.Call)))
+
+
+# ---------------------------------------------------------------- host code
+
+class FnLowering:
+    """Lowers one function body (or the top-level program) to host statements and nests."""
+
+    def __init__(self, prog: Program, fn: A.FuncDef | None, owner: A.ClassDef | None = None,
+                 lazy: bool = True, is_main: bool = False):
+        self.prog, self.fn, self.owner, self.lazy, self.is_main = prog, fn, owner, lazy, is_main
+        self.env: dict[str, n.Expr] = {}
+        self.out: list[n.Stmt] = []
+        self.locals = set(p.name for p in fn.params) if fn else set()
+        self.counter = Counter()
+        self.int_syms: set[str] = set()
+        self.defined: set[str] = set(self.locals)   # params, then names bound so far
+
+    # ---- names
+
+    def fresh(self, base: str) -> str:
+        self.counter[base] += 1
+        k = self.counter[base]
+        return base if k == 1 else f"{base}_{k}"
+
+    # ---- statements
+
+    def lower_body(self, stmts) -> tuple[n.Stmt, ...]:
+        self.locals |= _assigned_names(stmts)
+        self.block(stmts)
+        if self.is_main:
+            self.flush()
+        return tuple(_eliminate_dead_allocs(_group_grads(self.out)))
+
+    def block(self, stmts):
+        for s in stmts:
+            self.stmt(s)
+
+    def emit(self, s: n.Stmt):
+        self.out.append(s)
+
+    def flush(self, names=None):
+        """Materialise pending values (all, or those of `names` and what depends on them)."""
+        for k in list(self.env):
+            if names is None or k in names or free_syms(self.env[k]) & set(names or ()):
+                self.emit(n.Assign(k, self.env.pop(k)))
+
+    def define(self, name: str, value: n.Expr, span: A.Span):
+        value = simplify(value, frozenset(self.int_syms))
+        self.defined.add(name)
+        # values computed from the old binding of `name` must be materialised first
+        self.flush([k for k, v in self.env.items() if k != name and uses(v, name)])
+        if self.lazy and _cheap(value) and not uses(value, name):
+            self.env[name] = value
+            return
+        self.env.pop(name, None)
+        self.emit(n.Assign(name, value, span))
+
+    def stmt(self, s):
+        match s:
+            case A.Decl(name, t, value):
+                v = self.lower_decl_value(t, value)
+                self.define(name, v, s.span)
+            case A.Assign(A.Name(name), value):
+                self.define(name, self.expr(value), s.span)
+            case A.Assign(target, value):
+                tensor, index = self.store_target(target)
+                self.flush([_root_name(tensor)])
+                self.emit(n.Store(tensor, index, self.expr(value), s.span))
+            case A.AugAssign(A.Name(name), op, value):
+                self.define(name, n.Bin(op, self.name(name), self.expr(value)), s.span)
+            case A.AugAssign(target, op, value):
+                tensor, index = self.store_target(target)
+                self.flush([_root_name(tensor)])
+                self.emit(n.Store(tensor, index, n.Bin(op, n.Load(tensor, index), self.expr(value)), s.span))
+            case A.ExprStmt(expr):
+                self.expr_stmt(expr, s.span)
+            case A.Return(value):
+                self.emit(n.Return(None if value is None else self.expr(value), s.span))
+            case A.If(cond, body, orelse):
+                self.host_if(s)
+            case A.For():
+                self.for_loop(s)
+            case A.FuncDef() | A.ClassDef():
+                pass    # nested definitions are not part of the numeric core
+
+    def lower_decl_value(self, t: A.TypeExpr, value) -> n.Expr:
+        if value is None:
+            shape = tuple(self.expr(d) for d in t.dims)
+            return n.Full(shape, n.Const(0.0)) if shape else n.Const(0.0)
+        v = self.expr(value)
+        if t.scalar is A.Scalar.REAL:
+            return _to_real(v)
+        return v
+
+    def expr_stmt(self, e, span):
+        if isinstance(e, A.Call) and isinstance(e.func, A.Name) and e.func.id in ("physika_print", "print") \
+                and e.func.id not in self.prog.functions:
+            for a in e.args:
+                self.emit(n.Print(self.expr(a), span))
+            return
+        v = self.expr(e)
+        if isinstance(v, n.Call) and (v.func in ("summary",) or self._returns_nothing(v)):
+            self.emit(n.Eval(v, span))
+        else:
+            self.emit(n.Print(v, span))
+
+    def _returns_nothing(self, call: n.Call) -> bool:
+        f = self.prog.functions.get(call.func)
+        return f is not None and f.ret is None and not any(
+            isinstance(x, A.Return) and x.value is not None for x in A.walk(f))
+
+    def host_if(self, s: A.If):
+        names = _read_names(s) | _assigned_names([s])
+        self.flush(names)
+        cond = self.expr(s.cond)
+        body = self.sub_block(s.body)
+        orelse = self.sub_block(s.orelse)
+        self.emit(n.If(cond, body, orelse, s.span))
+
+    def sub_block(self, stmts) -> tuple[n.Stmt, ...]:
+        sub = FnLowering(self.prog, self.fn, self.owner, lazy=False)
+        sub.locals, sub.counter, sub.int_syms = self.locals, self.counter, self.int_syms
+        sub.defined = self.defined
+        sub.block(stmts)
+        sub.flush()
+        return tuple(_group_grads(sub.out))
+
+    def for_loop(self, s: A.For):
+        try:
+            stmts, updates = NestExec(self, s).run()
+        except NotAffine as why:
+            self.host_loop(s, str(why))
+            return
+        for st in stmts:
+            self.emit(st)
+        for name, value in updates.items():
+            self.define(name, value, s.span)
+
+    def host_loop(self, s: A.For, why: str):
+        names = _read_names(s) | _assigned_names([s])
+        self.flush(names)
+        axes = [self.loop_axis(s, v) for v in s.vars]
+        body = self.sub_block(s.body)
+        for axis in reversed(axes):
+            body = (n.Loop(axis, body, n.Mark.SERIAL, s.span, why),)
+            why = ""
+        self.emit(body[0])
+
+    def loop_axis(self, s: A.For, var: str) -> n.Axis:
+        self.int_syms.add(var)
+        if s.range is not None:
+            lo = n.Const(0) if s.range.lo is None else _floor(self.expr(s.range.lo))
+            hi = _floor(self.expr(s.range.hi))
+        else:
+            lo, hi = n.Const(0), self.inferred_extent(s.body, var, s)
+        return n.Axis(var, simplify(lo, frozenset(self.int_syms)), simplify(hi, frozenset(self.int_syms)))
+
+    def inferred_extent(self, body, var: str, where) -> n.Expr:
+        """`for i:` ranges over the first axis that `i` indexes plainly (`x[i]`, `x[k, i]`)."""
+        for node in (x for s in body for x in A.walk(s)):
+            if isinstance(node, A.Index):
+                base, idx = _flatten_index(node)
+                for k, i in enumerate(idx):
+                    if isinstance(i, A.Name) and i.id == var:
+                        return n.Dim(self.expr(base), k)
+        raise NotAffine(f"cannot infer the range of `{var}`: it indexes no array")
+
+    def store_target(self, target) -> tuple[n.Expr, tuple[n.Expr, ...]]:
+        if isinstance(target, A.Index):
+            base, idx = _flatten_index(target)
+            return self.expr(base), tuple(self.index_expr(i) for i in idx)
+        raise NotAffine("unsupported assignment target")
+
+    # ---- expressions
+
+    def name(self, name: str) -> n.Expr:
+        return self.env.get(name, n.Sym(name))
+
+    def index_expr(self, e) -> n.Expr:
+        if isinstance(e, A.Slice):
+            raise NotAffine("slices are host code")
+        return self.expr(e)
+
+    def expr(self, e) -> n.Expr:
+        return simplify(self._expr(e), frozenset(self.int_syms))
+
+    def _expr(self, e) -> n.Expr:
+        match e:
+            case A.Num(value):
+                return n.Const(value, n.DType.I64 if isinstance(value, int) else n.DType.F32)
+            case A.Str(value):
+                return n.Const(value)          # strings only appear in prints
+            case A.Name(name):
+                return self.name(name)
+            case A.This():
+                return n.Sym("this")
+            case A.ArrayLit(items):
+                return n.ArrayLit(tuple(self._expr(i) for i in items))
+            case A.BinOp(op, l, r):
+                return n.Bin(op, self._expr(l), self._expr(r))
+            case A.UnaryOp("-", x):
+                return n.Un("neg", self._expr(x))
+            case A.UnaryOp("+", x):
+                return self._expr(x)
+            case A.UnaryOp("not", x):
+                return n.Un("not", self._expr(x))
+            case A.Attribute(obj, attr):
+                return n.Attr(self._expr(obj), attr)
+            case A.Index():
+                return self.index(e)
+            case A.Call():
+                return self.call(e)
+            case A.Comprehension():
+                return self.comprehension(e)
+            case A.Sample(dist, params, shape):
+                return n.Sample(dist, tuple(self._expr(p) for p in params), tuple(_floor(self._expr(d)) for d in shape))
+        raise NotAffine(f"unsupported expression {type(e).__name__}")
+
+    def index(self, e: A.Index) -> n.Expr:
+        base, idx = _flatten_index(e)
+        t = self._expr(base)
+        if any(isinstance(i, A.Slice) for i in idx):
+            if len(idx) == 1:
+                s = idx[0]
+                return n.Slice(t, None if s.lo is None else self._expr(s.lo), None if s.hi is None else self._expr(s.hi))
+            raise NotAffine("multi-axis slices are not supported")
+        return n.Load(t, tuple(self._expr(i) for i in idx))
+
+    def comprehension(self, e: A.Comprehension) -> n.Expr:
+        var = self.fresh(e.var)
+        if e.range is not None:
+            lo = n.Const(0) if e.range.lo is None else _floor(self._expr(e.range.lo))
+            hi = _floor(self._expr(e.range.hi))
+        else:
+            lo, hi = n.Const(0), self.inferred_extent([A.ExprStmt(e.body)], e.var, e)
+        saved = self.env.get(e.var)
+        self.env[e.var] = n.Sym(var)
+        self.int_syms.add(var)
+        try:
+            body = self._expr(e.body)
+        finally:
+            if saved is None:
+                self.env.pop(e.var, None)
+            else:
+                self.env[e.var] = saved
+        return n.Tabulate((n.Axis(var, lo, hi),), body)
+
+    def call(self, e: A.Call) -> n.Expr:
+        args = tuple(self._expr(a) for a in e.args)
+        match e.func:
+            case A.Attribute(obj, method):
+                return n.Call(method, args, self._expr(obj))
+            case A.Name(name) if name in self.locals or name in self.env:
+                return n.Call("λ", args, self.name(name))
+            case A.Name(name) if name in self.prog.functions:
+                return self.user_call(name, args)
+            case A.Name(name) if name in self.prog.classes:
+                return n.Call(name, args)
+            case A.Name(name):
+                return self.builtin(name, args)
+        raise NotAffine("unsupported call")
+
+    def user_call(self, name: str, args) -> n.Expr:
+        if name not in self.prog.in_progress and name not in self.prog.lowered:
+            _lower_function(self.prog, self.prog.functions[name])
+        if name in self.prog.inline:
+            params, body = self.prog.inline[name]
+            body = rename_binders(body, self.fresh)
+            for v in _bound_vars(body):
+                self.int_syms.add(v)
+            return subst(body, dict(zip(params, args)))
+        return n.Call(name, args)
+
+    def builtin(self, name: str, args) -> n.Expr:
+        if name == "len" and len(args) == 1:
+            return n.Dim(args[0], 0)
+        if name in MATH and len(args) == 1:
+            return n.Un(name, args[0])
+        if name in ("max", "min") and len(args) == 2:
+            return n.Bin(name, args[0], args[1])
+        return n.Call(name, args)
+
+
+# ---------------------------------------------------------------- loop nests
+
+class NestExec:
+    """Symbolic execution of a loop nest: returns (statements, updated host scalars).
+
+    Scalars live at the loop's entry are replaced by markers `⟨x⟩`; after executing the body once
+    symbolically, each scalar's new value is matched against the reduction patterns
+    (`⟨x⟩ + e`, `⟨x⟩ * e`, `select(e > ⟨x⟩, e, ⟨x⟩)` with an optional argmax partner).
+    """
+
+    def __init__(self, host: FnLowering, loop: A.For):
+        self.host, self.loop = host, loop
+
+    def run(self):
+        env = dict(self.host.env)
+        stores: list[tuple[tuple[n.Axis, ...], n.Store]] = []
+        env = self.exec_for(self.loop, (), env, stores)
+        stmts = self.finish(stores)
+        # names first assigned inside the loop are loop-local: their last value does not escape
+        updates = {k: v for k, v in env.items() if self.host.env.get(k) != v
+                   and k in _assigned_names([self.loop]) and k in self.host.defined}
+        for k, v in updates.items():
+            if _impure(v):
+                raise NotAffine(f"`{k}` is computed with a call")
+        return stmts, updates
+
+    # ---- statements inside the nest
+
+    def exec_block(self, stmts, loops, env, stores):
+        for s in stmts:
+            env = self.exec_stmt(s, loops, env, stores)
+        return env
+
+    def exec_stmt(self, s, loops, env, stores):
+        h = self.host
+        match s:
+            case A.Decl(name, t, value) if value is not None and not t.dims:
+                v = self.value(value, env)
+                return {**env, name: _to_real(v) if t.scalar is A.Scalar.REAL else v}
+            case A.Assign(A.Name(name), value):
+                return {**env, name: self.value(value, env)}
+            case A.AugAssign(A.Name(name), op, value):
+                old = env.get(name, n.Sym(name))
+                return {**env, name: n.Bin(op, old, self.value(value, env))}
+            case A.Assign(A.Index() as target, value) | A.AugAssign(A.Index() as target, _, value):
+                base, idx = _flatten_index(target)
+                tensor = self.value(base, env)
+                if not isinstance(tensor, n.Sym):
+                    raise NotAffine("stores into a computed tensor")
+                index = tuple(self.value(i, env) for i in idx)
+                v = self.value(value, env)
+                if isinstance(s, A.AugAssign):
+                    v = n.Bin(s.op, n.Load(tensor, index), v)
+                stores.append((loops, n.Store(tensor, index, simplify(v, self._ints()), s.span)))
+                return env
+            case A.If(cond, body, orelse):
+                c = self.value(cond, env)
+                n_before = len(stores)
+                a = self.exec_block(body, loops, env, stores)
+                b = self.exec_block(orelse, loops, env, stores)
+                if len(stores) != n_before:
+                    raise NotAffine("stores under a condition")
+                merged = dict(env)
+                for k in set(a) | set(b):
+                    va, vb = a.get(k, env.get(k)), b.get(k, env.get(k))
+                    if va is None or vb is None:
+                        merged[k] = va if vb is None else vb
+                    else:
+                        merged[k] = va if va == vb else n.Select(c, va, vb)
+                return merged
+            case A.For():
+                return self.exec_for(s, loops, env, stores)
+            case A.ExprStmt():
+                raise NotAffine("prints or evaluates an expression")
+            case A.Return():
+                raise NotAffine("returns from inside the loop")
+        raise NotAffine(f"contains a {type(s).__name__} statement")
+
+    def value(self, e, env) -> n.Expr:
+        h = self.host
+        saved = h.env
+        h.env = env
+        try:
+            v = h.expr(e)
+        finally:
+            h.env = saved
+        if _impure(v):
+            call = next(x for x in _walk(v) if isinstance(x, (n.Call, n.Sample)))
+            what = f"calls `{call.func}`" if isinstance(call, n.Call) else "samples"
+            raise NotAffine(what)
+        return v
+
+    def exec_for(self, s: A.For, loops, env, stores):
+        h = self.host
+        axes = []
+        inner_env = dict(env)
+        for var in s.vars:
+            saved = h.env
+            h.env = inner_env
+            try:
+                axis = h.loop_axis(s, var)
+            finally:
+                h.env = saved
+            new = h.fresh(var)
+            h.int_syms.add(new)
+            axis = n.Axis(new, axis.lo, axis.hi)
+            inner_env[var] = n.Sym(new)
+            axes.append(axis)
+        # markers for every scalar the body may update
+        updated = _assigned_names(s.body) - set(s.vars)
+        markers = {k: n.Sym(f"⟨{k}⟩") for k in updated}
+        body_env = {**inner_env, **markers}
+        out = self.exec_block(s.body, tuple(loops) + tuple(axes), body_env, stores)
+        result = dict(env)
+        for k in updated:
+            result[k] = self.combine(k, out.get(k, markers[k]), markers, env, axes, out)
+        return result
+
+    def combine(self, name, new, markers, env, axes, out) -> n.Expr:
+        m = markers[name]
+        old = env.get(name, n.Sym(name))
+        ints = self._ints()
+        new = simplify(new, ints)
+        if new == m:
+            return old
+        others = [k for k, mk in markers.items() if k != name and uses(new, mk.name)]
+        if not uses(new, m.name) and not others:
+            # overwritten each iteration: the value of the last one (dead in practice: `temp = x[i]`)
+            last = {a.var: simplify(n.Bin("-", a.hi, n.Const(1)), ints) for a in axes}
+            return subst(new, {k: v for k, v in last.items()})
+        match new:
+            case n.Bin(("+" | "*") as op, a, e) if a == m and not uses(e, m.name) and not others:
+                red = n.Reduce(n.ReduceOp.ADD if op == "+" else n.ReduceOp.MUL, tuple(axes), e)
+                return simplify(n.Bin(op, old, red), ints)
+            case n.Bin("-", a, e) if a == m and not uses(e, m.name) and not others:
+                return simplify(n.Bin("-", old, n.Reduce(n.ReduceOp.ADD, tuple(axes), e)), ints)
+            case n.Select(n.Bin(">" | "<" as op, e, a), e2, a2) if a == m and a2 == m and e == e2 and not uses(e, m.name):
+                kind = n.ReduceOp.MAX if op == ">" else n.ReduceOp.MIN
+                red = n.Reduce(kind, tuple(axes), e)
+                return simplify(n.Select(n.Bin(op, red, old), red, old), ints)
+            case n.Select(n.Bin(">" | "<" as op, e, a), v, a2) if a2 == m and len(axes) == 1 \
+                    and v == n.Sym(axes[0].var) and len(others) == 1 and a == markers[others[0]] \
+                    and out.get(others[0]) == n.Select(n.Bin(op, e, a), e, a):
+                # argmax / argmin: `if e > best: best = e; idx = i`
+                partner_old = env.get(others[0], n.Sym(others[0]))
+                kind = n.ReduceOp.MAX if op == ">" else n.ReduceOp.MIN
+                arg = n.ReduceOp.ARGMAX if op == ">" else n.ReduceOp.ARGMIN
+                best = n.Reduce(kind, tuple(axes), e)
+                return simplify(n.Select(n.Bin(op, best, partner_old), n.Reduce(arg, tuple(axes), e), old), ints)
+        raise NotAffine(f"`{name}` carries a value from one iteration to the next")
+
+    def _ints(self):
+        return frozenset(self.host.int_syms)
+
+    # ---- stores → tabulations or imperative nests
+
+    def finish(self, stores) -> list[n.Stmt]:
+        out: list[n.Stmt] = []
+        written = {s.tensor.name for _, s in stores}
+        for loops, st in stores:
+            for other in written:
+                if uses(st.value, other) and contains(st.value, lambda x: isinstance(x, n.Load) and x.tensor == n.Sym(other)):
+                    if not (other == st.tensor.name and _same_point_rmw(st)):
+                        raise NotAffine(f"reads `{other}`, which the loop writes")
+            _check_affine(st, loops)
+            out.append(self.tabulate_or_store(loops, st))
+        return out
+
+    def tabulate_or_store(self, loops, st: n.Store) -> n.Stmt:
+        h = self.host
+        name = st.tensor.name
+        pending = h.env.get(name)
+        if isinstance(pending, n.Full) and not _uses_tensor(st.value, name):
+            full = covers(loops, st.index, pending.shape, frozenset(h.int_syms))
+            if full is not None:
+                h.env.pop(name)
+                value = simplify(n.Tabulate(tuple(loops), st.value), frozenset(h.int_syms))
+                if full != "identity":
+                    value = n.Reshape(value, pending.shape)
+                return n.Assign(name, value, st.span)
+        h.flush([name])
+        body: tuple[n.Stmt, ...] = (st,)
+        for axis in reversed(loops):
+            body = (n.Loop(axis, body, n.Mark.PARALLEL, st.span),)
+        return body[0]
+
+
+def covers(loops, index, shape, ints) -> str | None:
+    """Whether a store at `index` over `loops` writes every element of a `shape` tensor exactly
+    once: "identity" (index i, j over extents equal to the shape), "reshape" (a row-major
+    linearisation into a 1-D tensor), or None."""
+    extents = [extent(a) for a in loops]
+    if all(simplify(a.lo) == n.Const(0) for a in loops):
+        if len(index) == len(loops) == len(shape) and all(i == n.Sym(a.var) for i, a in zip(index, loops)):
+            if all(_same(e, s, ints) for e, s in zip(extents, shape)):
+                return "identity"
+        if len(index) == 1 and len(shape) == 1 and loops:
+            coeffs = _linear(index[0], [a.var for a in loops])
+            if coeffs is not None:
+                stride = n.Const(1)
+                ok = _same(coeffs[1], n.Const(0), ints)
+                for a, ext in zip(reversed(loops), reversed(extents)):
+                    ok = ok and _same(coeffs[0].get(a.var, n.Const(0)), stride, ints)
+                    stride = simplify(n.Bin("*", stride, ext), ints)
+                if ok and _same(stride, shape[0], ints):
+                    return "reshape"
+    return None
+
+
+def _same(a: n.Expr, b: n.Expr, ints) -> bool:
+    a, b = simplify(a, ints), simplify(b, ints)
+    if a == b:
+        return True
+    return _canon(a) == _canon(b)
+
+
+def _canon(e):
+    """A canonical form for products/sums of shape symbols, enough to compare extents."""
+    if isinstance(e, n.Bin) and e.op in ("*", "+"):
+        parts = []
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, n.Bin) and x.op == e.op:
+                stack += [x.a, x.b]
+            else:
+                parts.append(repr(_canon(x)))
+        return (e.op, tuple(sorted(parts)))
+    return e
+
+
+def _linear(e: n.Expr, vars) -> tuple[dict[str, n.Expr], n.Expr] | None:
+    """`e` as Σ coeff·var + const with loop-invariant coefficients, or None."""
+    match e:
+        case n.Sym(name) if name in vars:
+            return {name: n.Const(1)}, n.Const(0)
+        case n.Bin("+" | "-" as op, a, b):
+            la, lb = _linear(a, vars), _linear(b, vars)
+            if la is None or lb is None:
+                return None
+            coeffs = dict(la[0])
+            for k, v in lb[0].items():
+                coeffs[k] = simplify(n.Bin(op, coeffs.get(k, n.Const(0)), v))
+            return coeffs, simplify(n.Bin(op, la[1], lb[1]))
+        case n.Bin("*", a, b):
+            la, lb = _linear(a, vars), _linear(b, vars)
+            if la is None or lb is None:
+                return None
+            if not la[0]:
+                return {k: simplify(n.Bin("*", la[1], v)) for k, v in lb[0].items()}, simplify(n.Bin("*", la[1], lb[1]))
+            if not lb[0]:
+                return {k: simplify(n.Bin("*", v, lb[1])) for k, v in la[0].items()}, simplify(n.Bin("*", la[1], lb[1]))
+            return None
+        case n.Un("neg", a):
+            la = _linear(a, vars)
+            if la is None:
+                return None
+            return {k: simplify(n.Un("neg", v)) for k, v in la[0].items()}, simplify(n.Un("neg", la[1]))
+    if free_syms(e) & set(vars):
+        return None
+    if contains(e, lambda x: isinstance(x, n.Load)):
+        return None        # data-dependent: not affine
+    return {}, e
+
+
+def linear_form(e: n.Expr, vars):
+    return _linear(e, list(vars))
+
+
+def _check_affine(st: n.Store, loops):
+    vars = [a.var for a in loops]
+    bound = set(vars)
+    for i in st.index:
+        if _linear(i, vars) is None:
+            raise NotAffine("stores at a data-dependent index")
+    for load in _loads(st.value):
+        inner = bound | _bound_vars(st.value)
+        for i in load.index:
+            if _linear(i, list(inner)) is None:
+                raise NotAffine("loads at a data-dependent index (a gather)")
+
+
+def _loads(e):
+    return [x for x in _walk(e) if isinstance(x, n.Load)]
+
+
+def _walk(e):
+    from phc.ir.simplify import children
+    yield e
+    for c in children(e):
+        yield from _walk(c)
+
+
+def _bound_vars(e) -> set[str]:
+    return {a.var for x in _walk(e) if isinstance(x, (n.Reduce, n.Tabulate)) for a in x.axes}
+
+
+def _same_point_rmw(st: n.Store) -> bool:
+    """`r[i] = r[i] + e`: reads only the element it writes."""
+    return all(l.index == st.index for l in _loads(st.value) if l.tensor == st.tensor)
+
+
+def _uses_tensor(e, name) -> bool:
+    return uses(e, name)
+
+
+# ---------------------------------------------------------------- small helpers
+
+def _floor(e: n.Expr) -> n.Expr:
+    return n.Un("floor", e)
+
+
+def _to_real(v: n.Expr) -> n.Expr:
+    if isinstance(v, n.Const) and isinstance(v.value, int) and not isinstance(v.value, bool):
+        return n.Const(float(v.value))
+    if isinstance(v, n.ArrayLit):
+        return _real_array(v)
+    return v
+
+
+def _real_array(v: n.ArrayLit) -> n.ArrayLit:
+    items = tuple(_real_array(i) if isinstance(i, n.ArrayLit) else _to_real(i) for i in v.items)
+    return n.ArrayLit(items, n.DType.F32)
+
+
+def _cheap(v: n.Expr) -> bool:
+    """Values that may be recomputed at each use: constants, shapes, loads, arithmetic on them,
+    and pending allocations (which a following nest may overwrite)."""
+    if isinstance(v, n.Full):
+        return True
+    return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice)))
+
+
+def _flatten_index(e: A.Index):
+    """`x[i][j]` and `x[i, j]` both give (x, (i, j))."""
+    idx = list(e.indices)
+    base = e.value
+    while isinstance(base, A.Index) and not any(isinstance(i, A.Slice) for i in base.indices):
+        idx = list(base.indices) + idx
+        base = base.value
+    return base, tuple(idx)
+
+
+def _root_name(e: n.Expr) -> str:
+    return e.name if isinstance(e, n.Sym) else ""
+
+
+def _assigned_names(stmts) -> set[str]:
+    out = set()
+    for s in stmts:
+        for x in A.walk(s):
+            if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
+                out.add(x.target.id)
+            elif isinstance(x, A.Decl):
+                out.add(x.name)
+            elif isinstance(x, A.For):
+                out |= set(x.vars)
+    return out
+
+
+def _read_names(s) -> set[str]:
+    return {x.id for x in A.walk(s) if isinstance(x, A.Name)}
+
+
+def _group_grads(stmts: list[n.Stmt]) -> list[n.Stmt]:
+    """Adjacent `t = grad(y, x)` with the same `y` become one `Grads` (one backward pass)."""
+    out: list[n.Stmt] = []
+    for s in stmts:
+        g = _as_grad(s)
+        if g is not None and out and isinstance(out[-1], n.Grads) and out[-1].y == g[1] \
+                and not any(uses(w, t) for t in out[-1].targets for w in (g[1], g[2])):
+            prev = out[-1]
+            out[-1] = n.Grads(prev.targets + (g[0],), prev.y, prev.wrt + (g[2],), prev.span)
+        elif g is not None:
+            out.append(n.Grads((g[0],), g[1], (g[2],), s.span))
+        else:
+            out.append(s)
+    return out
+
+
+def _as_grad(s):
+    if isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func == "grad" \
+            and s.value.obj is None and len(s.value.args) == 2:
+        return s.name, s.value.args[0], s.value.args[1]
+    return None
+
+
+def _eliminate_dead_allocs(stmts: list[n.Stmt]) -> list[n.Stmt]:
+    """`r = full(…)` directly overwritten by `r = …` that does not read r: drop the first."""
+    out: list[n.Stmt] = []
+    for s in stmts:
+        if isinstance(s, n.Assign) and out and isinstance(out[-1], n.Assign) and out[-1].name == s.name \
+                and isinstance(out[-1].value, n.Full) and not uses(s.value, s.name):
+            out.pop()
+        out.append(s)
+    return out

@@ -1,0 +1,278 @@
+"""Algebra on IR expressions: substitution, free variables, and a simplifier.
+
+The simplifier is what makes the seed's helpers disappear: scalar evolution of counting loops
+(`Reduce(add, i in 0..n, 1)` is `n`), `floor` of integral values, shapes of constructed values
+(`dim(x[0], 0)` is `dim(x, 1)`), identity tabulations (`[x[i] for i in 0..dim(x, 0)]` is `x`),
+constant tabulations (`[0 for …]` is an allocation) and merging of nested loops.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from functools import reduce as _fold
+
+from phc.ir import nodes as n
+
+_INT_OPS = {"+", "-", "*", "//", "%", "min", "max"}
+
+
+def children(e: n.Expr) -> tuple[n.Expr, ...]:
+    out = []
+    for f in fields(e):
+        v = getattr(e, f.name)
+        if isinstance(v, tuple):
+            for item in v:
+                if isinstance(item, n.Axis):
+                    out += [item.lo, item.hi]
+                elif _is_expr(item):
+                    out.append(item)
+        elif _is_expr(v):
+            out.append(v)
+    return tuple(out)
+
+
+def _is_expr(v) -> bool:
+    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
+                          n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr, n.Cast))
+
+
+def map_children(e: n.Expr, fn) -> n.Expr:
+    """Rebuild `e` with `fn` applied to each direct sub-expression (and to axis bounds)."""
+    changes = {}
+    for f in fields(e):
+        v = getattr(e, f.name)
+        if isinstance(v, tuple):
+            new = tuple(_map_item(item, fn) for item in v)
+            if any(a is not b for a, b in zip(new, v)):
+                changes[f.name] = new
+        elif _is_expr(v):
+            new = fn(v)
+            if new is not v:
+                changes[f.name] = new
+    return replace(e, **changes) if changes else e
+
+
+def _map_item(item, fn):
+    if isinstance(item, n.Axis):
+        lo, hi = fn(item.lo), fn(item.hi)
+        return item if (lo is item.lo and hi is item.hi) else n.Axis(item.var, lo, hi)
+    return fn(item) if _is_expr(item) else item
+
+
+def binders(e: n.Expr) -> tuple[str, ...]:
+    return tuple(a.var for a in e.axes) if isinstance(e, (n.Reduce, n.Tabulate)) else ()
+
+
+def free_syms(e: n.Expr) -> frozenset[str]:
+    if isinstance(e, n.Sym):
+        return frozenset((e.name,))
+    if isinstance(e, (n.Reduce, n.Tabulate)):
+        bound = set(binders(e))
+        out = set(free_syms(e.body))
+        for a in e.axes:
+            out |= free_syms(a.lo) | free_syms(a.hi)
+        return frozenset(out - bound)
+    out = set()
+    for c in children(e):
+        out |= free_syms(c)
+    return frozenset(out)
+
+
+def subst(e: n.Expr, mapping: dict[str, n.Expr]) -> n.Expr:
+    """Replace free symbols. Binder names are unique per function (the lowering renames them),
+    so no capture can happen; a binder that shadows a mapped name hides it."""
+    if not mapping:
+        return e
+    if isinstance(e, n.Sym):
+        return mapping.get(e.name, e)
+    if isinstance(e, (n.Reduce, n.Tabulate)):
+        inner = {k: v for k, v in mapping.items() if k not in binders(e)}
+        axes = tuple(n.Axis(a.var, subst(a.lo, mapping), subst(a.hi, mapping)) for a in e.axes)
+        return replace(e, axes=axes, body=subst(e.body, inner))
+    return map_children(e, lambda c: subst(c, mapping))
+
+
+def rename_binders(e: n.Expr, fresh) -> n.Expr:
+    """Give every loop variable bound inside `e` a fresh name (before inlining a body)."""
+    def go(x):
+        x = map_children(x, go) if not isinstance(x, (n.Reduce, n.Tabulate)) else x
+        if isinstance(x, (n.Reduce, n.Tabulate)):
+            mapping = {a.var: n.Sym(fresh(a.var)) for a in x.axes}
+            axes = tuple(n.Axis(mapping[a.var].name, go(a.lo), go(a.hi)) for a in x.axes)
+            return replace(x, axes=axes, body=go(subst(x.body, mapping)))
+        return x
+    return go(e)
+
+
+def contains(e: n.Expr, pred) -> bool:
+    return pred(e) or any(contains(c, pred) for c in children(e))
+
+
+def uses(e: n.Expr, name: str) -> bool:
+    return name in free_syms(e)
+
+
+# ---------------------------------------------------------------- integrality
+
+def is_integral(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> bool:
+    """True where `e` certainly holds an integer: loop indices, shapes, integer constants."""
+    match e:
+        case n.Const(v, _):
+            return isinstance(v, int) and not isinstance(v, bool)
+        case n.Dim():
+            return True
+        case n.Sym(name):
+            return name in int_syms
+        case n.Bin(op, a, b) if op in _INT_OPS:
+            return is_integral(a, int_syms) and is_integral(b, int_syms)
+        case n.Un("floor", _) | n.Un("len", _) | n.Un("int", _):
+            return True
+        case n.Reduce(n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN, _, _):
+            return True
+    return False
+
+
+def as_int(e: n.Expr) -> int | None:
+    """The integer value of a constant (reals with an integral value count: `stride: ℝ = 2`)."""
+    if isinstance(e, n.Const) and not isinstance(e.value, bool):
+        v = e.value
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+    return None
+
+
+# ---------------------------------------------------------------- the simplifier
+
+def simplify(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> n.Expr:
+    """Bottom-up rewriting to a fixed point of the local rules below."""
+    e = map_children(e, lambda c: simplify(c, int_syms))
+    for _ in range(8):
+        new = _rule(e, int_syms)
+        if new is e or new == e:
+            return e
+        e = map_children(new, lambda c: simplify(c, int_syms))
+    return e
+
+
+def _const(v) -> n.Const:
+    if isinstance(v, bool):
+        return n.Const(v, n.DType.BOOL)
+    return n.Const(v, n.DType.I64 if isinstance(v, int) else n.DType.F32)
+
+
+_FOLD = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+         "//": lambda a, b: a // b if b else None, "%": lambda a, b: a % b if b else None,
+         "/": lambda a, b: a / b if b else None, "min": min, "max": max,
+         "<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+         ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _rule(e: n.Expr, int_syms) -> n.Expr:
+    match e:
+        case n.Bin(op, n.Const(a), n.Const(b)) if op in _FOLD and not isinstance(a, bool) and not isinstance(b, bool):
+            v = _FOLD[op](a, b)
+            if v is None:
+                return e
+            if isinstance(v, float) and op != "/" and isinstance(a, int) and isinstance(b, int):
+                v = int(v)
+            return _const(v)
+        case n.Bin("+", x, c) if _is_zero(c):
+            return x
+        case n.Bin("+", c, x) if _is_zero(c):
+            return x
+        case n.Bin("-", x, c) if _is_zero(c):
+            return x
+        case n.Bin("*", x, c) if _is_one(c):
+            return x
+        case n.Bin("*", c, x) if _is_one(c):
+            return x
+        case n.Bin("*", x, c) if _is_zero(c) and is_integral(x, int_syms):
+            return c
+        case n.Bin("*", c, x) if _is_zero(c) and is_integral(x, int_syms):
+            return c
+        case n.Bin("/", x, c) if _is_one(c):
+            return x
+        case n.Bin("-", n.Bin("+", x, y), z) if y == z:
+            return x
+        case n.Bin("+", n.Bin("-", x, y), z) if y == z:
+            return x
+        case n.Un("floor", x) if is_integral(x, int_syms):
+            return x
+        case n.Un("floor", n.Const(v)) if isinstance(v, float):
+            import math
+            return _const(math.floor(v))
+        case n.Un("floor", n.Bin("/", a, b)) if is_integral(a, int_syms) and is_integral(b, int_syms):
+            return n.Bin("//", a, b)
+        case n.Un("floor", n.Bin("/", a, b)) if is_integral(a, int_syms) and as_int(b) is not None:
+            return n.Bin("//", a, _const(as_int(b)))
+        case n.Un("neg", n.Const(v)) if not isinstance(v, bool):
+            return _const(-v)
+        case n.Dim(n.Load(t, idx), axis):
+            return n.Dim(t, axis + len(idx))
+        case n.Dim(n.Tabulate(axes, body), axis):
+            if axis < len(axes):
+                return _extent(axes[axis])
+            return n.Dim(body, axis - len(axes)) if not _uses_any(body, axes) else e
+        case n.Dim(n.Full(shape, _, _), axis) if axis < len(shape):
+            return shape[axis]
+        case n.Dim(n.Reshape(_, shape), axis) if axis < len(shape):
+            return shape[axis]
+        case n.Dim(n.Un(op, x), axis) if op in _ELEMENTWISE:
+            return n.Dim(x, axis)
+        case n.Reduce(n.ReduceOp.ADD, axes, body) if not _uses_any(body, axes):
+            # scalar evolution: a sum of a loop-invariant value is that value times the trip count
+            count = _fold(lambda acc, a: n.Bin("*", acc, a), [_extent(a) for a in axes])
+            return n.Bin("*", body, count) if not _is_one(body) else count
+        case n.Reduce(op, outer, n.Reduce(op2, inner, body)) if op == op2 and op in _ASSOC \
+                and not any(_uses_any(a.lo, outer) or _uses_any(a.hi, outer) for a in inner):
+            return n.Reduce(op, outer + inner, body)
+        case n.Tabulate(outer, n.Tabulate(inner, body)) \
+                if not any(_uses_any(a.lo, outer) or _uses_any(a.hi, outer) for a in inner):
+            return n.Tabulate(outer + inner, body)
+        case n.Tabulate(axes, body) if not _uses_any(body, axes) and _is_scalar_const(body):
+            return n.Full(tuple(_extent(a) for a in axes), body)
+        case n.Tabulate(axes, n.Load(t, idx)) if _is_identity(axes, t, idx):
+            return t
+        case n.Select(n.Const(c), a, b) if isinstance(c, bool):
+            return a if c else b
+    return e
+
+
+_ELEMENTWISE = {"neg", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid"}
+_ASSOC = {n.ReduceOp.ADD, n.ReduceOp.MUL, n.ReduceOp.MAX, n.ReduceOp.MIN}
+
+
+def _extent(a: n.Axis) -> n.Expr:
+    return a.hi if _is_zero(a.lo) else n.Bin("-", a.hi, a.lo)
+
+
+def extent(a: n.Axis) -> n.Expr:
+    return simplify(_extent(a))
+
+
+def _uses_any(e: n.Expr, axes) -> bool:
+    fs = free_syms(e)
+    return any(a.var in fs for a in axes)
+
+
+def _is_zero(e) -> bool:
+    return isinstance(e, n.Const) and not isinstance(e.value, bool) and e.value == 0
+
+
+def _is_one(e) -> bool:
+    return isinstance(e, n.Const) and not isinstance(e.value, bool) and e.value == 1
+
+
+def _is_scalar_const(e) -> bool:
+    return isinstance(e, n.Const)
+
+
+def _is_identity(axes, t, idx) -> bool:
+    """`[t[i, j] for i in 0..dim(t,0), j in 0..dim(t,1)]` is `t` itself."""
+    if len(idx) != len(axes):
+        return False
+    for k, (a, i) in enumerate(zip(axes, idx)):
+        if i != n.Sym(a.var) or not _is_zero(a.lo) or a.hi != n.Dim(t, k):
+            return False
+    return not any(a.var in free_syms(t) for a in axes)

@@ -1,0 +1,64 @@
+"""The compiler in one screen: each stage a pure function, called in order.
+
+    source ─parse─▶ AST ─check─▶ typed AST ─lower─▶ affine IR ─select─▶ kernel plan ─emit─▶ Python
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phc.diagnostics import Diagnostic, PhcError
+
+BACKENDS = ("auto", "torch", "triton")
+
+
+@dataclass
+class Compiled:
+    python: str
+    diagnostics: list[Diagnostic]
+    module: object          # phc.ir.nodes.Module
+    plan: object            # phc.select.idioms.Plan
+
+
+def parse(source: str, filename: str):
+    from phc.parse import parse as _parse
+    return _parse(source, filename)
+
+
+def check(program):
+    from phc.typecheck import check as _check
+    return _check(program)
+
+
+def frontend(source: str, filename: str):
+    """AST and typed AST; raises PhcError when there is any error."""
+    program = parse(source, filename)
+    typed = check(program)
+    errors = [d for d in typed.diagnostics if d.is_error]
+    if errors:
+        raise PhcError(typed.diagnostics)
+    return program, typed
+
+
+def lower(typed):
+    from phc.ir.lower import lower_program
+    return lower_program(typed.program, typed.expr_types)
+
+
+def select(module, backend: str):
+    from phc.select.idioms import plan_module
+    return plan_module(module, backend)
+
+
+def emit(module, plan, source: str, backend: str) -> str:
+    from phc.emit.module import emit_module
+    return emit_module(module, source, backend, plan)
+
+
+def compile_source(source: str, filename: str = "<string>", backend: str = "torch") -> Compiled:
+    """The whole pipeline. `backend`: torch (vectorised torch ops, with the CPU idioms),
+    triton (Triton kernels for the idioms), auto (resolved by the caller before this point)."""
+    program, typed = frontend(source, filename)
+    module = lower(typed)
+    plan = select(module, backend)
+    python = emit(module, plan, source, backend)
+    return Compiled(python, list(typed.diagnostics), module, plan)

@@ -1,0 +1,87 @@
+"""`grad` and the leaf discipline generated code relies on.
+
+- `grad(y, x)` never fails for lack of a dependence: where `y` does not depend on `x` the
+  derivative is zeros shaped like `x` (upstream raises).
+- `grads(y, (x1, x2, …))` answers several `grad`s of the same value with one backward pass.
+- Class fields that some `grad` differentiates are made `leaf`s when an instance is built, so an
+  instance built from updated tensors starts a fresh graph and none grows across training steps.
+
+The results carry no graph unless `create_graph=True` (the compiler asks for it only where a
+derivative is itself differentiated). `retain_graph` defaults to True so that a later `grad` of the
+same value still works; the compiler passes False at the last use to free the graph at once.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from runtime.ops import device
+
+
+def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = False) -> torch.Tensor:
+    """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape."""
+    return grads(y, (x,), retain_graph=retain_graph, create_graph=create_graph)[0]
+
+
+def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
+          create_graph: bool = False) -> tuple[torch.Tensor, ...]:
+    """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros."""
+    xs = tuple(xs)
+    live = [i for i, x in enumerate(xs) if _differentiable(x)]
+    if not (isinstance(y, torch.Tensor) and y.requires_grad and live):
+        return tuple(_zeros(y, x) for x in xs)
+    found = _backward(y, [xs[i] for i in live], retain_graph, create_graph)
+    out = [None] * len(xs)
+    for i, g in zip(live, found):
+        out[i] = g
+    return tuple(_zeros(y, x) if g is None else g for x, g in zip(xs, out))
+
+
+def _backward(y: torch.Tensor, xs: list[torch.Tensor], retain: bool, create: bool) -> list:
+    if y.numel() == 1:
+        return list(torch.autograd.grad(y.reshape(()), xs, retain_graph=retain or create,
+                                        create_graph=create, allow_unused=True))
+    return _jacobians(y, xs, retain, create)
+
+
+def _jacobians(y: torch.Tensor, xs: list[torch.Tensor], retain: bool, create: bool) -> list:
+    """One backward per element of y: row k of each Jacobian is d y.flat[k] / dx."""
+    flat = y.reshape(-1)
+    rows: list[list] = [[] for _ in xs]
+    for k in range(flat.numel()):
+        keep = retain or create or k + 1 < flat.numel()
+        found = torch.autograd.grad(flat[k], xs, retain_graph=keep, create_graph=create, allow_unused=True)
+        for r, x, g in zip(rows, xs, found):
+            r.append(torch.zeros_like(x) if g is None else g)
+    return [torch.stack(r).reshape(y.shape + x.shape) for r, x in zip(rows, xs)]
+
+
+def _differentiable(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.requires_grad
+
+
+def _zeros(y: Any, x: Any) -> torch.Tensor:
+    """The derivative of y with respect to something it does not depend on."""
+    y_shape = tuple(y.shape) if isinstance(y, torch.Tensor) and y.numel() != 1 else ()
+    if isinstance(x, torch.Tensor):
+        dtype = x.dtype if x.is_floating_point() else torch.float32
+        return torch.zeros(y_shape + tuple(x.shape), dtype=dtype, device=x.device)
+    return torch.zeros(y_shape, dtype=torch.float32, device=device())
+
+
+# ---------------------------------------------------------------- leaves
+
+def leaf(t: Any) -> torch.Tensor:
+    """A fresh leaf that requires grad: cut from whatever graph `t` came from. Shares storage with
+    `t` (no copy); integers and Python numbers become float32 on the current device."""
+    if not isinstance(t, torch.Tensor):
+        t = torch.tensor(float(t), dtype=torch.float32, device=device())
+    elif not t.is_floating_point():
+        t = t.to(torch.float32)
+    return t.detach().requires_grad_(True)
+
+
+def nograd(t: Any) -> Any:
+    """`t` without its graph, for values that never reach a `grad`."""
+    return t.detach() if isinstance(t, torch.Tensor) else t

@@ -1,0 +1,83 @@
+"""Elementwise math that generated code calls on tensors and Python numbers alike."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from runtime import nests  # noqa: F401  (generated code reaches it as `rt.nests`)
+
+
+def _unary(torch_fn, math_fn):
+    def fn(x):
+        if isinstance(x, torch.Tensor):
+            return torch_fn(x)
+        return torch_fn(torch.tensor(float(x))) if math_fn is None else math_fn(x)
+    fn.__name__ = torch_fn.__name__
+    return fn
+
+
+exp = _unary(torch.exp, math.exp)
+log = _unary(torch.log, math.log)
+sin = _unary(torch.sin, math.sin)
+cos = _unary(torch.cos, math.cos)
+tan = _unary(torch.tan, math.tan)
+tanh = _unary(torch.tanh, math.tanh)
+sqrt = _unary(torch.sqrt, math.sqrt)
+abs = _unary(torch.abs, __builtins__["abs"] if isinstance(__builtins__, dict) else __builtins__.abs)
+sigmoid = _unary(torch.sigmoid, None)
+
+
+def maximum(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        a, b = _tensors(a, b)
+        return torch.where(a > b, a, b)     # ties take b, like `if a > b: a else b`
+    return a if a > b else b
+
+
+def minimum(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        a, b = _tensors(a, b)
+        return torch.where(a < b, a, b)
+    return a if a < b else b
+
+
+def _tensors(a, b):
+    ref = a if isinstance(a, torch.Tensor) else b
+    if not isinstance(a, torch.Tensor):
+        a = torch.as_tensor(a, dtype=ref.dtype, device=ref.device)
+    if not isinstance(b, torch.Tensor):
+        b = torch.as_tensor(b, dtype=ref.dtype, device=ref.device)
+    return a, b
+
+
+def floor_int(x) -> int:
+    """`ℕ(x)` with a real x: floor(x) as a Python int (a count or a shape)."""
+    if isinstance(x, torch.Tensor):
+        x = x.item()
+    return int(math.floor(x))
+
+
+def full(sizes, value, dtype=torch.float32):
+    from runtime.ops import device
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype).expand(*sizes).clone()
+    return torch.full(tuple(sizes), value, dtype=dtype, device=device())
+
+
+def tensor(data, dtype=torch.float32):
+    from runtime.ops import device
+    return torch.tensor(data, dtype=dtype, device=device())
+
+
+def stack(items):
+    from runtime.ops import device
+    return torch.stack([torch.as_tensor(i, dtype=torch.float32, device=device()) for i in items])
+
+
+def value(x):
+    """A class field that no `grad` differentiates: numbers become float32 tensors."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        from runtime.ops import device
+        return torch.tensor(float(x), device=device())
+    return x

@@ -1,0 +1,192 @@
+"""Runtime errors that point at the `.phk` source, the way compile diagnostics do.
+
+A generated module comes with a line table per generated file: `{py_line: (phk_line, phk_col)}`.
+`translate` walks an exception's traceback to the innermost frame of a generated file, maps that
+line back to the program, and rewrites the PyTorch/Python message in the program's terms:
+
+    cnn.phk:12:17: runtime error: index 30 is out of range for axis 0 of size 28
+        p: ℝ = probs[label]
+                     ^
+"""
+from __future__ import annotations
+
+import os
+import re
+from types import TracebackType
+from typing import Callable, Mapping
+
+LineTable = Mapping[int, tuple[int, int]]
+
+
+class PhysikaRuntimeError(Exception):
+    """An error raised while a compiled program runs, located in the `.phk` source."""
+
+    def __init__(self, message: str, filename: str = "<string>", line: int = 0, col: int = 0,
+                 source_line: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.col = col
+        self.source_line = source_line
+        self.hint = hint
+
+    def render(self) -> str:
+        """`file:line:col: runtime error: message`, the source line and a caret under `col`."""
+        where = f"{self.filename}:{self.line}:{self.col}" if self.line > 0 else self.filename
+        out = [f"{where}: runtime error: {self.message}"]
+        if self.source_line is not None:
+            text = self.source_line.expandtabs(4)[:200]
+            out += [f"    {text}", "    " + " " * max(self.col - 1, 0) + "^"]
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class DatasetError(RuntimeError):
+    """A data set cannot be loaded: the message says what to install or where to put files."""
+
+
+def translate(exc: BaseException, line_table: Mapping[str, LineTable], *,
+              source_name: str = "<string>", source: str | None = None) -> PhysikaRuntimeError | None:
+    """The `.phk`-located error for `exc`, or None when no frame of a generated file is on its
+    traceback (then it is not the program's fault) or when `exc` is not an error (Ctrl-C, exit)."""
+    if isinstance(exc, PhysikaRuntimeError):
+        return exc
+    if not isinstance(exc, Exception):
+        return None
+    found = _innermost_mapped(exc.__traceback__, _normalise(line_table))
+    if found is None:
+        return None
+    line, col = found
+    message, hint = friendly_message(exc)
+    return PhysikaRuntimeError(message, source_name, line, col, _source_line(source, line), hint)
+
+
+# ---------------------------------------------------------------- locating the frame
+
+def _normalise(line_table: Mapping[str, LineTable]) -> dict[str, LineTable]:
+    return {os.path.realpath(name): table for name, table in line_table.items()}
+
+
+def _innermost_mapped(tb: TracebackType | None, tables: dict[str, LineTable]) -> tuple[int, int] | None:
+    found = None
+    while tb is not None:
+        table = tables.get(os.path.realpath(tb.tb_frame.f_code.co_filename))
+        if table is not None:
+            found = _lookup(table, tb.tb_lineno) or found
+        tb = tb.tb_next
+    return found
+
+
+def _lookup(table: LineTable, py_line: int) -> tuple[int, int] | None:
+    """The entry for `py_line`, or for the nearest mapped line above it: a statement may span
+    several generated lines, and only its first needs an entry."""
+    if py_line in table:
+        return table[py_line]
+    above = [n for n in table if n < py_line]
+    return table[max(above)] if above else None
+
+
+def _source_line(source: str | None, line: int) -> str | None:
+    lines = source.splitlines() if source else []
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+# ---------------------------------------------------------------- messages
+
+def friendly_message(exc: Exception) -> tuple[str, str | None]:
+    """(message, hint) in the program's terms for a Python or PyTorch exception."""
+    text = _first_line(exc)
+    for kind, rewrite in _REWRITES:
+        if isinstance(exc, kind):
+            found = rewrite(text)
+            if found is not None:
+                return found
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, None
+
+
+def _first_line(exc: Exception) -> str:
+    text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _as_is(text: str) -> tuple[str, str | None] | None:
+    return text, None
+
+
+def _index(text: str) -> tuple[str, str | None] | None:
+    m = re.search(r"index (-?\d+) is out of bounds for (?:dimension|axis) (\d+) with size (\d+)", text)
+    if m:
+        i, axis, size = m.groups()
+        return f"index {i} is out of range for axis {axis} of size {size}", None
+    if "0-dim" in text:
+        return "a scalar cannot be indexed", None
+    if "too many indices" in text:
+        return f"too many indices: {text}", None
+    if "out of range" in text:
+        return "index out of range", None
+    return None
+
+
+_SHAPE_WORDS = ("size of tensor", "shapes cannot be multiplied", "is invalid for input of size",
+                "must match the size", "size mismatch", "expected size", "sizes of tensors must match",
+                "cannot be broadcast", "inconsistent tensor size", "dimension out of range")
+
+
+def _shape(text: str) -> tuple[str, str | None] | None:
+    lowered = text.lower()
+    if any(word in lowered for word in _SHAPE_WORDS):
+        return f"shapes do not fit: {text}", "check the sizes of the values on this line"
+    return None
+
+
+def _zero(text: str) -> tuple[str, str | None] | None:
+    return "division by zero", None
+
+
+def _nan_count(text: str) -> tuple[str, str | None] | None:
+    if "NaN" in text:
+        return "a NaN was used as an index or a count", "an earlier computation produced NaN"
+    if "infinity" in text:
+        return "an infinite value was used as an index or a count", None
+    return None
+
+
+def _memory(text: str) -> tuple[str, str | None] | None:
+    return "out of memory", "use smaller data, or a device with more memory"
+
+
+def _recursion(text: str) -> tuple[str, str | None] | None:
+    return "recursion too deep", "does a function call itself without end?"
+
+
+def _autograd(text: str) -> tuple[str, str | None] | None:
+    if "backward through the graph a second time" in text:
+        return "this value was differentiated after its graph was freed", None
+    if "in-place operation" in text:
+        return f"a value needed by grad was changed in place: {text}", None
+    return None
+
+
+def _torch_oom() -> type:
+    import torch
+    return getattr(torch, "OutOfMemoryError", MemoryError)
+
+
+_REWRITES: tuple[tuple[type, Callable[[str], tuple[str, str | None] | None]], ...] = (
+    (DatasetError, _as_is),
+    (IndexError, _index),
+    (ZeroDivisionError, _zero),
+    (MemoryError, _memory),
+    (_torch_oom(), _memory),
+    (RecursionError, _recursion),
+    (ValueError, _nan_count),
+    (OverflowError, _nan_count),
+    (RuntimeError, _autograd),
+    (RuntimeError, _shape),
+    (ValueError, _shape),
+)

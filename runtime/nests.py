@@ -1,0 +1,84 @@
+"""Run-time support for vectorised loop nests (the torch backend's universal path).
+
+An affine load `t[c_0 + Σ_a k_a0·i_a, c_1 + Σ_a k_a1·i_a, …]` inside a nest with loop axes
+`i_0 … i_{A-1}` of sizes `n_a` is one strided view of `t` with an axis per loop: `view` builds it
+after checking, with integers only, that no index can leave the tensor (`as_strided` itself
+would read any memory). Negative coefficients (a flipped kernel) take an indexed gather instead.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _bounds(shape, const, coeffs, sizes):
+    for d, size in enumerate(shape):
+        lo = hi = const[d]
+        for a, n in enumerate(sizes):
+            if n <= 0:
+                return              # an empty loop reads nothing
+            c = coeffs[a][d]
+            if c > 0:
+                hi += c * (n - 1)
+            else:
+                lo += c * (n - 1)
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"index {bad} is out of range for axis {d} of size {size}")
+
+
+def view(t: torch.Tensor, const, coeffs, sizes) -> torch.Tensor:
+    """The tensor `v[i_0, …] = t[const + Σ_a coeffs[a]·i_a]`, of shape `sizes`."""
+    shape = t.shape
+    if len(const) != len(shape):
+        raise IndexError(f"{len(const)} indices for a tensor of rank {len(shape)}")
+    _bounds(shape, const, coeffs, sizes)
+    if any(c < 0 for row in coeffs for c in row):
+        return _gather(t, const, coeffs, sizes)
+    st = t.stride()
+    strides = [sum(row[d] * st[d] for d in range(len(st))) for row in coeffs]
+    offset = t.storage_offset() + sum(c * s for c, s in zip(const, st))
+    return t.as_strided(sizes, strides, offset)
+
+
+def index_tensors(const, coeffs, sizes, device=None):
+    """One broadcastable index tensor per axis of the target: `const_d + Σ_a coeffs[a][d]·i_a`."""
+    rank = len(sizes)
+    out = []
+    for d in range(len(const)):
+        idx = torch.full((1,) * rank, const[d], dtype=torch.long, device=device)
+        for a, n in enumerate(sizes):
+            c = coeffs[a][d]
+            if c:
+                shape = [1] * rank
+                shape[a] = n
+                idx = idx + c * torch.arange(n, device=device).view(shape)
+        out.append(idx)
+    return out
+
+
+def _gather(t, const, coeffs, sizes):
+    return t[tuple(index_tensors(const, coeffs, sizes, t.device))].expand(*sizes)
+
+
+def store(t: torch.Tensor, const, coeffs, sizes, value) -> torch.Tensor:
+    """`t[const + Σ coeffs·i] = value` for every point of the nest, in place (visible through
+    aliases, as in Physika)."""
+    _bounds(t.shape, const, coeffs, sizes)
+    idx = index_tensors(const, coeffs, sizes, t.device)
+    value = torch.as_tensor(value, dtype=t.dtype, device=t.device).expand(*sizes) if not isinstance(value, torch.Tensor) \
+        else value.to(t.dtype).expand(*sizes)
+    t.index_put_(tuple(i.expand(*sizes) for i in idx), value)
+    return t
+
+
+def arange(n: int, axis: int, rank: int, lo=0, device=None) -> torch.Tensor:
+    """The values of loop index `axis` (lo, lo+1, …) shaped to broadcast over a rank-`rank` nest."""
+    shape = [1] * rank
+    shape[axis] = n
+    return torch.arange(lo, lo + n, device=device).view(shape)
+
+
+def full(sizes, value, device=None, dtype=torch.float32) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.expand(*sizes).clone()
+    return torch.full(tuple(int(s) for s in sizes), value, dtype=dtype, device=device)
