@@ -21,3 +21,4 @@ __all__ = [
 from runtime import nests  # noqa: E402
 from runtime.elementwise import (abs, cos, exp, floor_int, full, log, maximum, minimum,  # noqa: E402
                                  sigmoid, sin, sqrt, stack, tan, tanh, tensor, value)
+from runtime import idioms  # noqa: E402,F401

@@ -42,12 +42,14 @@ class Names:
         return f"rt.{name}"
 
 
-def emit_module(module: n.Module, source: str, backend: str = "torch", kernels: str = "") -> str:
+def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None) -> str:
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
+    names.backend = backend
     leaves = grad_vars(module)
     functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
     classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
     main = FunctionEmitter(names, leaves).main(module.main)
+    kernels = plan.triton_source() if plan is not None and backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
@@ -70,7 +72,8 @@ class FunctionEmitter:
     def __init__(self, names: Names, leaves: set[str]):
         self.names, self.leaves = names, leaves
         self.code = Code()
-        self.host = Host(self.code, names)
+        self.host = Host(self.code, names, getattr(names, "backend", "torch"))
+        self.in_nograd = False
 
     def function(self, f: n.Function, method: bool = False) -> str:
         params = [self.names.py(p.name) for p in f.params]
@@ -112,7 +115,7 @@ class FunctionEmitter:
                 if name in self.leaves:
                     v = f"rt.leaf({v})"
                 target = self.names.py(name)
-                if s.nograd:
+                if s.nograd and not self.in_nograd and _builds_graph(value):
                     c.line("with torch.no_grad():")
                     c.indent += 1
                     c.line(f"{target} = {v}", tag)
@@ -163,13 +166,16 @@ class FunctionEmitter:
         self.names.ints.add(a.var)
         lo, hi = self.host.int_expr(a.lo), self.host.int_expr(a.hi)
         rng = f"range({hi})" if lo == "0" else f"range({lo}, {hi})"
-        if s.nograd:
+        wrap = s.nograd and not self.in_nograd
+        if wrap:
             c.line("with torch.no_grad():")
             c.indent += 1
+            self.in_nograd = True
         c.line(f"for {self.names.py(a.var)} in {rng}:", tag)
         self.block(s.body)
-        if s.nograd:
+        if wrap:
             c.indent -= 1
+            self.in_nograd = False
 
     def store(self, s: n.Store, tag: str):
         t = self.host.expr(s.tensor)
@@ -219,6 +225,12 @@ class ClassEmitter:
             lines.append("")
             lines += ["    " + line if line else line for line in text.splitlines()]
         return "\n".join(lines)
+
+
+def _builds_graph(e: n.Expr) -> bool:
+    """Whether computing `e` can record autograd history (constants and reads cannot)."""
+    from phc.ir.simplify import contains
+    return contains(e, lambda x: isinstance(x, (n.Bin, n.Un, n.Select, n.Reduce, n.Tabulate, n.Call)))
 
 
 def _tagtext(span) -> str:

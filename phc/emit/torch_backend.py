@@ -42,8 +42,8 @@ class Code:
 class Host:
     """Host expressions (outside any nest)."""
 
-    def __init__(self, code: Code, names: "Names"):
-        self.code, self.names = code, names
+    def __init__(self, code: Code, names: "Names", backend: str = "torch"):
+        self.code, self.names, self.backend = code, names, backend
 
     def expr(self, e: n.Expr) -> str:
         match e:
@@ -235,7 +235,7 @@ class Nest:
         if key in self.cache:
             return self.cache[key]
         code = self._vec(e)
-        if isinstance(e, (n.Load, n.Reduce)):
+        if isinstance(e, (n.Load, n.Reduce)) and not code.isidentifier():
             name = self.code.tmp("_v")
             self.code.line(f"{name} = {code}")
             code = name
@@ -268,7 +268,7 @@ class Nest:
             case n.Un(op, a):
                 return f"rt.{op}({self.vec(a)})"
             case n.Select(c, a, b):
-                return f"torch.where({self.vec(c)}, {self.vec(a)}, {self.vec(b)})"
+                return self.idiom(e) or f"torch.where({self.vec(c)}, {self.vec(a)}, {self.vec(b)})"
             case n.Reduce():
                 return self.reduce(e)
             case n.Tabulate():
@@ -323,6 +323,9 @@ class Nest:
             inner.size_of(a)
         k0 = self.rank()
         dims = tuple(range(k0, k0 + len(r.axes)))
+        idiom = self.idiom(r)
+        if idiom is not None:
+            return idiom
         if r.op is n.ReduceOp.ADD:
             es = inner.einsum(r.body, k0)
             if es is not None:
@@ -347,6 +350,37 @@ class Nest:
                 lo = self.host.int_expr(r.axes[0].lo)
                 return f"({body}.{fn}(dim={dims[0]}) + {lo})"
         raise EmitError(f"reduction {r.op.value} over several axes")
+
+    def idiom(self, e: n.Expr) -> str | None:
+        """A recognised conv2d / pooling / linear: one call of `runtime.idioms`."""
+        from phc.select import idioms as I
+        m = I.match_reduce(e, self.axes) if isinstance(e, n.Reduce) else None
+        m = m or I.match_pool(e, self.axes)
+        if m is None:
+            return None
+        h = self.host
+        x = h.expr(m.x)
+        impl = self.impl(m.spec, x)
+        match m:
+            case I.ConvMatch():
+                ni, nj = (self.sizes[a.var] for a in m.out_axes)
+                return (f"rt.idioms.conv2d({x}, {h.expr(m.w)}, {m.spec.stride}, {ni}, {nj}, "
+                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl})")
+            case I.PoolMatch():
+                ni, nj = (self.sizes[a.var] for a in m.out_axes)
+                return (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
+                        f"{m.ties!r}, {impl})")
+            case I.LinearMatch():
+                return f"rt.idioms.linear({x}, {h.expr(m.w)}, {self.sizes[m.out_axis.var]}, {m.has_batch}, {impl})"
+        return None
+
+    def impl(self, spec, x: str) -> str:
+        backend = self.host.backend
+        if backend == "triton":
+            return spec.name
+        if backend == "auto":
+            return f"({spec.name} if {x}.is_cuda else None)"
+        return "None"
 
     def einsum(self, body: n.Expr, k0: int) -> str | None:
         """Σ a·b of two loads as one einsum over compact views (no broadcast temporaries)."""

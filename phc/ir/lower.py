@@ -140,7 +140,8 @@ class FnLowering:
         self.block(stmts)
         if self.is_main:
             self.flush()
-        return tuple(_eliminate_dead_allocs(_group_grads(self.out)))
+            return tuple(_eliminate_dead_allocs(_group_grads(self.out)))
+        return tuple(_fold_return(_dead_code(_eliminate_dead_allocs(_group_grads(self.out)))))
 
     def block(self, stmts):
         for s in stmts:
@@ -226,6 +227,10 @@ class FnLowering:
         cond = self.expr(s.cond)
         body = self.sub_block(s.body)
         orelse = self.sub_block(s.orelse)
+        if _single_return(body) and _single_return(orelse):
+            # `if c: return a else: return b` (the seed's `max`, `relu`) is a select
+            self.emit(n.Return(simplify(n.Select(cond, body[0].value, orelse[0].value)), s.span))
+            return
         self.emit(n.If(cond, body, orelse, s.span))
 
     def sub_block(self, stmts) -> tuple[n.Stmt, ...]:
@@ -279,7 +284,8 @@ class FnLowering:
     def store_target(self, target) -> tuple[n.Expr, tuple[n.Expr, ...]]:
         if isinstance(target, A.Index):
             base, idx = _flatten_index(target)
-            return self.expr(base), tuple(self.index_expr(i) for i in idx)
+            tensor = n.Sym(base.id) if isinstance(base, A.Name) else self.expr(base)
+            return tensor, tuple(self.index_expr(i) for i in idx)
         raise NotAffine("unsupported assignment target")
 
     # ---- expressions
@@ -438,7 +444,7 @@ class NestExec:
                 return {**env, name: n.Bin(op, old, self.value(value, env))}
             case A.Assign(A.Index() as target, value) | A.AugAssign(A.Index() as target, _, value):
                 base, idx = _flatten_index(target)
-                tensor = self.value(base, env)
+                tensor = n.Sym(base.id) if isinstance(base, A.Name) else self.value(base, env)
                 if not isinstance(tensor, n.Sym):
                     raise NotAffine("stores into a computed tensor")
                 index = tuple(self.value(i, env) for i in idx)
@@ -777,6 +783,39 @@ def _as_grad(s):
             and s.value.obj is None and len(s.value.args) == 2:
         return s.name, s.value.args[0], s.value.args[1]
     return None
+
+
+def _single_return(block) -> bool:
+    return len(block) == 1 and isinstance(block[0], n.Return) and block[0].value is not None
+
+
+def _dead_code(stmts: list[n.Stmt]) -> list[n.Stmt]:
+    """Drop top-level assignments of pure values that nothing after them reads."""
+    from phc.ir.analysis import stmt_reads, walk_stmts
+    out = list(stmts)
+    changed = True
+    while changed:
+        changed = False
+        for k, s in enumerate(out):
+            if isinstance(s, n.Assign) and not _impure(s.value):
+                later = set().union(*(stmt_reads(x) for st in out[k + 1:] for x in walk_stmts([st]))) \
+                    if k + 1 < len(out) else set()
+                if s.name not in later:
+                    del out[k]
+                    changed = True
+                    break
+    return out
+
+
+def _fold_return(stmts: list[n.Stmt]) -> list[n.Stmt]:
+    """`%x = e; return x` is `return e` when nothing else reads x."""
+    from phc.ir.analysis import stmt_reads, walk_stmts
+    if len(stmts) >= 2 and isinstance(stmts[-1], n.Return) and stmts[-1].value is not None \
+            and isinstance(stmts[-2], n.Assign) and stmts[-1].value == n.Sym(stmts[-2].name):
+        name = stmts[-2].name
+        if not any(name in stmt_reads(x) for st in stmts[:-2] for x in walk_stmts([st])):
+            return stmts[:-2] + [n.Return(stmts[-2].value, stmts[-1].span)]
+    return stmts
 
 
 def _eliminate_dead_allocs(stmts: list[n.Stmt]) -> list[n.Stmt]:

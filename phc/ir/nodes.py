@@ -46,8 +46,16 @@ class ReduceOp(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Const:
-    value: int | float | bool
-    dtype: DType = DType.F32
+    """A constant; its dtype follows the Python value unless given (`Const(0.0)` is f32,
+    `Const(2)` i64, `Const(True)` bool)."""
+    value: int | float | bool | str
+    dtype: DType | None = None
+
+    def __post_init__(self):
+        if self.dtype is None:
+            v = self.value
+            d = DType.BOOL if isinstance(v, bool) else DType.I64 if isinstance(v, int) else DType.F32
+            object.__setattr__(self, "dtype", d)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ def _stmt(s: n.Stmt, depth: int) -> list[str]:
             if orelse:
                 lines += [f"{pad}else"] + _stmts(orelse, depth + 1)
             return lines
+        case n.Return(value) if isinstance(value, n.Tabulate):
+            return _tabulate("return", value, depth, False)
         case n.Return(value):
             return [f"{pad}return"] if value is None else _with_reduces("return ", value, depth)
         case n.Print(value):
@@ -103,11 +105,13 @@ def _reduce_lines(name: str, r: n.Reduce, depth: int) -> list[str]:
 
 def _tabulate(name: str, t: n.Tabulate, depth: int, nograd: bool) -> list[str]:
     pad = "  " * depth
-    lines = [f"{pad}%{name} = tabulate{'  # no grad' if nograd else ''}"]
+    head = "return tabulate" if name == "return" else f"%{name} = tabulate"
+    lines = [f"{pad}{head}{'  # no grad' if nograd else ''}"]
     for k, a in enumerate(t.axes):
         lines.append(f"{'  ' * (depth + 1 + k)}for {_axis(a)}  parallel")
     idx = ", ".join(a.var for a in t.axes)
-    lines += _with_reduces(f"%{name}[{idx}] = ", t.body, depth + 1 + len(t.axes))
+    target = "yield " if name == "return" else f"%{name}"
+    lines += _with_reduces(f"{target}[{idx}] = ", t.body, depth + 1 + len(t.axes))
     return lines
 
 
@@ -124,7 +128,7 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
     appended to the list (so the caller prints them above); without, they print inline."""
     match e:
         case n.Const(value, dtype):
-            if dtype is n.DType.F32 and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
                 return repr(float(value))
             return repr(value)
         case n.Sym(name):

@@ -177,6 +177,12 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             if isinstance(v, float) and op != "/" and isinstance(a, int) and isinstance(b, int):
                 v = int(v)
             return _const(v)
+        case n.Bin("+" | "-" | "*" as op, x, n.Const(v)) if isinstance(v, float) and v.is_integer() \
+                and is_integral(x, int_syms):
+            return n.Bin(op, x, n.Const(int(v)))          # `i * stride` with `stride: ℝ = 2`
+        case n.Bin("+" | "*" as op, n.Const(v), x) if isinstance(v, float) and v.is_integer() \
+                and is_integral(x, int_syms):
+            return n.Bin(op, n.Const(int(v)), x)
         case n.Bin("+", x, c) if _is_zero(c):
             return x
         case n.Bin("+", c, x) if _is_zero(c):
@@ -232,6 +238,8 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             return n.Tabulate(outer + inner, body)
         case n.Tabulate(axes, body) if not _uses_any(body, axes) and _is_scalar_const(body):
             return n.Full(tuple(_extent(a) for a in axes), body)
+        case n.Tabulate(axes, n.Full(shape, fill, dtype)) if not _uses_any(n.Full(shape, fill, dtype), axes):
+            return n.Full(tuple(_extent(a) for a in axes) + shape, fill, dtype)
         case n.Tabulate(axes, n.Load(t, idx)) if _is_identity(axes, t, idx):
             return t
         case n.Select(n.Const(c), a, b) if isinstance(c, bool):

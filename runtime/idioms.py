@@ -1,0 +1,66 @@
+"""Glue between matched idioms and their kernels: reshape the program's tensors into the canonical
+layouts, call `torch.nn.functional` (impl None) or a rendered Triton wrapper (impl), and give back
+exactly what the loop nest computes — including the nest's own extents, which are checked, so a
+program whose loops would read outside the input fails as the loop would, never silently."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_extent(have: int, want: int, axis: int, what: str):
+    if want > have:
+        raise IndexError(f"the {what} reads past the input: {want} outputs along axis {axis}, "
+                         f"but the input allows {have}")
+
+
+def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
+           impl=None):
+    """Σ_{c,ki,kj} x[b?, c?, s·i+ki, s·j+kj] · w[o?, c?, ki, kj] for i < n_i, j < n_j."""
+    x4 = x if has_batch else x.unsqueeze(0)
+    x4 = x4 if has_chan else x4.unsqueeze(1)
+    w4 = w if has_out else w.unsqueeze(0)
+    w4 = w4 if has_chan else w4.unsqueeze(1)
+    if x4.dim() != 4 or w4.dim() != 4:
+        raise IndexError(f"conv2d: input of rank {x.dim()} and weight of rank {w.dim()} do not fit the loop")
+    out = F.conv2d(x4, w4, stride=stride) if impl is None else impl(x4, w4)
+    _check_extent(out.shape[2], n_i, 0, "convolution")
+    _check_extent(out.shape[3], n_j, 1, "convolution")
+    out = out[:, :, :n_i, :n_j]
+    if not has_out:
+        out = out.squeeze(1)
+    return out if has_batch else out.squeeze(0)
+
+
+def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "first", impl=None):
+    """max/min/avg over k×k windows at stride s of the last two axes, for i < n_i, j < n_j.
+    ties="last": the gradient goes to the last extreme of the window in row-major order (what a
+    tree of `if a > b` selects), otherwise to the first (PyTorch's rule)."""
+    lead = x.shape[:-2]
+    x4 = x.reshape((-1, 1) + tuple(x.shape[-2:]))
+    _check_extent((x.shape[-2] - k) // stride + 1, n_i, 0, "pooling")
+    _check_extent((x.shape[-1] - k) // stride + 1, n_j, 1, "pooling")
+    x4 = x4[..., : (n_i - 1) * stride + k, : (n_j - 1) * stride + k]
+    flip = ties == "last" and kind != "avg"
+    if flip:
+        x4 = x4.flip(-2, -1)    # the first extreme of the reversed window is the last one
+    sign = -1.0 if kind == "min" else 1.0
+    src = -x4 if kind == "min" else x4
+    if impl is not None:
+        out = impl(x4)
+    elif kind == "avg":
+        out = F.avg_pool2d(x4, k, stride)
+    else:
+        out = sign * F.max_pool2d(src, k, stride)
+    if flip:
+        out = out.flip(-2, -1)
+    return out.reshape(tuple(lead) + tuple(out.shape[-2:]))
+
+
+def linear(x, w, n_i: int, has_batch: bool, impl=None):
+    """Σ_j w[i, j] · x[b?, j] for i < n_i."""
+    x2 = x if has_batch else x.unsqueeze(0)
+    _check_extent(w.shape[0], n_i, 0, "matrix-vector product")
+    w2 = w[:n_i]
+    out = torch.nn.functional.linear(x2, w2) if impl is None else impl(x2, w2)
+    return out if has_batch else out.squeeze(0)
