@@ -15,7 +15,7 @@ def _check_extent(have: int, want: int, axis: int, what: str):
 
 
 def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
-           impl=None):
+           impl=None, padding: int = 0):
     """Σ_{c,ki,kj} x[b?, c?, s·i+ki, s·j+kj] · w[o?, c?, ki, kj] for i < n_i, j < n_j."""
     x4 = x if has_batch else x.unsqueeze(0)
     x4 = x4 if has_chan else x4.unsqueeze(1)
@@ -23,7 +23,7 @@ def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool
     w4 = w4 if has_chan else w4.unsqueeze(1)
     if x4.dim() != 4 or w4.dim() != 4:
         raise IndexError(f"conv2d: input of rank {x.dim()} and weight of rank {w.dim()} do not fit the loop")
-    out = F.conv2d(x4, w4, stride=stride) if impl is None else impl(x4, w4)
+    out = F.conv2d(x4, w4, stride=stride, padding=padding) if impl is None else impl(x4, w4)
     _check_extent(out.shape[2], n_i, 0, "convolution")
     _check_extent(out.shape[3], n_j, 1, "convolution")
     out = out[:, :, :n_i, :n_j]
@@ -57,10 +57,12 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
     return out.reshape(tuple(lead) + tuple(out.shape[-2:]))
 
 
-def linear(x, w, n_i: int, has_batch: bool, impl=None):
-    """Σ_j w[i, j] · x[b?, j] for i < n_i."""
-    x2 = x if has_batch else x.unsqueeze(0)
-    _check_extent(w.shape[0], n_i, 0, "matrix-vector product")
-    w2 = w[:n_i]
-    out = torch.nn.functional.linear(x2, w2) if impl is None else impl(x2, w2)
+def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = False,
+           x_transposed: bool = False):
+    """Σ_k w[i, k] · x[b?, k] for i < n_i (w[k, i] when transposed; x[k, b] likewise)."""
+    w2 = w.t() if w_transposed else w
+    x2 = (x.t() if x_transposed else x) if has_batch else x.unsqueeze(0)
+    _check_extent(w2.shape[0], n_i, 0, "matrix product")
+    w2 = w2[:n_i]
+    out = torch.nn.functional.linear(x2, w2) if impl is None else impl(x2.contiguous(), w2.contiguous())
     return out if has_batch else out.squeeze(0)

@@ -10,27 +10,42 @@ from __future__ import annotations
 import torch
 
 
-def _bounds(shape, const, coeffs, sizes):
-    for d, size in enumerate(shape):
+def _ranges(shape, const, coeffs, sizes):
+    """Per axis of the tensor, the lowest and highest index the nest reads (None: nothing)."""
+    if any(n <= 0 for n in sizes):
+        return None                 # an empty loop reads nothing
+    out = []
+    for d in range(len(shape)):
         lo = hi = const[d]
         for a, n in enumerate(sizes):
-            if n <= 0:
-                return              # an empty loop reads nothing
             c = coeffs[a][d]
             if c > 0:
                 hi += c * (n - 1)
             else:
                 lo += c * (n - 1)
-        if lo < 0 or hi >= size:
+        out.append((lo, hi))
+    return out
+
+
+def _bounds(shape, const, coeffs, sizes):
+    for d, r in enumerate(_ranges(shape, const, coeffs, sizes) or ()):
+        lo, hi = r
+        if lo < 0 or hi >= shape[d]:
             bad = lo if lo < 0 else hi
-            raise IndexError(f"index {bad} is out of range for axis {d} of size {size}")
+            raise IndexError(f"index {bad} is out of range for axis {d} of size {shape[d]}")
 
 
-def view(t: torch.Tensor, const, coeffs, sizes) -> torch.Tensor:
-    """The tensor `v[i_0, …] = t[const + Σ_a coeffs[a]·i_a]`, of shape `sizes`."""
+def view(t: torch.Tensor, const, coeffs, sizes, guarded: bool = False) -> torch.Tensor:
+    """The tensor `v[i_0, …] = t[const + Σ_a coeffs[a]·i_a]`, of shape `sizes`.
+
+    `guarded`: the load sits in a branch of a select that discards out-of-range points (zero
+    padding written as a guard), so out-of-range reads see zeros instead of raising."""
     shape = t.shape
     if len(const) != len(shape):
         raise IndexError(f"{len(const)} indices for a tensor of rank {len(shape)}")
+    if guarded:
+        t, const = _pad_to(t, const, _ranges(shape, const, coeffs, sizes))
+        shape = t.shape
     _bounds(shape, const, coeffs, sizes)
     if any(c < 0 for row in coeffs for c in row):
         return _gather(t, const, coeffs, sizes)
@@ -38,6 +53,20 @@ def view(t: torch.Tensor, const, coeffs, sizes) -> torch.Tensor:
     strides = [sum(row[d] * st[d] for d in range(len(st))) for row in coeffs]
     offset = t.storage_offset() + sum(c * s for c, s in zip(const, st))
     return t.as_strided(sizes, strides, offset)
+
+
+def _pad_to(t, const, ranges):
+    if ranges is None:
+        return t, const
+    pads, new_const = [], list(const)
+    for d, (lo, hi) in enumerate(ranges):
+        before, after = max(0, -lo), max(0, hi - t.shape[d] + 1)
+        pads.append((before, after))
+        new_const[d] = const[d] + before
+    if not any(b or a for b, a in pads):
+        return t, const
+    flat = [x for b, a in reversed(pads) for x in (b, a)]
+    return torch.nn.functional.pad(t, flat), tuple(new_const)
 
 
 def index_tensors(const, coeffs, sizes, device=None):

@@ -178,6 +178,7 @@ class Nest:
         self.code = host.code
         self.sizes: dict[str, str] = {}
         self.cache: dict = {}
+        self.guarded = 0
 
     # ---- entry points
 
@@ -268,7 +269,15 @@ class Nest:
             case n.Un(op, a):
                 return f"rt.{op}({self.vec(a)})"
             case n.Select(c, a, b):
-                return self.idiom(e) or f"torch.where({self.vec(c)}, {self.vec(a)}, {self.vec(b)})"
+                idiom = self.idiom(e)
+                if idiom:
+                    return idiom
+                cond = self.vec(c)
+                self.guarded += 1       # a branch may read out of range where it is not selected
+                try:
+                    return f"torch.where({cond}, {self.vec(a)}, {self.vec(b)})"
+                finally:
+                    self.guarded -= 1
             case n.Reduce():
                 return self.reduce(e)
             case n.Tabulate():
@@ -304,7 +313,8 @@ class Nest:
         sizes = [self.sizes[a.var] if any(r != "0" for r in rows[k]) else "1" for k, a in enumerate(axes)]
         const_t = _tuple(consts) if consts else "()"
         coeff_t = _tuple(_tuple(r) if r else "()" for r in rows) if rows else "()"
-        return f"rt.nests.view({t}, {const_t}, {coeff_t}, {_tuple(sizes) if sizes else '()'})"
+        guard = ", guarded=True" if self.guarded else ""
+        return f"rt.nests.view({t}, {const_t}, {coeff_t}, {_tuple(sizes) if sizes else '()'}{guard})"
 
     def _identity(self, tensor, index, axes) -> bool:
         """`x[i, j]` over i in 0..dim(x,0), j in 0..dim(x,1), with no other axes: x itself."""
@@ -319,6 +329,7 @@ class Nest:
         inner = Nest(self.host, self.axes + r.axes)
         inner.sizes = dict(self.sizes)
         inner.cache = self.cache
+        inner.guarded = self.guarded
         for a in r.axes:
             inner.size_of(a)
         k0 = self.rank()
@@ -354,6 +365,8 @@ class Nest:
     def idiom(self, e: n.Expr) -> str | None:
         """A recognised conv2d / pooling / linear: one call of `runtime.idioms`."""
         from phc.select import idioms as I
+        if self.host.backend == "universal":
+            return None         # testing: every nest on the universal path
         m = I.match_reduce(e, self.axes) if isinstance(e, n.Reduce) else None
         m = m or I.match_pool(e, self.axes)
         if m is None:
@@ -365,13 +378,15 @@ class Nest:
             case I.ConvMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
                 return (f"rt.idioms.conv2d({x}, {h.expr(m.w)}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl})")
+                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl}, {m.spec.padding})")
             case I.PoolMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
-                return (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
+                call = (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
                         f"{m.ties!r}, {impl})")
+                return call if m.scale == 1 else f"({call} * {m.scale})"
             case I.LinearMatch():
-                return f"rt.idioms.linear({x}, {h.expr(m.w)}, {self.sizes[m.out_axis.var]}, {m.has_batch}, {impl})"
+                return (f"rt.idioms.linear({x}, {h.expr(m.w)}, {self.sizes[m.out_axis.var]}, {m.has_batch}, "
+                        f"{impl}, {m.w_transposed}, {m.x_transposed})")
         return None
 
     def impl(self, spec, x: str) -> str:

@@ -393,6 +393,11 @@ class FnLowering:
             return n.Dim(args[0], 0)
         if name in MATH and len(args) == 1:
             return n.Un(name, args[0])
+        if name == "sum" and len(args) == 1:
+            a = args[0]
+            if isinstance(a, n.Tabulate):
+                return n.Reduce(n.ReduceOp.ADD, a.axes, a.body)
+            return n.Un("sum", a)
         if name in ("max", "min") and len(args) == 2:
             return n.Bin(name, args[0], args[1])
         return n.Call(name, args)
@@ -520,7 +525,7 @@ class NestExec:
         m = markers[name]
         old = env.get(name, n.Sym(name))
         ints = self._ints()
-        new = simplify(new, ints)
+        new = _guarded_update(simplify(new, ints), m)
         if new == m:
             return old
         others = [k for k, mk in markers.items() if k != name and uses(new, mk.name)]
@@ -661,6 +666,16 @@ def _linear(e: n.Expr, vars) -> tuple[dict[str, n.Expr], n.Expr] | None:
     if contains(e, lambda x: isinstance(x, n.Load)):
         return None        # data-dependent: not affine
     return {}, e
+
+
+def _guarded_update(new: n.Expr, m: n.Sym) -> n.Expr:
+    """`select(c, ⟨x⟩ + e, ⟨x⟩)` (an update under a guard) is `⟨x⟩ + select(c, e, 0)`."""
+    match new:
+        case n.Select(c, n.Bin("+", a, e), b) if a == m and b == m:
+            return n.Bin("+", m, n.Select(c, e, n.Const(0.0)))
+        case n.Select(c, b, n.Bin("+", a, e)) if a == m and b == m:
+            return n.Bin("+", m, n.Select(c, n.Const(0.0), e))
+    return new
 
 
 def linear_form(e: n.Expr, vars):

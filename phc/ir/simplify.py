@@ -244,11 +244,32 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             return t
         case n.Select(n.Const(c), a, b) if isinstance(c, bool):
             return a if c else b
+        case n.Select(n.Bin(">" | ">=", r, x), r2, x2) if r == r2 and x == x2 and _in_window(r, x, n.ReduceOp.MAX):
+            return r        # max(x, max over a window that contains x) is the window's max
+        case n.Select(n.Bin("<" | "<=", r, x), r2, x2) if r == r2 and x == x2 and _in_window(r, x, n.ReduceOp.MIN):
+            return r
     return e
 
 
 _ELEMENTWISE = {"neg", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid"}
 _ASSOC = {n.ReduceOp.ADD, n.ReduceOp.MUL, n.ReduceOp.MAX, n.ReduceOp.MIN}
+
+
+def _in_window(r: n.Expr, x: n.Expr, op: n.ReduceOp) -> bool:
+    """Whether `x` is the body of the reduction `r` at one point of its (small, constant) range."""
+    if not isinstance(r, n.Reduce) or r.op is not op:
+        return False
+    ranges = []
+    for a in r.axes:
+        lo, hi = as_int(a.lo), as_int(a.hi)
+        if lo is None or hi is None or hi - lo > 8:
+            return False
+        ranges.append(range(lo, hi))
+    import itertools
+    for point in itertools.product(*ranges):
+        if simplify(subst(r.body, {a.var: _const(v) for a, v in zip(r.axes, point)})) == x:
+            return True
+    return False
 
 
 def _extent(a: n.Axis) -> n.Expr:

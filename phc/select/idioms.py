@@ -38,6 +38,7 @@ class PoolMatch:
     lead: int                           # axes before the two spatial ones (channel, batch)
     out_axes: tuple[n.Axis, ...]
     ties: str                           # "first" (reduce form) or "last" (select-tree form)
+    scale: int = 1                      # k² for a window sum (average × k²)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class LinearMatch:
     w: n.Expr
     has_batch: bool
     out_axis: n.Axis
+    w_transposed: bool = False
+    x_transposed: bool = False
 
 
 Match = ConvMatch | PoolMatch | LinearMatch
@@ -55,7 +58,11 @@ Match = ConvMatch | PoolMatch | LinearMatch
 # ---------------------------------------------------------------- conv2d and linear
 
 def match_reduce(r: n.Reduce, outer: tuple[n.Axis, ...]) -> Match | None:
-    if r.op is not n.ReduceOp.ADD or not isinstance(r.body, n.Bin) or r.body.op != "*":
+    if r.op is not n.ReduceOp.ADD:
+        return None
+    if isinstance(r.body, n.Select) and _zero(r.body.b) and isinstance(r.body.a, n.Bin) and r.body.a.op == "*":
+        return _match_padded_conv(r, outer)
+    if not isinstance(r.body, n.Bin) or r.body.op != "*":
         return None
     a, b = r.body.a, r.body.b
     if not (isinstance(a, n.Load) and isinstance(b, n.Load)):
@@ -69,7 +76,33 @@ def match_reduce(r: n.Reduce, outer: tuple[n.Axis, ...]) -> Match | None:
     return None
 
 
-def _match_conv(x: n.Load, w: n.Load, raxes, outer) -> ConvMatch | None:
+def _match_padded_conv(r: n.Reduce, outer) -> ConvMatch | None:
+    """Zero padding written as a guard: `select(0 <= s·i+ki-p < H and …, x[…] * w[…], 0)`."""
+    prod = r.body.a
+    if not (isinstance(prod.a, n.Load) and isinstance(prod.b, n.Load)) or not all(_zero(a.lo) for a in outer + r.axes):
+        return None
+    guard = set(_conjuncts(r.body.cond))
+    for x, w in ((prod.a, prod.b), (prod.b, prod.a)):
+        m = _match_conv(x, w, r.axes, outer, allow_pad=True)
+        if m is None or m.spec.padding == 0:
+            continue
+        rank = len(x.index)
+        want = set()
+        for d, idx in zip((rank - 2, rank - 1), x.index[-2:]):
+            want.add(n.Bin(">=", idx, n.Const(0)))
+            want.add(n.Bin("<", idx, n.Dim(x.tensor, d)))
+        if guard == want:
+            return m
+    return None
+
+
+def _conjuncts(e):
+    if isinstance(e, n.Bin) and e.op == "and":
+        return _conjuncts(e.a) + _conjuncts(e.b)
+    return [e]
+
+
+def _match_conv(x: n.Load, w: n.Load, raxes, outer, allow_pad: bool = False) -> ConvMatch | None:
     rv = [ax.var for ax in raxes]
     ov = [ax.var for ax in outer]
     widx = [_var(i) for i in w.index]
@@ -96,11 +129,15 @@ def _match_conv(x: n.Load, w: n.Load, raxes, outer) -> ConvMatch | None:
     if lead != ([v for v in (lead[0] if has_batch else None, chan) if v]):
         return None
     # spatial indices: s·i + ki and s·j + kj (no padding: padded forms are guarded loads)
-    sp = []
+    sp, pads = [], []
     for idx, kvar in zip(spatial, (ki, kj)):
         form = linear_form(idx, ov + rv)
-        if form is None or not _zero(simplify(form[1])):
+        if form is None:
             return None
+        const = _int(simplify(form[1]))
+        if const is None or const > 0 or (const < 0 and not allow_pad):
+            return None
+        pads.append(-const)
         coeffs = {k: v for k, v in form[0].items() if not _zero(simplify(v))}
         if set(coeffs) - {kvar} == set() or len(coeffs) != 2 or _int(coeffs.get(kvar)) != 1:
             return None
@@ -110,7 +147,7 @@ def _match_conv(x: n.Load, w: n.Load, raxes, outer) -> ConvMatch | None:
             return None
         sp.append((ovar, s))
     (i, si), (j, sj) = sp
-    if si != sj or i == j:
+    if si != sj or i == j or pads[0] != pads[1]:
         return None
     want = [v for v in ((lead[0] if has_batch else None), (widx[0] if has_out else None), i, j) if v]
     if ov != want:
@@ -122,27 +159,30 @@ def _match_conv(x: n.Load, w: n.Load, raxes, outer) -> ConvMatch | None:
         return None
     if has_chan and ext[chan] not in (n.Dim(wt, len(widx) - 3), n.Dim(x.tensor, len(xidx) - 3)):
         return None
-    return ConvMatch(Conv2dSpec(si, 0, False), x.tensor, wt, has_batch, has_out, has_chan,
+    return ConvMatch(Conv2dSpec(si, pads[0], False), x.tensor, wt, has_batch, has_out, has_chan,
                      tuple(ax for ax in outer if ax.var in (i, j)))
 
 
 def _match_linear(x: n.Load, w: n.Load, raxes, outer) -> LinearMatch | None:
-    if len(raxes) != 1 or len(w.index) != 2:
+    """Σ_k W[o, k]·x[b?, k] (also W[k, o]: transposed, and x[k, b]: a column batch)."""
+    if len(raxes) != 1 or len(w.index) != 2 or len(x.index) not in (1, 2):
         return None
     k = raxes[0].var
     wi = [_var(i) for i in w.index]
     xi = [_var(i) for i in x.index]
-    if None in wi or None in xi or wi[1] != k or xi[-1] != k:
+    if None in wi or None in xi or k not in wi or k not in xi:
         return None
+    w_t = wi[0] == k
+    o = wi[1] if w_t else wi[0]
+    x_t = len(xi) == 2 and xi[0] == k
+    b = None if len(xi) == 1 else (xi[1] if x_t else xi[0])
     ov = [ax.var for ax in outer]
-    has_batch = len(xi) == 2
-    want = ([xi[0]] if has_batch else []) + [wi[0]]
-    if ov != want or (has_batch and xi[0] == wi[0]):
+    if ov != ([b] if b else []) + [o] or o == k or b in (k, o):
         return None
     ext = simplify(extent(raxes[0]))
-    if ext not in (n.Dim(w.tensor, 1), n.Dim(x.tensor, len(xi) - 1)):
+    if ext not in (n.Dim(w.tensor, 0 if w_t else 1), n.Dim(x.tensor, xi.index(k))):
         return None
-    return LinearMatch(LinearSpec(False), x.tensor, w.tensor, has_batch, outer[-1])
+    return LinearMatch(LinearSpec(False), x.tensor, w.tensor, b is not None, outer[-1], w_t, x_t)
 
 
 # ---------------------------------------------------------------- pooling
@@ -150,7 +190,8 @@ def _match_linear(x: n.Load, w: n.Load, raxes, outer) -> LinearMatch | None:
 def match_pool(e: n.Expr, outer: tuple[n.Axis, ...]) -> PoolMatch | None:
     if not all(_zero(ax.lo) for ax in outer) or len(outer) < 2:
         return None
-    if isinstance(e, n.Reduce) and e.op in (n.ReduceOp.MAX, n.ReduceOp.MIN) and isinstance(e.body, n.Load):
+    ops = {n.ReduceOp.MAX: "max", n.ReduceOp.MIN: "min", n.ReduceOp.ADD: "sum"}
+    if isinstance(e, n.Reduce) and e.op in ops and isinstance(e.body, n.Load):
         if len(e.axes) != 2 or not all(_zero(a.lo) for a in e.axes):
             return None
         k = [_int(simplify(extent(a))) for a in e.axes]
@@ -158,8 +199,7 @@ def match_pool(e: n.Expr, outer: tuple[n.Axis, ...]) -> PoolMatch | None:
             return None
         offsets = [(di, dj) for di in range(k[0]) for dj in range(k[0])]
         loads = [simplify(_subst_window(e.body, e.axes, o)) for o in offsets]
-        kind = "max" if e.op is n.ReduceOp.MAX else "min"
-        return _pool_from_loads(loads, kind, outer, "first")
+        return _pool_from_loads(loads, ops[e.op], outer, "first")
     for kind, op in (("max", ">"), ("min", "<")):
         leaves = _select_tree(e, op)
         if leaves and len(leaves) >= 4 and all(isinstance(l, n.Load) for l in leaves):
@@ -221,7 +261,9 @@ def _pool_from_loads(loads, kind, outer, ties) -> PoolMatch | None:
         return None     # the tie rule below assumes row-major order of the leaves
     if stride < 1:
         return None
-    return PoolMatch(Pool2dSpec(kind, k, stride), t, len(lead), tuple(outer[-2:]), ties)
+    # a window sum is an average pool times k²: the Triton template computes averages
+    spec = Pool2dSpec("avg" if kind == "sum" else kind, k, stride)
+    return PoolMatch(spec, t, len(lead), tuple(outer[-2:]), ties, k * k if kind == "sum" else 1)
 
 
 # ---------------------------------------------------------------- helpers
@@ -279,10 +321,14 @@ def _describe(m: Match) -> str:
             return (f"conv2d   {m.spec.name}: input {expr(m.x)} [{layout}], weight {expr(m.w)}, "
                     f"stride {m.spec.stride}, padding {m.spec.padding}")
         case PoolMatch():
-            return (f"{m.spec.kind}pool2d {m.spec.name}: input {expr(m.x)}, window {m.spec.k}x{m.spec.k}, "
-                    f"stride {m.spec.stride}, ties to the {m.ties} extreme")
+            what = "sum-pool (avg x k²)" if m.scale != 1 else f"{m.spec.kind}pool2d"
+            ties = f", ties to the {m.ties} extreme" if m.spec.kind != "avg" else ""
+            return (f"{what} {m.spec.name}: input {expr(m.x)}, window {m.spec.k}x{m.spec.k}, "
+                    f"stride {m.spec.stride}{ties}")
         case LinearMatch():
-            return f"linear   {m.spec.name}: weight {expr(m.w)}, input {expr(m.x)}{' (batched)' if m.has_batch else ''}"
+            forms = [f for f, on in (("batched", m.has_batch), ("weight transposed", m.w_transposed),
+                                     ("input transposed", m.x_transposed)) if on]
+            return f"linear   {m.spec.name}: weight {expr(m.w)}, input {expr(m.x)}{' (' + ', '.join(forms) + ')' if forms else ''}"
     return "?"
 
 
@@ -290,13 +336,17 @@ def plan_module(module: n.Module, backend: str) -> Plan:
     plan = Plan(backend)
     for qual, f in _functions(module):
         from phc.ir.analysis import walk_stmts
+        from phc.ir.simplify import contains
         for s in walk_stmts(f.body):
-            if isinstance(s, n.Assign) and isinstance(s.value, (n.Tabulate, n.Reduce)):
-                found = list(_find(s.value, ()))
-                for m in found:
-                    plan.matches.append((qual, s.name, m))
-                if not found:
-                    plan.universal.append((qual, s.name))
+            value = s.value if isinstance(s, (n.Assign, n.Return)) else None
+            if value is None or not contains(value, lambda x: isinstance(x, (n.Tabulate, n.Reduce))):
+                continue
+            name = s.name if isinstance(s, n.Assign) else "return"
+            found = list(_find(value, ()))
+            for m in found:
+                plan.matches.append((qual, name, m))
+            if not found:
+                plan.universal.append((qual, name))
     return plan
 
 
