@@ -121,6 +121,10 @@ class Evaluator:
             case n.Load(tensor, index):
                 t = self.expr(tensor, env)
                 idx = tuple(_index(self.expr(i, env)) for i in index)
+                if isinstance(t, (list, tuple)):        # a data set: [[X, y], [X, y]]
+                    for i in idx:
+                        t = t[i]
+                    return t
                 for d, i in enumerate(idx):
                     if not 0 <= i < t.shape[d]:
                         raise IndexError(f"index {i} is out of range for axis {d} of size {t.shape[d]}")

@@ -1,0 +1,18 @@
+"""Shared fixtures: the normative seed program lives in ../shared beside the repository."""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))      # tests/helpers.py
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    return ROOT.parent / "shared" / "programs" / "cnn_seed.phk"
+
+
+@pytest.fixture(scope="session")
+def seed_source(seed_path) -> str:
+    return seed_path.read_text(encoding="utf-8")
