@@ -127,6 +127,8 @@ def _index(text: str) -> tuple[str, str | None] | None:
         return "a scalar cannot be indexed", None
     if "too many indices" in text:
         return f"too many indices: {text}", None
+    if re.search(r"index -?\d+ is out of range for axis \d+ of size \d+", text):
+        return text, "a loop reads past the end of an array: check the loop's range"
     if "out of range" in text:
         return "index out of range", None
     return None

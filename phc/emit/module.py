@@ -109,6 +109,7 @@ class FunctionEmitter:
     def stmt(self, s: n.Stmt):
         c, h = self.code, self.host
         tag = _tagtext(getattr(s, "span", None))
+        c.tag = tag             # temporaries of this statement map to its line too
         match s:
             case n.Assign(name, value):
                 v = self.value(value)

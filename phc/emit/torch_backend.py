@@ -35,7 +35,10 @@ class Code:
         self.counter += 1
         return f"{base}{self.counter}"
 
+    tag: str = ""           # the `.phk` place of the statement being emitted
+
     def line(self, text: str, tag: str = ""):
+        tag = tag or self.tag
         self.lines.append("    " * self.indent + text + (f"  # {tag}" if tag else ""))
 
 
