@@ -89,14 +89,15 @@ def _gather(t, const, coeffs, sizes):
     return t[tuple(index_tensors(const, coeffs, sizes, t.device))].expand(*sizes)
 
 
-def store(t: torch.Tensor, const, coeffs, sizes, value) -> torch.Tensor:
-    """`t[const + Σ coeffs·i] = value` for every point of the nest, in place (visible through
-    aliases, as in Physika)."""
+def store(t: torch.Tensor, const, coeffs, sizes, value, accumulate: bool = False) -> torch.Tensor:
+    """`t[const + Σ coeffs·i] = value` (or `+= value`, summing repeated elements) for every point
+    of the nest, in place (visible through aliases, as in Physika)."""
     _bounds(t.shape, const, coeffs, sizes)
     idx = index_tensors(const, coeffs, sizes, t.device)
-    value = torch.as_tensor(value, dtype=t.dtype, device=t.device).expand(*sizes) if not isinstance(value, torch.Tensor) \
-        else value.to(t.dtype).expand(*sizes)
-    t.index_put_(tuple(i.expand(*sizes) for i in idx), value)
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=t.dtype, device=t.device)
+    value = value.to(t.dtype).expand(*sizes)
+    t.index_put_(tuple(i.expand(*sizes) for i in idx), value, accumulate=accumulate)
     return t
 
 

@@ -72,3 +72,19 @@ def test_out_of_range_nest_raises_instead_of_reading_garbage():
     for backend in ("universal", "torch"):
         with pytest.raises(IndexError, match="out of range"):
             compile_module(src, backend).f(torch.ones(4))
+
+
+def test_accumulating_store_sums_over_the_reduction_loop():
+    src = ("def colsum(x: ℝ[m, n], r: ℝ[n]): ℝ[n]:\n    for i: ℕ(len(x)):\n        for j: ℕ(len(x[0])):\n"
+           "            r[j] = r[j] + x[i, j]\n    return r\n")
+    x = rnd(4, 3)
+    for backend in ("universal", "torch"):
+        got = compile_module(src, backend).colsum(x, torch.ones(3))
+        torch.testing.assert_close(got, 1 + x.sum(0))
+
+
+def test_overwriting_the_same_element_keeps_sequential_semantics():
+    src = ("def last(x: ℝ[m], r: ℝ[1]): ℝ[1]:\n    for i: ℕ(len(x)):\n        r[0] = x[i]\n    return r\n")
+    x = rnd(5)
+    got = compile_module(src, "torch").last(x, torch.zeros(1))
+    assert got.item() == x[-1].item()

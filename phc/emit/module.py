@@ -192,17 +192,14 @@ class FunctionEmitter:
         if len(body) != 1 or not isinstance(body[0], n.Store):
             raise EmitError("an imperative nest with several statements")
         st = body[0]
+        from phc.ir.lower import is_accumulation
+        accumulate = is_accumulation(st)
         nest = Nest(self.host, tuple(axes))
         for a in axes:
             nest.size_of(a)
-        value = nest.vec(st.value)
-        view = nest.load(st.tensor, st.index, tuple(axes))
-        # reuse the load's arguments: `view(t, const, coeffs, sizes)` → `store(t, …, value)`
-        args = view[len("rt.nests.view("):-1] if view.startswith("rt.nests.view(") else None
-        if args is None:
-            self.code.line(f"{view}.copy_(torch.as_tensor({value}).expand_as({view}))", tag)
-        else:
-            self.code.line(f"rt.nests.store({args}, {value})", tag)
+        value = nest.vec(st.value.b if accumulate else st.value)
+        spec = nest.index_spec(st.tensor, st.index, tuple(axes), all_axes=True)
+        self.code.line(f"rt.nests.store({spec}, {value}, accumulate={accumulate})", tag)
 
 
 class ClassEmitter:

@@ -292,12 +292,17 @@ class Nest:
         raise EmitError(f"cannot vectorise {type(e).__name__}")
 
     def load(self, tensor: n.Expr, index, axes) -> str:
+        if self._identity(tensor, index, axes):
+            return self.host.expr(tensor)
+        guard = ", guarded=True" if self.guarded else ""
+        return f"rt.nests.view({self.index_spec(tensor, index, axes)}{guard})"
+
+    def index_spec(self, tensor: n.Expr, index, axes, all_axes: bool = False) -> str:
+        """`t, const, coeffs, sizes`: the arguments of `rt.nests.view` and `rt.nests.store`."""
         t = self.host.expr(tensor) if not self.depends(tensor) else None
         if t is None:
             raise EmitError("a load from a computed tensor inside a nest")
         vars = [a.var for a in axes]
-        if self._identity(tensor, index, axes):
-            return t
         consts, rows = [], [[] for _ in axes]
         for i in index:
             form = linear_form(i, vars)
@@ -313,11 +318,11 @@ class Nest:
             for k, a in enumerate(axes):
                 c = coeffs.get(a.var)
                 rows[k].append("0" if c is None else self.host.int_expr(simplify(c)))
-        sizes = [self.sizes[a.var] if any(r != "0" for r in rows[k]) else "1" for k, a in enumerate(axes)]
+        sizes = [self.sizes[a.var] if all_axes or any(r != "0" for r in rows[k]) else "1"
+                 for k, a in enumerate(axes)]
         const_t = _tuple(consts) if consts else "()"
         coeff_t = _tuple(_tuple(r) if r else "()" for r in rows) if rows else "()"
-        guard = ", guarded=True" if self.guarded else ""
-        return f"rt.nests.view({t}, {const_t}, {coeff_t}, {_tuple(sizes) if sizes else '()'}{guard})"
+        return f"{t}, {const_t}, {coeff_t}, {_tuple(sizes) if sizes else '()'}"
 
     def _identity(self, tensor, index, axes) -> bool:
         """`x[i, j]` over i in 0..dim(x,0), j in 0..dim(x,1), with no other axes: x itself."""

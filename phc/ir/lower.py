@@ -568,6 +568,7 @@ class NestExec:
                     if not (other == st.tensor.name and _same_point_rmw(st)):
                         raise NotAffine(f"reads `{other}`, which the loop writes")
             _check_affine(st, loops)
+            _check_injective(st, loops)
             out.append(self.tabulate_or_store(loops, st))
         return out
 
@@ -693,6 +694,25 @@ def _check_affine(st: n.Store, loops):
         for i in load.index:
             if _linear(i, list(inner)) is None:
                 raise NotAffine("loads at a data-dependent index (a gather)")
+
+
+def _check_injective(st: n.Store, loops):
+    """Every iteration of the parallel loops writes its own element; a loop that writes the same
+    element repeatedly is allowed only as an accumulation `t[idx] = t[idx] + e`."""
+    vars = [a.var for a in loops]
+    seen = set()
+    for i in st.index:
+        coeffs = {k: v for k, v in (linear_form(i, vars) or ({}, None))[0].items() if as_int(simplify(v)) != 0}
+        if len(coeffs) > 1:
+            raise NotAffine("several loop variables in one store index")
+        seen |= set(coeffs)
+    if set(vars) - seen and not is_accumulation(st):
+        raise NotAffine("writes the same element in several iterations")
+
+
+def is_accumulation(st: n.Store) -> bool:
+    return isinstance(st.value, n.Bin) and st.value.op == "+" and st.value.a == n.Load(st.tensor, st.index) \
+        and not uses(st.value.b, st.tensor.name)
 
 
 def _loads(e):

@@ -1,0 +1,224 @@
+"""Typing rules of the builtin functions, and the small shape algebra they share with the checker.
+
+No torch here: `phc check` must start fast. A user definition of the same name shadows a builtin
+(the seed defines its own `max` and `argmax`), and so does a parameter or a variable (the seed has
+a parameter named `len`): the checker consults this table only after those.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from phc import ast
+from phc.ast import Scalar
+from phc.types import NAT, NONE, UNKNOWN, Dim, ScalarT, TensorT, TupleT, Type, UnknownT
+
+# ---------------------------------------------------------------- shape algebra
+
+_ORDER = {Scalar.BOOL: 0, Scalar.NAT: 0, Scalar.INT: 1, Scalar.REAL: 2}
+
+
+def join_kind(a: Scalar, b: Scalar) -> Scalar:
+    """The kind of an arithmetic result: ℕ ⊂ ℤ ⊂ ℝ (a boolean counts as ℕ)."""
+    a, b = _arith(a), _arith(b)
+    return a if _ORDER[a] >= _ORDER[b] else b
+
+
+def _arith(k: Scalar) -> Scalar:
+    return Scalar.NAT if k is Scalar.BOOL else k
+
+
+def fits_kind(declared: Scalar, value: Scalar) -> bool:
+    """Whether a value of kind `value` goes where `declared` is expected without losing its
+    fraction (ℝ into ℕ/ℤ truncates)."""
+    return _ORDER[value] <= 1 or declared is Scalar.REAL
+
+
+def join_dim(a: Dim, b: Dim) -> Dim:
+    """Two dimensions known to agree: keep the more precise (a number over a name over None)."""
+    if isinstance(a, int):
+        return a
+    if isinstance(b, int):
+        return b
+    return a if a is not None else b
+
+
+def dims_clash(a: Dim, b: Dim) -> bool:
+    """Only two different numbers certainly disagree: two names may well be equal."""
+    return isinstance(a, int) and isinstance(b, int) and a != b
+
+
+def with_kind(t: Type, kind: Scalar) -> Type:
+    if isinstance(t, TensorT):
+        return TensorT(kind, t.dims)
+    if isinstance(t, ScalarT):
+        return ScalarT(kind)
+    return t
+
+
+def numeric(kind: Scalar, dims: tuple[Dim, ...]) -> Type:
+    return TensorT(kind, dims) if dims else ScalarT(kind)
+
+
+def dims_of(t: Type) -> tuple[Dim, ...]:
+    return t.dims if isinstance(t, TensorT) else ()
+
+
+# ---------------------------------------------------------------- the table
+
+@dataclass(frozen=True, slots=True)
+class Args:
+    """What a rule sees of a call: argument types, each argument read as a size (a number
+    literal, a variable's name, `len(x)`; None otherwise), and the argument expressions."""
+    types: tuple[Type, ...]
+    sizes: tuple[Dim, ...]
+    exprs: tuple[ast.Expr, ...]
+
+
+class BuiltinError(Exception):
+    """A rule's complaint; `arg` is the index of the argument to point at (None: the call)."""
+
+    def __init__(self, message: str, arg: int | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.arg, self.hint = message, arg, hint
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    name: str
+    min_args: int
+    max_args: int | None            # None: any number
+    rule: Callable[[Args], Type]
+    doc: str
+
+
+def _numeric_arg(name: str, args: Args, i: int) -> Type:
+    t = args.types[i]
+    if not isinstance(t, (ScalarT, TensorT, UnknownT)):
+        raise BuiltinError(f"`{name}` needs a number or a tensor, not {t}", i)
+    return t
+
+
+def _tensor_arg(name: str, args: Args, i: int) -> Type:
+    t = args.types[i]
+    if isinstance(t, ScalarT):
+        raise BuiltinError(f"`{name}` needs a tensor, not the number type {t}", i)
+    return _numeric_arg(name, args, i)
+
+
+def _len(args: Args) -> Type:
+    if not isinstance(args.types[0], TupleT):
+        _tensor_arg("len", args, 0)
+    return NAT
+
+
+def _sum(args: Args) -> Type:
+    t = _numeric_arg("sum", args, 0)
+    return ScalarT(_arith(t.kind)) if isinstance(t, (ScalarT, TensorT)) else UNKNOWN
+
+
+def _math(name: str, keeps_kind: bool = False) -> Callable[[Args], Type]:
+    def rule(args: Args) -> Type:
+        t = _numeric_arg(name, args, 0)
+        if keeps_kind or not isinstance(t, (ScalarT, TensorT)):
+            return t
+        return with_kind(t, Scalar.REAL)
+    return rule
+
+
+def _extremum(name: str) -> Callable[[Args], Type]:
+    """`max(x)` reduces a tensor; `max(a, b)` is elementwise."""
+    def rule(args: Args) -> Type:
+        ts = [_numeric_arg(name, args, i) for i in range(len(args.types))]
+        if any(isinstance(t, UnknownT) for t in ts):
+            return UNKNOWN
+        if len(ts) == 1:
+            return ScalarT(_arith(ts[0].kind))
+        return _broadcast2(name, ts[0], ts[1])
+    return rule
+
+
+def _broadcast2(name: str, a: Type, b: Type) -> Type:
+    kind = join_kind(a.kind, b.kind)
+    da, db = dims_of(a), dims_of(b)
+    if da and db and (len(da) != len(db) or any(map(dims_clash, da, db))):
+        raise BuiltinError(f"`{name}` needs arguments of the same shape, not {a} and {b}")
+    return numeric(kind, tuple(map(join_dim, da, db)) if da and db else da or db)
+
+
+def _grad(args: Args) -> Type:
+    if not isinstance(args.exprs[1], (ast.Name, ast.Attribute)):
+        raise BuiltinError("the second argument of `grad` must be a variable or a field",
+                           1, "differentiate with respect to `x` or `obj.w`, not an expression")
+    _numeric_arg("grad", args, 0)
+    return _numeric_arg("grad", args, 1)
+
+
+def _nothing(args: Args) -> Type:
+    return NONE
+
+
+def _dataset(side: int) -> Callable[[Args], Type]:
+    """[[X_train, y_train], [X_test, y_test]] with images side×side; sizes stay symbolic."""
+    def split(n: str) -> TupleT:
+        return TupleT((TensorT(Scalar.REAL, (n, side, side)), TensorT(Scalar.NAT, (n,))))
+
+    def rule(args: Args) -> Type:
+        for i in range(len(args.types)):
+            _numeric_arg("the data set", args, i)
+        return TupleT((split("N_train"), split("N_test")))
+    return rule
+
+
+def _filled(name: str) -> Callable[[Args], Type]:
+    def rule(args: Args) -> Type:
+        for i, t in enumerate(args.types):
+            if isinstance(t, TensorT):
+                raise BuiltinError(f"the sizes given to `{name}` must be numbers, not {t}", i)
+        return TensorT(Scalar.REAL, args.sizes)
+    return rule
+
+
+def _argmax(args: Args) -> Type:
+    _tensor_arg("argmax", args, 0)
+    return NAT
+
+
+def _convert(name: str, kind: Scalar) -> Callable[[Args], Type]:
+    def rule(args: Args) -> Type:
+        return with_kind(_numeric_arg(name, args, 0), kind)
+    return rule
+
+
+def _table() -> dict[str, Builtin]:
+    rows = [
+        Builtin("len", 1, 1, _len, "ℕ: the size of the first axis"),
+        Builtin("sum", 1, 1, _sum, "the sum of all elements"),
+        Builtin("grad", 2, 2, _grad, "∂y/∂x, shaped like x"),
+        Builtin("physika_print", 1, 1, _nothing, "prints `value ∈ type`"),
+        Builtin("print", 0, None, _nothing, "prints its arguments"),
+        Builtin("summary", 1, 1, _nothing, "prints a table of an instance's fields"),
+        Builtin("create_dataset", 0, 2, _dataset(28), "MNIST: [[X, y], [X, y]], X ℝ[N,28,28]"),
+        Builtin("create_mnist", 0, 4, _dataset(28), "MNIST, shuffled: [[X, y], [X, y]]"),
+        Builtin("create_digits", 0, 2, _dataset(8), "8×8 digits: [[X, y], [X, y]], X ℝ[N,8,8]"),
+        Builtin("zeros", 1, None, _filled("zeros"), "ℝ[d0, d1, …] of zeros"),
+        Builtin("ones", 1, None, _filled("ones"), "ℝ[d0, d1, …] of ones"),
+        Builtin("argmax", 1, 1, _argmax, "ℕ: the index of the largest element"),
+        Builtin("max", 1, 2, _extremum("max"), "largest element, or elementwise maximum"),
+        Builtin("min", 1, 2, _extremum("min"), "smallest element, or elementwise minimum"),
+        Builtin("float", 1, 1, _convert("float", Scalar.REAL), "to ℝ, same shape"),
+        Builtin("int", 1, 1, _convert("int", Scalar.INT), "to ℤ (truncating), same shape"),
+        Builtin("abs", 1, 1, _math("abs", keeps_kind=True), "elementwise |x|"),
+    ]
+    rows += [Builtin(n, 1, 1, _math(n), f"elementwise {n}")
+             for n in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")]
+    return {b.name: b for b in rows}
+
+
+BUILTINS: dict[str, Builtin] = _table()
+
+# Calls of these are statements that print by themselves: a bare call prints nothing more.
+RETURNS_NOTHING = frozenset(n for n, b in BUILTINS.items() if b.rule is _nothing)
+
+__all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "dims_clash",
+           "dims_of", "fits_kind", "join_dim", "join_kind", "numeric", "with_kind"]

@@ -1,0 +1,783 @@
+"""Physika source → AST.
+
+The pipeline inside: normalise the text, lex it with lark's basic lexer (an unknown character
+becomes a diagnostic and is skipped), run `PhkIndenter` over the tokens (indentation → _INDENT /
+_DEDENT, bracket matching), feed the tokens one by one to lark's LALR parser so a syntax error
+can be recovered from at the next statement, and turn lark's tree into `phc.ast` nodes.
+
+`parse` never raises anything but `PhcError`, whatever the input.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken, VisitError
+from lark.indenter import Indenter
+from lark.lexer import LexerThread
+
+from phc import ast
+from phc.ast import NOSPAN, Span
+from phc.diagnostics import Diagnostic, PhcError, error
+
+GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
+MAX_ERRORS = 20             # syntax errors reported before giving up
+MAX_BRACKET_DEPTH = 200     # deeper nesting is refused (later passes recurse over the tree)
+LINE_HEADS = ("_NL", "_INDENT", "_DEDENT")
+
+
+# ---------------------------------------------------------------- entry point
+
+def parse(source: str, filename: str = "<string>") -> ast.Program:
+    """Parse Physika source; raise PhcError with every syntax error found."""
+    try:
+        return _parse(source, filename)
+    except PhcError:
+        raise
+    except RecursionError:
+        raise PhcError([too_deep(filename)]) from None
+    except VisitError as e:
+        if isinstance(e.orig_exc, RecursionError):
+            raise PhcError([too_deep(filename)]) from None
+        raise PhcError([internal_error(e.orig_exc, filename)]) from None
+    except Exception as e:      # a bug here must still reach the user as a diagnostic
+        raise PhcError([internal_error(e, filename)]) from None
+
+
+def too_deep(filename: str) -> Diagnostic:
+    return error("program is nested too deeply to parse", Span(1, 1, 1, 2),
+                 "split long expressions or deep nesting into smaller pieces", filename)
+
+
+def internal_error(exc: BaseException, filename: str = "<string>") -> Diagnostic:
+    return error(f"internal error: {type(exc).__name__}: {exc}"[:300], Span(1, 1, 1, 2),
+                 "this is a bug in phc; please report it together with the program that triggered it",
+                 filename)
+
+
+def _parse(source: str, filename: str) -> ast.Program:
+    text = normalize(source)
+    diags = _Diags(filename, text)
+    tokens = _lex(text, diags)
+    indenter = PhkIndenter(diags)
+    tokens = list(indenter.process(iter(tokens)))
+    tree = _ParseDriver(tokens, diags, indenter.first_unclosed).run()
+    if diags.items or tree is None:
+        raise PhcError(diags.sorted() or [error("syntax error", Span(1, 1, 1, 2), None, filename)])
+    builder = AstBuilder(diags)
+    body = builder.transform(tree)
+    if diags.items:
+        raise PhcError(diags.sorted())
+    return ast.Program(tuple(body), filename, source)
+
+
+def normalize(source: str) -> str:
+    """One newline character, no BOM, a final newline: offsets and columns stay those of the
+    original lines (a \\r\\n pair loses its \\r, which ends the line anyway)."""
+    text = source[1:] if source.startswith("\ufeff") else source
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+@functools.lru_cache(maxsize=None)
+def parser() -> Lark:
+    """The one lark parser (its LALR tables are cached in the temp folder by lark)."""
+    return Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), parser="lalr", lexer="basic",
+                propagate_positions=True, maybe_placeholders=True, cache=True)
+
+
+# ---------------------------------------------------------------- diagnostics collection
+
+class _Diags:
+    """Diagnostics found so far, at most one per line, positions clamped into the text."""
+
+    def __init__(self, filename: str, text: str):
+        self.filename = filename
+        self.items: list[Diagnostic] = []
+        self.lines = set()
+        self.last_line = max(1, text.count("\n"))
+
+    def add(self, message: str, span: Span, hint: str | None = None) -> None:
+        span = self._clamp(span)
+        if span.line in self.lines:
+            return
+        self.lines.add(span.line)
+        self.items.append(error(message, span, hint, self.filename))
+
+    def full(self) -> bool:
+        return len(self.items) >= MAX_ERRORS
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=lambda d: (d.span.line, d.span.col))
+
+    def _clamp(self, span: Span) -> Span:
+        if 1 <= span.line <= self.last_line:
+            return span
+        line = min(max(span.line, 1), self.last_line)
+        return Span(line, 1, line, 2)
+
+
+def token_span(tok: Token) -> Span:
+    end_line = tok.end_line if tok.end_line is not None else tok.line
+    end_col = tok.end_column if tok.end_column is not None else tok.column + 1
+    return Span(tok.line, tok.column, end_line, max(end_col, tok.column + 1) if end_line == tok.line else end_col)
+
+
+# ---------------------------------------------------------------- lexing
+
+def _lex(text: str, diags: _Diags) -> list[Token]:
+    """All tokens of `text`; an unknown character is reported and lexing resumes after it
+    (up to MAX_ERRORS times: past that, the rest of the text is dropped)."""
+    tokens: list[Token] = []
+    offset = 0
+    for _ in range(MAX_ERRORS):
+        try:
+            for tok in _tokens(text[offset:]):
+                tokens.append(_shift(tok, offset, text) if offset else tok)
+            return tokens
+        except UnexpectedCharacters as e:
+            pos = offset + e.pos_in_stream
+            offset = _bad_character(text, pos, diags)
+    return tokens
+
+
+def _tokens(text: str):
+    lexer = _lexer()
+    if lexer is None:
+        return parser().lex(text)
+    return LexerThread.from_text(lexer, text).lex(None)
+
+
+@functools.lru_cache(maxsize=None)
+def _lexer():
+    """lark's basic lexer, built once (`Lark.lex` builds a new one per call)."""
+    build = getattr(parser(), "_build_lexer", None)
+    if build is None or not hasattr(LexerThread, "from_text"):
+        return None
+    return build()
+
+
+def _bad_character(text: str, pos: int, diags: _Diags) -> int:
+    """Report the character at `pos`; return where lexing resumes."""
+    line, col = _line_col(text, pos)
+    span = Span(line, col, line, col + 1)
+    if text[pos] in "'\"":
+        diags.add("unterminated string", span, f"close the string with {text[pos]} on the same line")
+        return text.index("\n", pos)
+    diags.add(f"unexpected character {_show_char(text[pos])}", span,
+              "this character is not part of Physika's syntax")
+    return pos + 1
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _shift(tok: Token, offset: int, text: str) -> Token:
+    """Move a token lexed from `text[offset:]` to its place in `text`."""
+    line0, col0 = _line_col(text, offset)
+    first_line = tok.line == 1
+    tok.start_pos += offset
+    tok.end_pos += offset
+    tok.column += col0 - 1 if first_line else 0
+    if tok.end_line == 1:
+        tok.end_column += col0 - 1
+    tok.line += line0 - 1
+    tok.end_line += line0 - 1
+    return tok
+
+
+def _show_char(ch: str) -> str:
+    if ch.isprintable() and not ch.isspace():
+        return f"'{ch}'"
+    return f"U+{ord(ch):04X}"
+
+
+# ---------------------------------------------------------------- indentation
+
+class PhkIndenter(Indenter):
+    """lark's Indenter, made total: a bad dedent or an unmatched bracket is a diagnostic, not an
+    exception, and indentation is read from the last line of each _NL token (tabs = 4 columns)."""
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+    PAIRS = {"RPAR": "LPAR", "RSQB": "LSQB"}
+
+    def __init__(self, diags: _Diags):
+        super().__init__()
+        self.diags = diags
+        self.brackets: list[Token] = []
+        self.levels: list[tuple[int, bool]] = [(0, True)]   # (columns, emits a DEDENT when left)
+        self.first_unclosed: Token | None = None
+
+    def process(self, stream):
+        last = None
+        for tok in stream:
+            if last is None and tok.type != self.NL_type and tok.column > 1:
+                yield self._indent(tok, tok.column - 1)
+            last = tok
+            if tok.type == self.NL_type:
+                yield from self.handle_NL(tok)
+                continue
+            self._track_bracket(tok)
+            yield tok
+        yield from self._finish(last)
+
+    def handle_NL(self, token: Token):
+        if self.brackets:
+            return
+        yield token
+        indent = self._columns(token.rsplit("\n", 1)[1])
+        if indent > self.levels[-1][0]:
+            yield self._indent(token, indent)
+            return
+        while indent < self.levels[-1][0]:
+            _, real = self.levels.pop()
+            if real:
+                yield Token.new_borrow_pos(self.DEDENT_type, "", token)
+        if indent != self.levels[-1][0]:
+            self._bad_dedent(token, indent)
+
+    def _indent(self, token: Token, indent: int) -> Token:
+        self.levels.append((indent, True))
+        return Token.new_borrow_pos(self.INDENT_type, "", token)
+
+    def _bad_dedent(self, token: Token, indent: int) -> None:
+        line = token.line + token.count("\n")
+        self.diags.add("unindent does not match any outer indentation level",
+                       Span(line, indent + 1, line, indent + 2),
+                       f"indent this line by {self.levels[-1][0]} columns (tabs count as 4)")
+        self.levels.append((indent, False))   # go on at this level without a phantom block
+
+    def _columns(self, indent_str: str) -> int:
+        return indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+
+    def _track_bracket(self, tok: Token) -> None:
+        if tok.type in self.OPEN_PAREN_types:
+            self.brackets.append(tok)
+            if len(self.brackets) == MAX_BRACKET_DEPTH + 1:
+                self.diags.add(f"brackets nested more than {MAX_BRACKET_DEPTH} deep", token_span(tok))
+        elif tok.type in self.CLOSE_PAREN_types:
+            self._close(tok)
+
+    def _close(self, tok: Token) -> None:
+        if not self.brackets:
+            self.diags.add(f"unmatched '{tok}'", token_span(tok))
+            return
+        opener = self.brackets.pop()
+        if self.PAIRS[tok.type] != opener.type:
+            self.diags.add(f"closing '{tok}' does not match '{opener}' on line {opener.line}",
+                           token_span(tok))
+
+    def _finish(self, last: Token | None):
+        if self.brackets:
+            self.first_unclosed = self.brackets[0]
+            opener = self.brackets[-1]
+            self.diags.add(f"'{opener}' was never closed", token_span(opener))
+        if last is None:
+            return
+        while len(self.levels) > 1:
+            _, real = self.levels.pop()
+            if real:
+                yield Token.new_borrow_pos(self.DEDENT_type, "", last)
+
+
+# ---------------------------------------------------------------- parsing with recovery
+
+class _ParseDriver:
+    """Feeds tokens to the LALR parser. On a syntax error it restores the parser to the start of
+    the offending line, skips that line (and the block it opens), stands a `pass` in for it and
+    goes on, so one run reports the errors of many statements."""
+
+    def __init__(self, tokens: list[Token], diags: _Diags, unclosed: Token | None):
+        self.tokens = tokens
+        self.diags = diags
+        self.unclosed_pos = (unclosed.line, unclosed.column) if unclosed is not None else None
+        self.line_start = _line_starts(tokens)
+
+    def run(self):
+        ip = parser().parse_interactive("")
+        state = ip.parser_state
+        i, snap, failed, resumed = 0, None, False, True
+        while i < len(self.tokens) and not self.diags.full():
+            if resumed or self.tokens[i - 1].type in LINE_HEADS:
+                snap = (i, state.state_stack[:], state.value_stack[:])
+            try:
+                ip.feed_token(self.tokens[i])
+                i, resumed = i + 1, False
+            except UnexpectedToken as e:
+                failed = True
+                self._report(ip, e, i, snap)
+                i, resumed = self._recover(ip, snap), True
+        return None if failed else self._finish(ip)
+
+    def _finish(self, ip):
+        last = self.tokens[-1] if self.tokens else None
+        try:
+            return ip.feed_eof(last)
+        except UnexpectedToken as e:
+            self._report(ip, e, len(self.tokens), None)
+            return None
+
+    def _recover(self, ip, snap) -> int:
+        start, states, values = snap
+        state = ip.parser_state
+        state.state_stack[:], state.value_stack[:] = states, values
+        try:
+            for stand_in in ("PASS", "_NL"):
+                ip.feed_token(Token.new_borrow_pos(stand_in, "", self.tokens[start]))
+        except UnexpectedToken:
+            state.state_stack[:], state.value_stack[:] = states, values
+        return max(_skip_statement(self.tokens, start), start + 1)
+
+    def _expected(self, ip, e: UnexpectedToken, i: int, snap) -> set[str]:
+        """The terminals that could really come next. lark's `e.expected` is read after the
+        reductions the bad token triggered, so the state is replayed up to it first."""
+        try:
+            if snap is not None:
+                start, states, values = snap
+                ip.parser_state.state_stack[:], ip.parser_state.value_stack[:] = states, values
+                for tok in self.tokens[start:i]:
+                    ip.feed_token(tok)
+            return set(ip.accepts()) or set(e.expected)
+        except Exception:   # best effort: the error itself is already known
+            return set(e.expected)
+
+    def _report(self, ip, e: UnexpectedToken, i: int, snap) -> None:
+        start = snap[0] if snap is not None else (self.line_start[-1] if self.tokens else 0)
+        tok = self.tokens[i] if i < len(self.tokens) else e.token
+        span = self._where(i, tok)
+        if self.unclosed_pos is not None and (span.line, span.col) >= self.unclosed_pos:
+            return      # the unclosed bracket explains this error
+        expected = self._expected(ip, e, i, snap)
+        message, hint = explain(tok, expected, self._header(i, start, expected))
+        self.diags.add(message, span, hint)
+
+    def _where(self, i: int, tok: Token) -> Span:
+        if tok.type in ("_INDENT", "_DEDENT") and i + 1 < len(self.tokens):
+            return token_span(self.tokens[i + 1])
+        if tok.type in ("_NL", "$END", "_DEDENT") and i > 0:
+            prev = self._prev_real(i)
+            if prev is not None:
+                return Span(prev.end_line, prev.end_column, prev.end_line, prev.end_column + 1)
+        return token_span(tok)
+
+    def _prev_real(self, i: int) -> Token | None:
+        for tok in reversed(self.tokens[:i]):
+            if tok.type not in LINE_HEADS:
+                return tok
+        return None
+
+    def _header(self, i: int, start: int, expected) -> str | None:
+        """The keyword opening the statement that failed (the previous line's, when the parser
+        wanted the indented block of a header)."""
+        if "_INDENT" in expected and start > 0:
+            start = self.line_start[max(start - 1, 0)]
+        for tok in self.tokens[start:i + 1]:
+            if tok.type not in LINE_HEADS:
+                return tok.type if tok.type in HEADER_WORDS else None
+        return None
+
+
+def _line_starts(tokens: list[Token]) -> list[int]:
+    """For each token, the index of the first token of its logical line."""
+    out, start = [], 0
+    for i, tok in enumerate(tokens):
+        if i > 0 and tokens[i - 1].type in LINE_HEADS:
+            start = i
+        out.append(start)
+    return out
+
+
+def _skip_statement(tokens: list[Token], i: int) -> int:
+    """Index of the first token after the statement starting at `i`, including the block it
+    opens and its `else`/`elif` parts."""
+    depth, n = 0, len(tokens)
+    while i < n:
+        kind = tokens[i].type
+        i += 1
+        if kind == "_INDENT":
+            depth += 1
+        elif kind == "_DEDENT":
+            if depth == 0:
+                return i - 1
+            depth -= 1
+        elif kind != "_NL" or depth > 0:
+            continue
+        if depth == 0 and not _continues(tokens, i):
+            return i
+    return n
+
+
+def _continues(tokens: list[Token], i: int) -> bool:
+    return i < len(tokens) and tokens[i].type in ("_INDENT", "ELSE", "ELIF")
+
+
+# ---------------------------------------------------------------- error messages
+
+HEADER_WORDS = {"FOR": "the loop header", "IF": "the if condition", "ELIF": "the elif condition",
+                "ELSE": "'else'", "DEF": "the function signature", "CLASS": "the class header"}
+EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
+LINE_ENDS = {"_NL", "$END", "_DEDENT"}
+SPECIAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
+                 "_NL": "the end of the line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",
+                 "$END": "the end of the file", "_ARROW": "'->'", "LAMBDA": "'λ'"}
+LOOP_HINT = "a loop header is `for i:`, `for i: ℕ(n):` or `for i: ℕ(a, b):`"
+
+
+@functools.lru_cache(maxsize=None)
+def terminal_names() -> dict[str, str]:
+    """Terminal name → what a person calls it: `')'`, `'def'`, `a name`."""
+    names = {}
+    for term in parser().terminals:
+        if term.pattern.type == "str":
+            names[term.name] = f"'{term.pattern.value}'"
+    names.update(SPECIAL_NAMES)
+    return names
+
+
+def friendly(kind: str) -> str:
+    return terminal_names().get(kind, kind.lower())
+
+
+def describe_token(tok: Token) -> str:
+    if tok.type == "NAME":
+        return f"name '{tok}'"
+    if tok.type in ("INT", "FLOAT"):
+        return f"number {tok}"
+    if tok.type == "STRING":
+        return "string"
+    return friendly(tok.type)
+
+
+def expected_hint(expected: set[str]) -> str | None:
+    """`expected ')', ',' or an operator`: terminals grouped the way a person reads them."""
+    items, rest = [], set(expected)
+    if EXPR_START <= rest:
+        items.append("an expression")
+        rest -= EXPR_START | {"NOT", "FOR"}
+    if len(_operator_kinds() & rest) >= 5:
+        items.append("an operator")
+        rest -= _operator_kinds()
+    if _scalar_kinds() <= rest:
+        items.append("a type")
+        rest -= _scalar_kinds()
+    items = sorted(friendly(k) for k in rest) + items
+    if not items:
+        return None
+    items = items[:8]
+    return "expected " + (items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1])
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar_kinds() -> frozenset[str]:
+    spellings = {"ℝ", "R", "\\R", "\\mathbb{R}", "ℕ", "N", "\\N", "\\mathbb{N}", "ℤ", "Z", "\\Z",
+                 "\\mathbb{Z}"}
+    return frozenset(t.name for t in parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value in spellings)
+
+
+@functools.lru_cache(maxsize=None)
+def _operator_kinds() -> frozenset[str]:
+    """Terminals of the binary operators (lark names some of them __ANON_n)."""
+    ops = {"+", "-", "*", "/", "//", "%", "@", "**", "<", ">", "<=", ">=", "==", "!=", "and", "or"}
+    return frozenset(t.name for t in parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value in ops)
+
+
+def explain(tok: Token, expected: set[str], header: str | None) -> tuple[str, str | None]:
+    """A syntax error in words: (message, hint)."""
+    kind = tok.type
+    hint = expected_hint(expected)
+    where = HEADER_WORDS.get(header or "")
+    if kind == "_INDENT":
+        return "unexpected indent", "this line is indented more than the block it belongs to"
+    if "_INDENT" in expected:
+        return f"expected an indented block after {where or 'this line'}", None
+    if kind in LINE_ENDS and "COLON" in expected and where:
+        return f"expected ':' after {where}", hint
+    if kind in LINE_ENDS and EXPR_START <= expected:
+        return "expected an expression", None
+    if kind in ("RPAR", "COMMA") and expected == {"COLON"}:
+        return "expected ':' and a type after the parameter name", "parameters are written `x: ℝ[n]`"
+    if header == "FOR" and kind == "NAME":
+        return f"unexpected {describe_token(tok)}", LOOP_HINT
+    if kind == "EQUAL" and _compare_op("==") in expected:
+        return "unexpected '='", "to compare two values, use '=='"
+    if kind == "$END":
+        return "unexpected end of file", hint
+    if kind == "_NL":
+        return "unexpected end of line", hint
+    return f"unexpected {describe_token(tok)}", hint
+
+
+def _compare_op(text: str) -> str:
+    for term in parser().terminals:
+        if term.pattern.type == "str" and term.pattern.value == text:
+            return term.name
+    return text
+
+
+# ---------------------------------------------------------------- tree → AST
+
+def span_of_meta(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return NOSPAN
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def block_span(meta, inner) -> Span:
+    """From a compound statement's keyword to the end of its last inner node: lark's own end
+    would take in the newline and indentation that close the block."""
+    start, last = span_of_meta(meta), inner[-1].span
+    return Span(start.line, start.col, last.end_line, last.end_col)
+
+
+DISTRIBUTIONS = {"𝒩": "normal", "Normal": "normal", "𝒰": "uniform", "Uniform": "uniform"}
+SCALARS = {"ℝ": ast.Scalar.REAL, "R": ast.Scalar.REAL, "\\R": ast.Scalar.REAL,
+           "\\mathbb{R}": ast.Scalar.REAL, "ℕ": ast.Scalar.NAT, "N": ast.Scalar.NAT,
+           "\\N": ast.Scalar.NAT, "\\mathbb{N}": ast.Scalar.NAT, "ℤ": ast.Scalar.INT,
+           "Z": ast.Scalar.INT, "\\Z": ast.Scalar.INT, "\\mathbb{Z}": ast.Scalar.INT}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
+
+
+@v_args(meta=True)
+class AstBuilder(Transformer):
+    """lark tree → `phc.ast`. Semantic slips the grammar lets through (assigning to a call, a
+    loop in a class body) are reported to `diags` and replaced by harmless nodes."""
+
+    def __init__(self, diags: _Diags):
+        super().__init__()
+        self.diags = diags
+
+    # -- statements
+    def start(self, meta, items):
+        return [s for s in items if s is not None]
+
+    def suite(self, meta, items):
+        return tuple(s for s in items if s is not None)
+
+    def field_decl(self, meta, items):
+        name, type_ = items
+        return ast.Decl(str(name), type_, None, span_of_meta(meta), token_span(name))
+
+    def decl_value(self, meta, items):
+        name, type_, value = items
+        return ast.Decl(str(name), type_, value, span_of_meta(meta), token_span(name))
+
+    decl_sample = decl_value
+
+    def assign(self, meta, items):
+        target, value = items
+        return ast.Assign(self._target(target), value, span_of_meta(meta))
+
+    assign_sample = assign
+
+    def aug_assign(self, meta, items):
+        target, op, value = items
+        return ast.AugAssign(self._target(target), str(op)[:-1], value, span_of_meta(meta))
+
+    def _target(self, target):
+        if not isinstance(target, (ast.Name, ast.Index, ast.Attribute)):
+            self.diags.add(f"cannot assign to {_kind_in_words(target)}", target.span,
+                           "the left of '=' must be a name, an indexed element `x[i]` or a field `obj.w`")
+        return target
+
+    def sample(self, meta, items):
+        name, args = items[0], [a for a in items[1:] if a is not None]
+        span = span_of_meta(meta)
+        dist = DISTRIBUTIONS.get(str(name))
+        if dist is None:
+            self.diags.add(f"unknown distribution '{name}'", token_span(name),
+                           "sample with 𝒩(μ, σ, shape…) (or Normal) or 𝒰(lo, hi, shape…) (or Uniform)")
+            dist = "normal"
+        elif len(args) < 2:
+            what = "a mean and a standard deviation" if dist == "normal" else "a low and a high bound"
+            self.diags.add(f"'{name}' needs {what}", span, f"write {name}(a, b) or {name}(a, b, d0, d1, …)")
+        return ast.Sample(dist, tuple(args[:2]), tuple(args[2:]), span)
+
+    def expr_stmt(self, meta, items):
+        return ast.ExprStmt(items[0], span_of_meta(meta))
+
+    def return_stmt(self, meta, items):
+        return ast.Return(items[0] if items else None, span_of_meta(meta))
+
+    def pass_stmt(self, meta, items):
+        return None
+
+    def if_stmt(self, meta, items):
+        cond, body, orelse = (items + [None])[:3]
+        orelse = _orelse(orelse)
+        return ast.If(cond, body, orelse, block_span(meta, orelse or body))
+
+    elif_stmt = if_stmt
+
+    def else_block(self, meta, items):
+        return items[0]
+
+    def for_stmt(self, meta, items):
+        names, body = items
+        return self._for(meta, names, None, body)
+
+    def for_range_stmt(self, meta, items):
+        names, rng, body = items
+        return self._for(meta, names, rng, body)
+
+    def _for(self, meta, names, rng, body):
+        return ast.For(tuple(map(str, names)), rng, body, block_span(meta, body),
+                       tuple(token_span(n) for n in names))
+
+    def loop_vars(self, meta, items):
+        for tok in items:
+            if tok == "in":
+                self.diags.add("unexpected name 'in'", token_span(tok), LOOP_HINT)
+        return items
+
+    def nat_range(self, meta, items):
+        _, first, second = items
+        span = span_of_meta(meta)
+        return ast.Range(None, first, span) if second is None else ast.Range(first, second, span)
+
+    def funcdef(self, meta, items):
+        name, params, ret, body = items
+        return ast.FuncDef(str(name), params or (), ret, body, block_span(meta, body), token_span(name))
+
+    def ret(self, meta, items):
+        return items[0]
+
+    def params(self, meta, items):
+        return tuple(p for p in items if p is not None)
+
+    def param(self, meta, items):
+        name, type_ = items
+        return ast.Param(str(name), type_, span_of_meta(meta))
+
+    def classdef(self, meta, items):
+        name, body = items
+        return self._class(meta, name, (), body)
+
+    def classdef_params(self, meta, items):
+        name, params, *body = items
+        return self._class(meta, name, params or (), [s for s in body if s is not None])
+
+    def _class(self, meta, name, params, body):
+        fields = tuple(s for s in body if isinstance(s, ast.Decl))
+        methods = tuple(s for s in body if isinstance(s, ast.FuncDef))
+        for stmt in body:
+            if not isinstance(stmt, (ast.Decl, ast.FuncDef)):
+                self.diags.add("a class body holds field declarations and methods only", stmt.span,
+                               "move this statement into a method")
+        span = block_span(meta, body or params or [ast.Name(str(name), token_span(name))])
+        return ast.ClassDef(str(name), params, fields, methods, span, token_span(name))
+
+    # -- types
+    def type(self, meta, items):
+        scalar, dims = items
+        return ast.TypeExpr(scalar, dims or (), None, span_of_meta(meta))
+
+    def class_type(self, meta, items):
+        return ast.TypeExpr(None, (), str(items[0]), span_of_meta(meta))
+
+    def dims(self, meta, items):
+        return tuple(d for d in items if d is not None)
+
+    def scalar(self, meta, items):
+        return SCALARS[str(items[0])]
+
+    # -- expressions
+    def comprehension(self, meta, items):
+        name, rng, body = items
+        return ast.Comprehension(str(name), rng, body, span_of_meta(meta), token_span(name))
+
+    def or_op(self, meta, items):
+        return ast.BinOp("or", items[0], items[1], span_of_meta(meta))
+
+    def and_op(self, meta, items):
+        return ast.BinOp("and", items[0], items[1], span_of_meta(meta))
+
+    def not_op(self, meta, items):
+        return ast.UnaryOp("not", items[0], span_of_meta(meta))
+
+    def binop(self, meta, items):
+        left, op, right = items
+        return ast.BinOp(str(op), left, right, span_of_meta(meta))
+
+    def unary(self, meta, items):
+        op, operand = items
+        return ast.UnaryOp(str(op), operand, span_of_meta(meta))
+
+    def call(self, meta, items):
+        return ast.Call(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
+
+    def index(self, meta, items):
+        return ast.Index(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
+
+    def attribute(self, meta, items):
+        return ast.Attribute(items[0], str(items[1]), span_of_meta(meta))
+
+    def slice(self, meta, items):
+        lo, hi, step = items
+        return ast.Slice(lo, hi, step, span_of_meta(meta))
+
+    def name(self, meta, items):
+        return ast.Name(str(items[0]), span_of_meta(meta))
+
+    def this(self, meta, items):
+        return ast.This(span_of_meta(meta))
+
+    def int_lit(self, meta, items):
+        text = str(items[0])
+        try:
+            value = int(text)
+        except ValueError:      # beyond Python's digit limit for int()
+            self.diags.add("integer literal is too long", span_of_meta(meta))
+            value = 0
+        return ast.Num(value, text, span_of_meta(meta))
+
+    def float_lit(self, meta, items):
+        text = str(items[0])
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            self.diags.add("number is too large", span_of_meta(meta), "the largest real is about 1.8e308")
+            value = 0.0
+        return ast.Num(value, text, span_of_meta(meta))
+
+    def string(self, meta, items):
+        return ast.Str(_unescape(str(items[0])[1:-1]), span_of_meta(meta))
+
+    def array(self, meta, items):
+        return ast.ArrayLit(tuple(i for i in items if i is not None), span_of_meta(meta))
+
+
+def _orelse(orelse) -> tuple:
+    if orelse is None:
+        return ()
+    return (orelse,) if isinstance(orelse, ast.If) else orelse
+
+
+def _unescape(body: str) -> str:
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append(ESCAPES.get(nxt, "\\" + nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _kind_in_words(node) -> str:
+    return {"Call": "a call", "Num": "a number", "Str": "a string", "BinOp": "an expression",
+            "UnaryOp": "an expression", "ArrayLit": "an array", "This": "'this'",
+            "Comprehension": "a comprehension"}.get(type(node).__name__, "this expression")
+
+
+__all__ = ["parse", "normalize", "parser", "PhkIndenter", "explain", "internal_error"]

@@ -1,0 +1,1192 @@
+"""Shapes and types of a Physika program.
+
+`check(program)` gives every expression a type (`phc.types`), every function its parameter,
+local and return types, and collects every error and warning of the file in one run: a failed
+expression gets `UnknownT`, which absorbs the follow-up complaints.
+
+Dimensions are numbers, names (a signature's symbol `m`, or a variable holding a size, `rows`)
+or None. Only two different numbers certainly disagree: two names may well be equal, so a name
+never causes a diagnostic. Declarations are trusted where they bind a callee's symbols; the
+checker refines what they leave open from the callee's body (`zero_2d_array(rows, cols)` is
+`ℝ[rows, cols]` although it declares `ℝ[m, n]`).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from phc import ast
+from phc.ast import Scalar, Span
+from phc.builtins import (BUILTINS, Args, BuiltinError, dims_clash, dims_of, fits_kind,
+                          join_dim, join_kind, numeric, with_kind)
+from phc.diagnostics import Diagnostic, error, warning
+from phc.types import (INT, NAT, NONE, REAL, UNKNOWN, ClassT, Dim, FuncT, NoneT, ScalarT, TensorT,
+                       TupleT, Type, UnknownT)
+
+
+# ---------------------------------------------------------------- the result
+
+@dataclass
+class FuncInfo:
+    name: str
+    node: ast.FuncDef
+    params: dict[str, Type]          # declared parameter types (symbolic dims as str)
+    ret: Type                        # declared return type (NONE if absent and nothing returned)
+    locals: dict[str, Type]          # every local variable and loop variable -> its type
+    owner: str | None                # class name for methods
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    node: ast.ClassDef
+    fields: dict[str, Type]          # in constructor order (params first, then field decls)
+    methods: dict[str, FuncInfo]     # includes "λ" when defined
+
+
+@dataclass
+class TypedProgram:
+    program: ast.Program
+    expr_types: dict[ast.Expr, Type]     # every expression node (by identity) -> its type
+    functions: dict[str, FuncInfo]       # top-level defs
+    classes: dict[str, ClassInfo]
+    globals: dict[str, Type]             # top-level variables -> type (last assigned)
+    diagnostics: list[Diagnostic]        # errors and warnings, in source order
+
+
+def check(program: ast.Program) -> TypedProgram:
+    """Type the whole program; never raises (an internal failure becomes a diagnostic)."""
+    checker = Checker(program)
+    try:
+        checker.run()
+    except RecursionError:
+        checker.report(error, "the program is nested too deeply to check", ast.NOSPAN)
+    except Exception as exc:  # noqa: BLE001 — the contract is: never raise
+        checker.report(error, f"internal error in the type checker ({type(exc).__name__}: {exc})",
+                       ast.NOSPAN, "please report this program to the phc developers")
+    return checker.result()
+
+
+# ---------------------------------------------------------------- internal state
+
+class _Self(dict):
+    """The instance bindings of `this`: a class's symbols stand for themselves."""
+
+    def get(self, key, default=None):
+        return key
+
+
+SELF = _Self()
+
+
+@dataclass
+class Var:
+    type: Type
+    declared: bool
+
+
+@dataclass
+class Frame:
+    """One body being checked: a function, a method, or the top-level program."""
+    info: FuncInfo | None
+    cls: ClassInfo | None
+    record: dict[str, Type]                       # FuncInfo.locals, or the globals
+    vars: dict[str, Var] = field(default_factory=dict)
+    inst: dict[str, dict] = field(default_factory=dict)   # class-typed variable -> bindings
+    returns: list[Type] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sig:
+    """What a call needs of a callee: a function, a method, a λ or a constructor."""
+    label: str                                   # "`f`", "`ConvNets.linear`", "`ConvNets`"
+    params: tuple[tuple[str, Type], ...]
+    required: int
+    ret: Type | None                             # None: not declared
+    body_ret: Type | None                        # what the body returns, when known
+    class_syms: frozenset[str] = frozenset()
+    # A function's body may work on another rank (the seed's `get_1d_array_length(train_X)`
+    # walks a rank-3 tensor): a rank mismatch is a warning there, an error for a field.
+    rank_error: bool = False
+    param_word: str = "argument"                 # "field" for a constructor
+
+
+ARITH = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+COMPARE = frozenset({"<", ">", "<=", ">=", "==", "!="})
+LOGIC = frozenset({"and", "or"})
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _is_num(t: Type) -> bool:
+    return isinstance(t, (ScalarT, TensorT))
+
+
+def _str_dims(t: Type) -> set[str]:
+    return {d for d in dims_of(t) if isinstance(d, str)}
+
+
+def _subst(t: Type, f) -> Type:
+    """`t` with every named dimension d replaced by f(d)."""
+    if isinstance(t, TensorT):
+        return TensorT(t.kind, tuple(f(d) if isinstance(d, str) else d for d in t.dims))
+    if isinstance(t, TupleT):
+        return TupleT(tuple(_subst(i, f) for i in t.items))
+    return t
+
+
+def _merge(a: Type, b: Type) -> Type:
+    """One type for a variable that holds `a` and then `b` (same rank assumed)."""
+    if isinstance(a, TensorT) and isinstance(b, TensorT):
+        return TensorT(join_kind(a.kind, b.kind),
+                       tuple(x if x == y else None for x, y in zip(a.dims, b.dims)))
+    if isinstance(a, ScalarT) and isinstance(b, ScalarT):
+        return ScalarT(join_kind(a.kind, b.kind)) if a != b else a
+    return b
+
+
+def _same_rank(a: Type, b: Type) -> bool:
+    if isinstance(a, UnknownT) or isinstance(b, UnknownT):
+        return True
+    if _is_num(a) and _is_num(b):
+        return len(dims_of(a)) == len(dims_of(b))
+    return type(a) is type(b) and (not isinstance(a, ClassT) or a == b)
+
+
+def _describe(e: ast.Expr) -> str:
+    if isinstance(e, ast.Name):
+        return f"`{e.id}`"
+    if isinstance(e, ast.Attribute) and isinstance(e.value, (ast.Name, ast.This)):
+        owner = "this" if isinstance(e.value, ast.This) else e.value.id
+        return f"`{owner}.{e.attr}`"
+    return "the value"
+
+
+# ---------------------------------------------------------------- the checker
+
+class Checker:
+    def __init__(self, program: ast.Program):
+        self.program = program
+        self.expr_types: dict[ast.Expr, Type] = {}
+        self.functions: dict[str, FuncInfo] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        self.globals: dict[str, Type] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._seen: set[tuple] = set()
+        self.top_names: dict[str, Type] = {}     # top-level variables, as functions see them
+        self.inst_of: dict[ast.Expr, dict] = {}  # class-typed expression -> symbol bindings
+        self._body_ret: dict[int, Type | None] = {}
+        self._busy: set[int] = set()
+        self._done: set[int] = set()
+
+    # ---- driver
+
+    def run(self) -> None:
+        self.collect()
+        self.top_names = _top_level_names(self.program.body, self)
+        for s in self.program.body:
+            self.guarded(self.check_definition, s)
+        top = Frame(None, None, self.globals)
+        for s in self.program.body:
+            if not isinstance(s, (ast.FuncDef, ast.ClassDef)):
+                self.guarded(self.stmt, s, top)
+
+    def guarded(self, fn, *args) -> None:
+        """A bug in the checker must not hide the rest of the file's diagnostics."""
+        try:
+            fn(*args)
+        except RecursionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the contract is: never raise
+            self.report(error, f"internal error in the type checker ({type(exc).__name__}: {exc})",
+                        ast.span_of(args[0]), "please report this program to the phc developers")
+
+    def result(self) -> TypedProgram:
+        diags = sorted(self.diagnostics, key=lambda d: (d.span.line, d.span.col))
+        return TypedProgram(self.program, self.expr_types, self.functions, self.classes,
+                            self.globals, diags)
+
+    def report(self, make, message: str, span: Span, hint: str | None = None) -> None:
+        key = (make, message, span)
+        if key not in self._seen:          # loop bodies are checked more than once
+            self._seen.add(key)
+            self.diagnostics.append(make(message, span, hint, self.program.filename))
+
+    # ---- collecting definitions (all of them first: a def may follow the code that uses it)
+
+    def collect(self) -> None:
+        for s in self.program.body:
+            if isinstance(s, ast.ClassDef) and self.fresh_name(s.name, s):
+                self.classes[s.name] = ClassInfo(s.name, s, {}, {})
+        for s in self.program.body:
+            if isinstance(s, ast.FuncDef):
+                self.collect_function(s)
+            elif isinstance(s, ast.ClassDef) and self.classes.get(s.name, None) is not None \
+                    and self.classes[s.name].node is s:
+                self.collect_class(self.classes[s.name])
+
+    def fresh_name(self, name: str, node) -> bool:
+        taken = name in self.functions or name in self.classes
+        if taken:
+            self.report(error, f"`{name}` is defined twice", _name_span(node),
+                        "rename one of the definitions")
+        return not taken
+
+    def collect_function(self, s: ast.FuncDef) -> None:
+        if s.is_lambda:
+            self.report(error, "`λ` can only be defined inside a class", _name_span(s),
+                        "`def λ(x: …) -> …:` makes a class's instances callable")
+            return
+        if self.fresh_name(s.name, s):
+            self.functions[s.name] = self.func_info(s, None)
+
+    def func_info(self, s: ast.FuncDef, owner: str | None) -> FuncInfo:
+        params: dict[str, Type] = {}
+        for p in s.params:
+            if p.name in params:
+                self.report(error, f"parameter `{p.name}` appears twice", p.span)
+            params[p.name] = self.resolve(p.type)
+        ret = self.resolve(s.ret) if s.ret is not None else NONE
+        return FuncInfo(s.name, s, params, ret, {}, owner)
+
+    def collect_class(self, info: ClassInfo) -> None:
+        members = [(p.name, p.type, p.span) for p in info.node.params]
+        members += [(d.name, d.type, _name_span(d)) for d in info.node.fields]
+        for name, texpr, span in members:
+            if name in info.fields:
+                self.report(error, f"class `{info.name}` has two fields named `{name}`", span)
+            info.fields[name] = self.resolve(texpr)
+        for m in info.node.methods:
+            if m.name in info.methods:
+                self.report(error, f"class `{info.name}` defines `{m.name}` twice",
+                            _name_span(m))
+            info.methods[m.name] = self.func_info(m, info.name)
+
+    def resolve(self, texpr: ast.TypeExpr, f: Frame | None = None) -> Type:
+        """A written type as a semantic type; a dimension is a number, a name, or None. In a
+        body (`f`), a dimension may be an expression such as `len(x[0])`."""
+        if texpr.scalar is not None and texpr.dims:
+            return TensorT(texpr.scalar, tuple(self.written_dim(d, f) for d in texpr.dims))
+        if texpr.scalar is None:
+            if texpr.class_name in self.classes:
+                return ClassT(texpr.class_name)
+            self.report(error, f"unknown type `{texpr.class_name}`", texpr.span,
+                        self.suggest(texpr.class_name, self.classes))
+            return UNKNOWN
+        return ScalarT(texpr.scalar)
+
+    def written_dim(self, d: ast.Expr, f: Frame | None) -> Dim:
+        if f is not None and not isinstance(d, (ast.Num, ast.Name)):
+            self.expr(d, f)
+            return self.size_of(d, f)
+        for e in ast.walk(d):
+            self.expr_types[e] = NAT
+        return _written_dim(d)
+
+    # ---- bodies
+
+    def check_definition(self, s) -> None:
+        if isinstance(s, ast.FuncDef) and s.name in self.functions \
+                and self.functions[s.name].node is s:
+            self.ensure_checked(self.functions[s.name])
+        elif isinstance(s, ast.ClassDef) and s.name in self.classes \
+                and self.classes[s.name].node is s:
+            self.check_class(self.classes[s.name])
+
+    def check_class(self, info: ClassInfo) -> None:
+        frame = Frame(None, None, {})
+        for d in info.node.fields:
+            if d.value is not None:
+                t = self.expr(d.value, frame, element_kind_of(info.fields[d.name]))
+                self.conform(info.fields[d.name], t, d.value.span, f"field `{d.name}` is declared",
+                             "its value has type")
+        for m in info.methods.values():
+            self.ensure_checked(m)
+
+    def ensure_checked(self, info: FuncInfo) -> None:
+        """Check a body once, callees before callers (a call refines its type from the body)."""
+        key = id(info)
+        if key in self._done or key in self._busy:
+            return
+        self._busy.add(key)
+        try:
+            self.check_body(info)
+        finally:
+            self._busy.discard(key)
+            self._done.add(key)
+
+    def check_body(self, info: FuncInfo) -> None:
+        cls = self.classes.get(info.owner) if info.owner else None
+        frame = Frame(info, cls, info.locals)
+        for name, t in info.params.items():
+            frame.vars[name] = Var(t, True)
+            if isinstance(t, ClassT):
+                frame.inst[name] = {}
+        self.block(info.node.body, frame)
+        body_ret = self.joined_returns(frame.returns)
+        self._body_ret[id(info)] = body_ret
+        if info.node.ret is None and body_ret is not None:
+            info.ret = body_ret
+
+    def joined_returns(self, returns: list[Type]) -> Type | None:
+        if not returns:
+            return None
+        t = returns[0]
+        for r in returns[1:]:
+            t = _merge(t, r) if _same_rank(t, r) else UNKNOWN
+        return t
+
+    # ---- statements
+
+    def block(self, stmts, f: Frame) -> None:
+        for s in stmts:
+            self.stmt(s, f)
+
+    def stmt(self, s, f: Frame) -> None:
+        handler = self._STMT.get(type(s))
+        if handler is not None:
+            handler(self, s, f)
+
+    def s_decl(self, s: ast.Decl, f: Frame) -> None:
+        t = self.resolve(s.type, f)
+        if isinstance(s.value, ast.Sample) and not s.value.shape and isinstance(t, TensorT):
+            self.sample(s.value, f)                     # `x: ℝ[3] ~ 𝒩(0, 1)`: shaped by x
+            self.expr_types[s.value] = TensorT(Scalar.REAL, t.dims)
+        elif s.value is not None:
+            v = self.expr(s.value, f, element_kind_of(t))
+            self.conform(t, v, s.value.span, f"`{s.name}` is declared", "its value has type")
+        self.bind_var(f, s.name, t, True, s.value)
+
+    def bind_var(self, f: Frame, name: str, t: Type, declared: bool, value) -> None:
+        f.vars[name] = Var(t, declared)
+        if f.info is None or name not in f.info.params:
+            f.record[name] = t
+        if isinstance(t, ClassT):
+            f.inst[name] = self.inst_of.get(value, {}) if value is not None else {}
+        else:
+            f.inst.pop(name, None)
+
+    def s_assign(self, s: ast.Assign, f: Frame) -> None:
+        target = s.target
+        if isinstance(target, ast.Name):
+            self.assign_name(target, s.value, f)
+        elif isinstance(target, (ast.Index, ast.Attribute)):
+            slot = self.expr(target, f)
+            v = self.expr(s.value, f, element_kind_of(slot))
+            self.store(slot, v, target, s.value.span)
+        else:
+            self.expr(s.value, f)
+            self.report(error, "cannot assign to this expression", ast.span_of(target),
+                        "assign to a variable, an element `x[i]` or a field `obj.w`")
+
+    def assign_name(self, target: ast.Name, value: ast.Expr, f: Frame) -> None:
+        var = f.vars.get(target.id)
+        declared = var is not None and var.declared
+        v = self.expr(value, f, element_kind_of(var.type) if declared else None)
+        self.expr_types[target] = var.type if declared else v
+        if isinstance(v, NoneT):
+            self.report(error, f"`{target.id}` is assigned nothing: the call returns no value",
+                        value.span)
+            v = UNKNOWN
+        self.set_var(f, target, v, value, value.span)
+
+    def set_var(self, f: Frame, target: ast.Name, v: Type, value, span: Span) -> None:
+        """The value `v` (of the expression `value`, if one) now in `target`: a declared
+        variable keeps its type; another one takes the value's (its kind widens; a change of
+        rank is worth a warning)."""
+        name = target.id
+        var = f.vars.get(name)
+        if var is not None and var.declared:
+            self.conform(var.type, v, span, f"`{name}` is declared", "it is assigned",
+                         rank_error=False)
+            if isinstance(var.type, ClassT):
+                f.inst[name] = self.inst_of.get(value, {})
+            return
+        if var is None or isinstance(var.type, UnknownT):
+            new = v
+        elif isinstance(v, UnknownT):
+            new = var.type
+        elif _same_rank(var.type, v):
+            new = _merge(var.type, v)
+        else:
+            self.report(warning, f"`{name}` held {var.type} and is now assigned {v}", target.span,
+                        "a variable keeps one shape: use a new name for the new value")
+            new = v
+        self.bind_var(f, name, new, False, value)
+
+    def store(self, slot: Type, v: Type, target, span: Span) -> None:
+        """`x[i] = v` or `obj.w = v`: a number broadcasts into a slice; anything else must fit."""
+        if isinstance(slot, TensorT) and isinstance(v, ScalarT) and isinstance(target, ast.Index):
+            if not fits_kind(slot.kind, v.kind):
+                self.report(warning, f"the elements have type {slot} but it is assigned {v}",
+                            span, "ℕ and ℤ hold whole numbers")
+            return
+        strict = isinstance(target, ast.Index)
+        self.conform(slot, v, span, f"{_describe(target)} has type" if not strict else
+                     "the element has type", "it is assigned", rank_error=strict)
+
+    def s_augassign(self, s: ast.AugAssign, f: Frame) -> None:
+        target = s.target
+        if isinstance(target, ast.Name):
+            old = self.expr(target, f)
+            v = self.expr(s.value, f)
+            if target.id in f.vars:
+                self.set_var(f, target, self.arith(s.op, old, v, s), None, s.value.span)
+            return
+        slot = self.expr(target, f)
+        v = self.expr(s.value, f)
+        if isinstance(target, (ast.Index, ast.Attribute)):
+            self.store(slot, self.arith(s.op, slot, v, s), target, s.value.span)
+        else:
+            self.report(error, "cannot assign to this expression", ast.span_of(target))
+
+    def s_exprstmt(self, s: ast.ExprStmt, f: Frame) -> None:
+        self.expr(s.expr, f)
+
+    def s_if(self, s: ast.If, f: Frame) -> None:
+        self.condition(s.cond, f)
+        self.block(s.body, f)
+        self.block(s.orelse, f)
+
+    def condition(self, e: ast.Expr, f: Frame, what: str = "a condition") -> None:
+        t = self.expr(e, f)
+        if isinstance(t, TensorT) and any(isinstance(d, int) and d != 1 for d in t.dims):
+            self.report(error, f"{what} must be a single value, not {t}", e.span,
+                        "compare single elements, or reduce the tensor first (`sum(x)`)")
+        elif isinstance(t, TensorT) and t.dims:
+            self.report(warning, f"{what} should be a single value, not {t}", e.span)
+        elif not isinstance(t, (ScalarT, TensorT, UnknownT)):
+            self.report(error, f"{what} must be a number, not {t}", e.span)
+
+    def s_for(self, s: ast.For, f: Frame) -> None:
+        if s.range is not None:
+            self.range_(s.range, f)
+        for v in s.vars:
+            self.bind_var(f, v, NAT, False, None)
+        self.loop_body(s.body, f)
+
+    def loop_body(self, body, f: Frame) -> None:
+        """Check until the types that flow around the loop settle (`acc = 0; acc += x[i]` makes
+        `acc` real on the second trip); a few passes suffice, kinds only ever widen."""
+        for _ in range(3):
+            before = {k: v.type for k, v in f.vars.items()}
+            self.block(body, f)
+            changed = [k for k, t in before.items()
+                       if k in f.vars and f.vars[k].type != t and _same_rank(t, f.vars[k].type)]
+            if not changed:
+                return
+
+    def s_return(self, s: ast.Return, f: Frame) -> None:
+        if f.info is None:
+            if s.value is not None:
+                self.expr(s.value, f)
+            self.report(error, "`return` outside a function", s.span)
+            return
+        declared = f.info.ret if f.info.node.ret is not None else None
+        if s.value is None:
+            if declared is not None and not isinstance(declared, NoneT):
+                self.report(error, f"`{f.info.name}` must return {declared}", s.span)
+            f.returns.append(NONE)
+            return
+        v = self.expr(s.value, f, element_kind_of(declared))
+        if declared is not None:
+            self.conform(declared, v, s.value.span, f"`{f.info.name}` is declared to return",
+                         "it returns")
+        f.returns.append(v)
+
+    def s_nested_def(self, s, f: Frame) -> None:
+        what = "a class" if isinstance(s, ast.ClassDef) else "a function"
+        self.report(error, f"{what} can only be defined at the top level", _name_span(s))
+
+    _STMT = {
+        ast.Decl: s_decl, ast.Assign: s_assign, ast.AugAssign: s_augassign,
+        ast.ExprStmt: s_exprstmt, ast.If: s_if, ast.For: s_for, ast.Return: s_return,
+        ast.FuncDef: s_nested_def, ast.ClassDef: s_nested_def,
+    }
+
+    # ---- fitting a value where a type is declared
+
+    def conform(self, decl: Type, val: Type, span: Span, subject: str, verb: str,
+                rank_error: bool = True) -> None:
+        """Report `val` where `decl` is declared: a certain disagreement is an error (a change
+        of rank only a warning when `rank_error` is off), real into integer a warning."""
+        problem = _misfit(decl, val)
+        if problem is None:
+            return
+        message = f"{subject} {decl} but {verb} {val}"
+        if problem == "kind":
+            self.report(warning, message, span, "ℕ and ℤ hold whole numbers")
+        elif problem == "rank" and not rank_error:
+            self.report(warning, message, span)
+        else:
+            self.report(error, message, span, _misfit_hint(problem, val))
+
+    # ---- expressions
+
+    def expr(self, e: ast.Expr, f: Frame, hint: Scalar | None = None) -> Type:
+        """The type of `e`, recorded for it; `hint` is ℝ where a real is expected, which turns
+        integer literals (and tensors built from them) real."""
+        handler = self._EXPR.get(type(e))
+        t = handler(self, e, f, hint) if handler is not None else UNKNOWN
+        self.expr_types[e] = t
+        return t
+
+    def e_num(self, e: ast.Num, f: Frame, hint) -> Type:
+        if not e.is_int or hint is Scalar.REAL:
+            return REAL
+        return NAT if e.value >= 0 else INT
+
+    def e_str(self, e: ast.Str, f: Frame, hint) -> Type:
+        return UNKNOWN
+
+    def e_name(self, e: ast.Name, f: Frame, hint) -> Type:
+        var = f.vars.get(e.id)
+        if var is not None:
+            if e.id in f.inst:
+                self.inst_of[e] = f.inst[e.id]
+            return var.type
+        if e.id in self.functions:
+            return self.func_type(self.functions[e.id])
+        if e.id in self.classes:
+            info = self.classes[e.id]
+            return FuncT(tuple(info.fields.values()), ClassT(info.name))
+        if f.info is not None and e.id in self.top_names:
+            return self.top_names[e.id]
+        if e.id in BUILTINS:
+            return UNKNOWN
+        self.unknown_name(e.id, e.span, f)
+        return UNKNOWN
+
+    def func_type(self, info: FuncInfo) -> FuncT:
+        return FuncT(tuple(info.params.values()), info.ret)
+
+    def unknown_name(self, name: str, span: Span, f: Frame) -> None:
+        known = set(f.vars) | set(self.functions) | set(self.classes) | set(BUILTINS)
+        if f.info is not None:
+            known |= set(self.top_names)
+        self.report(error, f"unknown name `{name}`", span, self.suggest(name, known))
+        f.vars[name] = Var(UNKNOWN, False)       # said once: later uses are absorbed
+
+    @staticmethod
+    def suggest(name: str, known) -> str | None:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        return f"did you mean '{close[0]}'?" if close else None
+
+    def e_this(self, e: ast.This, f: Frame, hint) -> Type:
+        if f.cls is None:
+            self.report(error, "`this` outside a class", e.span,
+                        "`this` names the instance inside a class's methods")
+            return UNKNOWN
+        self.inst_of[e] = SELF
+        return ClassT(f.cls.name)
+
+    def e_array(self, e: ast.ArrayLit, f: Frame, hint) -> Type:
+        items = [self.expr(i, f, hint) for i in e.items]
+        if not items:
+            return TensorT(hint or Scalar.REAL, (0,))
+        for item, t in zip(e.items, items):
+            if not isinstance(t, (ScalarT, TensorT, UnknownT)):
+                self.report(error, f"an array holds numbers, not {t}", item.span)
+                return UNKNOWN
+        known = [(i, t) for i, t in enumerate(items) if not isinstance(t, UnknownT)]
+        if not known:
+            return UNKNOWN
+        first_i, first = known[0]
+        dims = dims_of(first)
+        for i, t in known[1:]:
+            if len(dims_of(t)) != len(dims) or any(map(dims_clash, dims, dims_of(t))):
+                self.report(error, f"the array is not rectangular: item {i + 1} has type {t} "
+                            f"but item {first_i + 1} has type {first}", e.items[i].span,
+                            "every row of an array must have the same length")
+                return UNKNOWN
+            dims = tuple(map(join_dim, dims, dims_of(t)))
+        kind = Scalar.NAT
+        for _, t in known:
+            kind = join_kind(kind, t.kind)
+        if hint is Scalar.REAL:
+            kind = Scalar.REAL
+        return TensorT(kind, (len(items),) + dims)
+
+    def e_unary(self, e: ast.UnaryOp, f: Frame, hint) -> Type:
+        t = self.expr(e.operand, f, hint)
+        if isinstance(t, UnknownT):
+            return t
+        if not _is_num(t):
+            self.report(error, f"`{e.op}` needs a number, not {t}", e.span)
+            return UNKNOWN
+        if e.op == "not":
+            return with_kind(t, Scalar.BOOL)
+        if e.op == "-" and t.kind in (Scalar.NAT, Scalar.BOOL):
+            return with_kind(t, Scalar.INT)
+        return t
+
+    def e_binop(self, e: ast.BinOp, f: Frame, hint) -> Type:
+        a = self.expr(e.left, f)
+        b = self.expr(e.right, f)
+        for side, t in ((e.left, a), (e.right, b)):
+            if isinstance(side, ast.Str) or not isinstance(t, (ScalarT, TensorT, UnknownT)):
+                what = "a string" if isinstance(side, ast.Str) else str(t)
+                self.report(error, f"`{e.op}` needs numbers, not {what}", side.span)
+                return UNKNOWN
+        if isinstance(a, UnknownT) or isinstance(b, UnknownT):
+            return UNKNOWN
+        if e.op == "@":
+            return self.matmul(e, a, b)
+        return self.arith(e.op, a, b, e)
+
+    def arith(self, op: str, a: Type, b: Type, node) -> Type:
+        """An elementwise operation: a number broadcasts over a tensor; two tensors need the
+        same rank and agreeing dimensions."""
+        if isinstance(a, UnknownT) or isinstance(b, UnknownT):
+            return UNKNOWN
+        if not (_is_num(a) and _is_num(b)):
+            self.report(error, f"`{op}` needs numbers, not {a if not _is_num(a) else b}",
+                        node.span)
+            return UNKNOWN
+        dims = self.broadcast(op, a, b, node)
+        if dims is None:
+            return UNKNOWN
+        return numeric(_result_kind(op, a.kind, b.kind), dims)
+
+    def broadcast(self, op: str, a: Type, b: Type, node) -> tuple[Dim, ...] | None:
+        da, db = dims_of(a), dims_of(b)
+        if not da or not db:
+            return da or db
+        if len(da) != len(db):
+            self.report(error, f"`{op}` needs operands of the same rank, not {a} and {b}",
+                        node.span, "a number combines with any tensor; two tensors must have "
+                        "the same number of dimensions")
+            return None
+        if any(map(dims_clash, da, db)):
+            self.report(error, f"`{op}` operands have different shapes: {a} and {b}", node.span)
+            return None
+        return tuple(map(join_dim, da, db))
+
+    def matmul(self, e: ast.BinOp, a: Type, b: Type) -> Type:
+        """Matrix·matrix, matrix·vector, vector·matrix, vector·vector; leading axes batch."""
+        da, db = dims_of(a), dims_of(b)
+        if not da or not db:
+            self.report(error, f"`@` needs tensors on both sides, not {a} and {b}", e.span,
+                        "use `*` to scale by a number")
+            return UNKNOWN
+        inner_a = da[-1]
+        inner_b = db[0] if len(db) == 1 else db[-2]
+        if dims_clash(inner_a, inner_b):
+            self.report(error, f"`@` inner dimensions differ: {a} @ {b} ({inner_a} ≠ {inner_b})",
+                        e.span, "the last axis of the left operand must match the first axis "
+                        "(for a matrix, the rows) of the right one")
+            return UNKNOWN
+        left = da[:-1]
+        right = () if len(db) == 1 else db[-1:]
+        batch_a, batch_b = left[:-1], db[:-2]
+        batch = batch_a if len(batch_a) >= len(batch_b) else batch_b
+        dims = batch + left[-1:] + right
+        return numeric(join_kind(a.kind, b.kind), dims)
+
+    # ---- indexing
+
+    def e_index(self, e: ast.Index, f: Frame, hint) -> Type:
+        base = self.expr(e.value, f)
+        index_types = [self.index_expr(i, f) for i in e.indices]
+        if isinstance(base, TupleT):
+            return self.tuple_item(e, base)
+        if isinstance(base, UnknownT):
+            return UNKNOWN
+        if not _is_num(base):
+            self.report(error, f"{_describe(e.value)} cannot be indexed: it has type {base}",
+                        e.span)
+            return UNKNOWN
+        dims = dims_of(base)
+        if len(e.indices) > len(dims):
+            self.report(error, f"too many subscripts: {_describe(e.value)} has type {base} "
+                        f"(rank {len(dims)}) but is indexed with {len(e.indices)}", e.span)
+            return UNKNOWN
+        out: list[Dim] = []
+        gathered = False
+        for k, (ix, t) in enumerate(zip(e.indices, index_types)):
+            if isinstance(ix, ast.Slice):
+                out.append(_slice_len(ix, dims[k]))
+            elif isinstance(t, TensorT):
+                if t.kind is Scalar.REAL or gathered:
+                    self.report(error, f"an index must be a number or a tensor of whole "
+                                f"numbers, not {t}", ix.span,
+                                None if gathered else "index with `ℕ` values")
+                    return UNKNOWN
+                gathered = True                 # `x[idx]`: one axis becomes idx's shape
+                out.extend(t.dims)
+        return numeric(base.kind, tuple(out) + dims[len(e.indices):])
+
+    def index_expr(self, ix, f: Frame) -> Type | None:
+        if isinstance(ix, ast.Slice):
+            for part in (ix.lo, ix.hi, ix.step):
+                if part is not None:
+                    self.scalar_operand(part, f, "a slice bound")
+            return None
+        t = self.expr(ix, f)
+        if not isinstance(t, (ScalarT, TensorT, UnknownT)):
+            self.report(error, f"an index must be a number, not {t}", ix.span)
+        return t
+
+    def scalar_operand(self, e: ast.Expr, f: Frame, what: str) -> Type:
+        t = self.expr(e, f)
+        if not isinstance(t, (ScalarT, UnknownT)):
+            self.report(error, f"{what} must be a number, not {t}", e.span)
+        return t
+
+    def tuple_item(self, e: ast.Index, base: TupleT) -> Type:
+        ix = e.indices[0]
+        if len(e.indices) == 1 and isinstance(ix, ast.Num) and ix.is_int:
+            k = ix.value
+            if -len(base.items) <= k < len(base.items):
+                return base.items[k]
+            self.report(error, f"index {k} is out of range for a list of "
+                        f"{_plural(len(base.items), 'item')}", ix.span)
+            return UNKNOWN
+        if len(e.indices) == 1 and len(set(base.items)) == 1:
+            return base.items[0]
+        self.report(error, f"a list of items of different types ({base}) must be indexed by one "
+                    "number literal", e.span, "write `dataset[0]`, then index the item")
+        return UNKNOWN
+
+    # ---- fields and methods
+
+    def e_attribute(self, e: ast.Attribute, f: Frame, hint) -> Type:
+        t = self.expr(e.value, f)
+        info = self.class_of(t, e)
+        if info is None:
+            return UNKNOWN
+        inst = self.inst_of.get(e.value, {})
+        if e.attr in info.fields:
+            ft = _subst(info.fields[e.attr], inst.get)
+            if isinstance(ft, ClassT):
+                self.inst_of[e] = {}
+            return ft
+        if e.attr in info.methods:
+            return self.func_type(info.methods[e.attr])
+        self.report(error, f"class `{info.name}` has no field `{e.attr}`", e.span,
+                    self.suggest(e.attr, info.fields))
+        return UNKNOWN
+
+    def class_of(self, t: Type, e: ast.Attribute) -> ClassInfo | None:
+        if isinstance(t, ClassT) and t.name in self.classes:
+            return self.classes[t.name]
+        if not isinstance(t, UnknownT):
+            self.report(error, f"`.{e.attr}` needs a class instance, but "
+                        f"{_describe(e.value)} has type {t}", e.span)
+        return None
+
+    # ---- calls
+
+    def e_call(self, e: ast.Call, f: Frame, hint) -> Type:
+        fn = e.func
+        if isinstance(fn, ast.Attribute):
+            return self.method_call(e, fn, f)
+        if isinstance(fn, ast.Name):
+            return self.named_call(e, fn, f)
+        t = self.expr(fn, f)
+        self.check_args(e, f)
+        if not isinstance(t, UnknownT):
+            self.report(error, f"this is not a function or class: it has type {t}", fn.span)
+        return UNKNOWN
+
+    def check_args(self, e: ast.Call, f: Frame) -> None:
+        for a in e.args:
+            self.expr(a, f)
+
+    def named_call(self, e: ast.Call, fn: ast.Name, f: Frame) -> Type:
+        """Variables shadow functions, user definitions shadow builtins."""
+        name = fn.id
+        if name in f.vars:
+            return self.call_value(e, self.expr(fn, f), f, self.inst_of.get(fn, {}))
+        if name in self.functions:
+            info = self.functions[name]
+            self.expr_types[fn] = self.func_type(info)
+            return self.apply(self.func_sig(info, f"`{name}`"), e, f, None)
+        if name in self.classes:
+            return self.construct(e, self.classes[name], f)
+        if f.info is not None and name in self.top_names:
+            return self.call_value(e, self.expr(fn, f), f, {})
+        if name in BUILTINS:
+            return self.builtin_call(e, name, f)
+        self.expr(fn, f)                       # reports the unknown name
+        self.check_args(e, f)
+        return UNKNOWN
+
+    def call_value(self, e: ast.Call, t: Type, f: Frame, inst) -> Type:
+        """Calling a variable: an instance whose class defines `λ`."""
+        if isinstance(t, ClassT) and t.name in self.classes:
+            info = self.classes[t.name]
+            lam = info.methods.get("λ")
+            if lam is not None:
+                return self.apply(self.func_sig(lam, f"`{info.name}`'s λ"), e, f, inst)
+            self.check_args(e, f)
+            self.report(error, f"{_describe(e.func)} is not callable: class `{info.name}` "
+                        "defines no `λ`", e.func.span,
+                        "add `def λ(x: …) -> …:` to the class to make its instances callable")
+            return UNKNOWN
+        self.check_args(e, f)
+        if isinstance(t, FuncT):
+            return t.ret
+        if not isinstance(t, UnknownT):
+            self.report(error, f"{_describe(e.func)} is not a function or class: it has type {t}",
+                        e.func.span)
+        return UNKNOWN
+
+    def method_call(self, e: ast.Call, fn: ast.Attribute, f: Frame) -> Type:
+        t = self.expr(fn.value, f)
+        info = self.class_of(t, fn)
+        if info is None:
+            self.check_args(e, f)
+            return UNKNOWN
+        inst = self.inst_of.get(fn.value, {})
+        method = info.methods.get(fn.attr)
+        if method is not None:
+            self.expr_types[fn] = self.func_type(method)
+            return self.apply(self.func_sig(method, f"`{info.name}.{fn.attr}`"), e, f, inst)
+        if fn.attr in info.fields:                 # a field holding a callable instance
+            return self.call_value(e, self.expr(fn, f), f, self.inst_of.get(fn, {}))
+        self.expr_types[fn] = UNKNOWN
+        self.check_args(e, f)
+        self.report(error, f"class `{info.name}` has no method `{fn.attr}`", fn.span,
+                    self.suggest(fn.attr, info.methods))
+        return UNKNOWN
+
+    def func_sig(self, info: FuncInfo, label: str) -> Sig:
+        self.ensure_checked(info)
+        cls = self.classes.get(info.owner) if info.owner else None
+        syms = frozenset().union(*(_str_dims(t) for t in cls.fields.values())) if cls else frozenset()
+        return Sig(label, tuple(info.params.items()), len(info.params),
+                   info.ret if info.node.ret is not None else None,
+                   self._body_ret.get(id(info)), syms)
+
+    def construct(self, e: ast.Call, info: ClassInfo, f: Frame) -> Type:
+        """`C(f0, f1, …)`: the fields in order; the binding of the class's symbols is kept with
+        the instance, so `obj.w` has the size it was built with."""
+        required = len(info.node.params) + sum(d.value is None for d in info.node.fields)
+        sig = Sig(f"`{info.name}`", tuple(info.fields.items()), required, ClassT(info.name), None,
+                  rank_error=True, param_word="field")
+        self.expr_types[e.func] = FuncT(tuple(info.fields.values()), ClassT(info.name))
+        bindings: dict[str, Dim] = {}
+        self.apply(sig, e, f, None, bindings)
+        for (name, _), arg in zip(sig.params, e.args):   # a size field: `n: ℕ` then `w: ℝ[n]`
+            size = self.size_of(arg, f)
+            if size is not None:
+                bindings.setdefault(name, size)
+        self.inst_of[e] = bindings
+        return ClassT(info.name)
+
+    def apply(self, sig: Sig, e: ast.Call, f: Frame, inst, bindings=None) -> Type:
+        """Check a call against a signature: bind the callee's symbols to the argument dims and
+        substitute them into its return type."""
+        n, most = len(e.args), len(sig.params)
+        fits = sig.required <= n <= most
+        if not fits:
+            count = str(most) if sig.required == most else f"{sig.required} to {most}"
+            self.report(error, f"{sig.label} takes {count} argument{'s' * (most != 1)} but "
+                        f"{n} {'was' if n == 1 else 'were'} given", e.span)
+        types = [self.expr(a, f, element_kind_of(sig.params[i][1]) if i < most else None)
+                 for i, a in enumerate(e.args)]
+        sizes = {p: self.size_of(a, f) for (p, _), a in zip(sig.params, e.args)}
+        bindings = {} if bindings is None else bindings
+        if fits:
+            for (p, pt), a, t in zip(sig.params, e.args, types):
+                self.bind_arg(sig, p, pt, t, a, bindings, sizes)
+        return self.call_result(sig, bindings, sizes, inst, e)
+
+    def bind_arg(self, sig: Sig, p: str, pt: Type, t: Type, a: ast.Expr,
+                 bindings: dict, sizes: dict) -> None:
+        subject = f"{sig.param_word} `{p}` of {sig.label} is declared"
+        problem = _misfit(pt, t)
+        if problem == "rank" and isinstance(t, TensorT) and isinstance(pt, TensorT) \
+                and not sig.rank_error:
+            self.report(warning, f"{subject} {pt} but it gets {t}", a.span,
+                        f"the body may still accept it, but the declared rank is {pt.rank}")
+            return
+        if problem is not None:
+            self.conform(pt, t, a.span, subject, "it gets")
+            if problem != "kind":
+                return
+        if not (isinstance(pt, TensorT) and isinstance(t, TensorT)):
+            return
+        for pd, ad in zip(pt.dims, t.dims):
+            if not isinstance(pd, str):
+                continue
+            known = sizes.get(pd) if pd in sizes else bindings.get(pd)
+            if dims_clash(known, ad):
+                self.report(error, f"{sig.param_word} `{p}` of {sig.label} gets {t}, but `{pd}` is "
+                            f"{known} from the other arguments", a.span)
+            elif pd not in sizes:
+                bindings[pd] = join_dim(known, ad) if pd in bindings else ad
+
+    def call_result(self, sig: Sig, bindings: dict, sizes: dict, inst, e: ast.Call) -> Type:
+        """The declared return type with the call's bindings; a dimension the declaration
+        leaves free is taken from what the body returns, where the caller can name it."""
+        def caller_dim(d: Dim) -> Dim:
+            if not isinstance(d, str):
+                return d
+            if d in bindings:
+                return bindings[d]
+            if d in sizes:
+                return sizes[d]
+            if d in sig.class_syms and inst is not None:
+                return inst.get(d)
+            return None                      # a name of the callee's own (a local)
+
+        def free(d: Dim) -> bool:
+            return isinstance(d, str) and d not in bindings and d not in sizes
+
+        body = sig.body_ret
+        if sig.ret is None:
+            ret = _subst(body, caller_dim) if body is not None else UNKNOWN
+        elif isinstance(sig.ret, TensorT) and isinstance(body, TensorT) \
+                and body.rank == sig.ret.rank:
+            ret = TensorT(sig.ret.kind, tuple(caller_dim(b if free(d) else d)
+                                              for d, b in zip(sig.ret.dims, body.dims)))
+        else:
+            ret = _subst(sig.ret, caller_dim)
+        if isinstance(ret, ClassT):
+            self.inst_of[e] = {}
+        return ret
+
+    def builtin_call(self, e: ast.Call, name: str, f: Frame) -> Type:
+        b = BUILTINS[name]
+        types = tuple(self.expr(a, f) for a in e.args)
+        self.expr_types[e.func] = UNKNOWN
+        n = len(e.args)
+        if n < b.min_args or (b.max_args is not None and n > b.max_args):
+            self.report(error, f"`{name}` takes {_arity(b.min_args, b.max_args)} but {n} "
+                        f"{'was' if n == 1 else 'were'} given", e.span)
+            return UNKNOWN
+        args = Args(types, tuple(self.size_of(a, f) for a in e.args), tuple(e.args))
+        try:
+            t = b.rule(args)
+        except BuiltinError as err:
+            span = e.args[err.arg].span if err.arg is not None else e.span
+            self.report(error, err.message, span, err.hint)
+            return UNKNOWN
+        self.expr_types[e.func] = FuncT(types, t)
+        return t
+
+    def size_of(self, e: ast.Expr, f: Frame) -> Dim:
+        """An (already checked) expression read as a size: a literal, a variable's name, `len(x)`."""
+        if isinstance(e, ast.Num):
+            return int(e.value) if e.value >= 0 else None
+        if isinstance(e, ast.Name) and isinstance(self.expr_types.get(e), ScalarT):
+            return e.id
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "len" \
+                and "len" not in f.vars and "len" not in self.functions and len(e.args) == 1:
+            arg = self.expr_types.get(e.args[0])
+            return arg.dims[0] if isinstance(arg, TensorT) else None
+        return None
+
+    # ---- comprehensions, ranges, samples
+
+    def e_comprehension(self, e: ast.Comprehension, f: Frame, hint) -> Type:
+        size: Dim = None
+        if e.range is not None:
+            size = self.range_(e.range, f)
+        if e.var not in f.record and (f.info is None or e.var not in f.info.params):
+            f.record[e.var] = NAT
+        saved = f.vars.get(e.var)
+        f.vars[e.var] = Var(NAT, False)
+        try:
+            body = self.expr(e.body, f, hint)
+        finally:
+            if saved is None:
+                del f.vars[e.var]
+            else:
+                f.vars[e.var] = saved
+        if e.range is None:
+            size = self.inferred_extent(e.var, e.body)
+        if isinstance(body, UnknownT):
+            return UNKNOWN
+        if not _is_num(body):
+            self.report(error, f"a comprehension must produce numbers, not {body}", e.body.span)
+            return UNKNOWN
+        kind = Scalar.REAL if hint is Scalar.REAL else body.kind
+        return TensorT(kind, (size,) + dims_of(body))
+
+    def range_(self, r: ast.Range, f: Frame) -> Dim:
+        """Check `ℕ(n)` / `ℕ(a, b)` and return its length as a dimension."""
+        for bound in (r.lo, r.hi):
+            if bound is not None:
+                self.bound_number(bound, f)
+        hi = self.size_of(r.hi, f)
+        if r.lo is None or (isinstance(r.lo, ast.Num) and r.lo.value == 0):
+            return hi
+        lo = self.size_of(r.lo, f)
+        if isinstance(lo, int) and isinstance(hi, int):
+            return max(0, hi - lo)
+        return None
+
+    def bound_number(self, e: ast.Expr, f: Frame) -> None:
+        t = self.expr(e, f)
+        if isinstance(t, TensorT):
+            self.report(error, f"a range bound must be a number, not {t}", e.span,
+                        "`ℕ(len(x))` counts the first axis of x")
+        elif not isinstance(t, (ScalarT, UnknownT)):
+            self.report(error, f"a range bound must be a number, not {t}", e.span)
+
+    def inferred_extent(self, var: str, body: ast.Expr) -> Dim:
+        """`for i -> e`: the length of the first axis that `i` indexes directly."""
+        for node in ast.walk(body):
+            if not isinstance(node, ast.Index):
+                continue
+            base = self.expr_types.get(node.value)
+            for k, ix in enumerate(node.indices):
+                if isinstance(ix, ast.Name) and ix.id == var and isinstance(base, TensorT) \
+                        and k < base.rank:
+                    return base.dims[k]
+        return None
+
+    def e_sample(self, e: ast.Sample, f: Frame, hint) -> Type:
+        return self.sample(e, f)
+
+    def sample(self, e: ast.Sample, f: Frame) -> Type:
+        params = [self.expr(p, f) for p in e.params]
+        for p, t in zip(e.params, params):
+            if not isinstance(t, (ScalarT, TensorT, UnknownT)):
+                self.report(error, f"a distribution's parameters are numbers, not {t}", p.span)
+        for s in e.shape:
+            self.bound_number(s, f)
+        if e.shape:
+            return TensorT(Scalar.REAL, tuple(self.size_of(s, f) for s in e.shape))
+        shaped = [t for t in params if isinstance(t, TensorT)]
+        return TensorT(Scalar.REAL, shaped[0].dims) if shaped else REAL
+
+    _EXPR = {
+        ast.Num: e_num, ast.Str: e_str, ast.Name: e_name, ast.This: e_this,
+        ast.ArrayLit: e_array, ast.UnaryOp: e_unary, ast.BinOp: e_binop, ast.Call: e_call,
+        ast.Index: e_index, ast.Attribute: e_attribute, ast.Comprehension: e_comprehension,
+        ast.Sample: e_sample,
+    }
+
+
+# ---------------------------------------------------------------- helpers
+
+def element_kind_of(t: Type | None) -> Scalar | None:
+    """The hint for a value going where `t` is declared: ℝ when a real is expected."""
+    if isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.REAL:
+        return Scalar.REAL
+    return None
+
+
+def _name_span(node) -> Span:
+    name_span = getattr(node, "name_span", ast.NOSPAN)
+    return name_span if name_span != ast.NOSPAN else node.span
+
+
+def _written_dim(d: ast.Expr) -> Dim:
+    if isinstance(d, ast.Num) and d.is_int and d.value >= 0:
+        return d.value
+    if isinstance(d, ast.Name):
+        return d.id
+    return None
+
+
+def _result_kind(op: str, a: Scalar, b: Scalar) -> Scalar:
+    if op in COMPARE or op in LOGIC:
+        return Scalar.BOOL
+    if op == "/":
+        return Scalar.REAL
+    kind = join_kind(a, b)
+    if op == "-" and kind is Scalar.NAT:
+        return Scalar.INT                     # ℕ - ℕ may be negative
+    return kind
+
+
+def _misfit(decl: Type, val: Type) -> str | None:
+    """What is wrong with a value of type `val` where `decl` is declared: None, "kind" (real
+    into integer), "rank", "shape" (two different numbers), or "type"."""
+    if isinstance(decl, UnknownT) or isinstance(val, UnknownT):
+        return None
+    if isinstance(decl, ClassT) or isinstance(val, (ClassT, TupleT, NoneT, FuncT)):
+        return None if decl == val else "type"
+    if not _is_num(decl):
+        return "type"
+    if len(dims_of(decl)) != len(dims_of(val)):
+        return "rank"
+    if any(map(dims_clash, dims_of(decl), dims_of(val))):
+        return "shape"
+    if not fits_kind(decl.kind, val.kind):
+        return "kind"
+    return None
+
+
+def _misfit_hint(problem: str, val: Type) -> str | None:
+    if isinstance(val, NoneT):
+        return "the call returns nothing"
+    if problem == "rank" and isinstance(val, ScalarT):
+        return "a number is not a tensor: build one with a comprehension or an array literal"
+    return None
+
+
+def _slice_len(s: ast.Slice, dim: Dim) -> Dim:
+    """The length of `x[lo:hi:step]` when the bounds are literals, else unknown."""
+    bounds = [_literal_int(p) for p in (s.lo, s.hi, s.step)]
+    if any(b is False for b in bounds):
+        return None
+    lo, hi, step = bounds
+    if step == 0:
+        return None
+    if isinstance(dim, int):
+        return len(range(dim)[slice(lo, hi, step)])
+    if lo is None and hi is None and step in (None, 1):
+        return dim
+    if hi is not None and hi >= 0 and (lo or 0) >= 0 and (step or 1) > 0:
+        return len(range(lo or 0, hi, step or 1))    # the size is unknown: assume in range
+    return None
+
+
+def _literal_int(e) -> int | None | bool:
+    """None for an absent bound, the number for a literal, False for anything else."""
+    if e is None:
+        return None
+    if isinstance(e, ast.Num) and e.is_int:
+        return e.value
+    if isinstance(e, ast.UnaryOp) and e.op == "-" and isinstance(e.operand, ast.Num) \
+            and e.operand.is_int:
+        return -e.operand.value
+    return False
+
+
+def _arity(lo: int, hi: int | None) -> str:
+    if hi is None:
+        return f"at least {_plural(lo, 'argument')}"
+    if lo == hi:
+        return _plural(lo, "argument")
+    return f"{lo} to {hi} arguments"
+
+
+def _top_level_names(body, checker: Checker) -> dict[str, Type]:
+    """The top-level variables, as a function body sees them: declared types where written,
+    else unknown (a function is checked before the top-level code that assigns them)."""
+    names: dict[str, Type] = {}
+    for s in body:
+        if isinstance(s, ast.Decl):
+            names[s.name] = _quiet_resolve(s.type, checker)
+        elif isinstance(s, (ast.Assign, ast.AugAssign)) and isinstance(s.target, ast.Name):
+            names.setdefault(s.target.id, UNKNOWN)
+        elif isinstance(s, ast.For):
+            for v in s.vars:
+                names.setdefault(v, NAT)
+            names.update({k: v for k, v in _top_level_names(s.body, checker).items()
+                          if k not in names})
+        elif isinstance(s, ast.If):
+            for part in (s.body, s.orelse):
+                names.update({k: v for k, v in _top_level_names(part, checker).items()
+                              if k not in names})
+    return names
+
+
+def _quiet_resolve(texpr: ast.TypeExpr, checker: Checker) -> Type:
+    if texpr.scalar is None:
+        return ClassT(texpr.class_name) if texpr.class_name in checker.classes else UNKNOWN
+    if not texpr.dims:
+        return ScalarT(texpr.scalar)
+    return TensorT(texpr.scalar, tuple(_written_dim(d) for d in texpr.dims))
+
+
+__all__ = ["ClassInfo", "FuncInfo", "TypedProgram", "check"]
