@@ -568,7 +568,6 @@ class NestExec:
                     if not (other == st.tensor.name and _same_point_rmw(st)):
                         raise NotAffine(f"reads `{other}`, which the loop writes")
             _check_affine(st, loops)
-            _check_injective(st, loops)
             out.append(self.tabulate_or_store(loops, st))
         return out
 
@@ -584,6 +583,7 @@ class NestExec:
                 if full != "identity":
                     value = n.Reshape(value, pending.shape)
                 return n.Assign(name, value, st.span)
+        _check_injective(st, loops)
         h.flush([name])
         body: tuple[n.Stmt, ...] = (st,)
         for axis in reversed(loops):
