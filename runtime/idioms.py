@@ -17,16 +17,17 @@ def _check_extent(have: int, want: int, axis: int, what: str):
 def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
            impl=None, padding: int = 0):
     """Σ_{c,ki,kj} x[b?, c?, s·i+ki, s·j+kj] · w[o?, c?, ki, kj] for i < n_i, j < n_j."""
-    x4 = x if has_batch else x.unsqueeze(0)
-    x4 = x4 if has_chan else x4.unsqueeze(1)
-    w4 = w if has_out else w.unsqueeze(0)
-    w4 = w4 if has_chan else w4.unsqueeze(1)
+    x4 = x if has_batch else x[None]
+    x4 = x4 if has_chan else x4[:, None]
+    w4 = w if has_out else w[None]
+    w4 = w4 if has_chan else w4[:, None]
     if x4.dim() != 4 or w4.dim() != 4:
         raise IndexError(f"conv2d: input of rank {x.dim()} and weight of rank {w.dim()} do not fit the loop")
     out = F.conv2d(x4, w4, stride=stride, padding=padding) if impl is None else impl(x4, w4)
     _check_extent(out.shape[2], n_i, 0, "convolution")
     _check_extent(out.shape[3], n_j, 1, "convolution")
-    out = out[:, :, :n_i, :n_j]
+    if out.shape[2] != n_i or out.shape[3] != n_j:
+        out = out[:, :, :n_i, :n_j]
     if not has_out:
         out = out.squeeze(1)
     return out if has_batch else out.squeeze(0)
@@ -37,10 +38,12 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
     ties="last": the gradient goes to the last extreme of the window in row-major order (what a
     tree of `if a > b` selects), otherwise to the first (PyTorch's rule)."""
     lead = x.shape[:-2]
-    x4 = x.reshape((-1, 1) + tuple(x.shape[-2:]))
+    x4 = x.unsqueeze(0) if x.dim() == 2 else x.reshape((-1, 1) + tuple(x.shape[-2:]))
     _check_extent((x.shape[-2] - k) // stride + 1, n_i, 0, "pooling")
     _check_extent((x.shape[-1] - k) // stride + 1, n_j, 1, "pooling")
-    x4 = x4[..., : (n_i - 1) * stride + k, : (n_j - 1) * stride + k]
+    h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
+    if h != x.shape[-2] or w != x.shape[-1]:
+        x4 = x4[..., :h, :w]
     flip = ties == "last" and kind != "avg"
     if flip:
         x4 = x4.flip(-2, -1)    # the first extreme of the reversed window is the last one
@@ -54,7 +57,7 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
         out = sign * F.max_pool2d(src, k, stride)
     if flip:
         out = out.flip(-2, -1)
-    return out.reshape(tuple(lead) + tuple(out.shape[-2:]))
+    return out.squeeze(0) if x.dim() == 2 else out.reshape(tuple(lead) + tuple(out.shape[-2:]))
 
 
 def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = False,

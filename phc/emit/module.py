@@ -28,6 +28,7 @@ class Names:
     def __init__(self, functions: set[str], classes: set[str]):
         self.functions, self.classes = functions, classes
         self.ints: set[str] = set()
+        self.stores = True      # whether any tensor is written in place (then views must copy)
 
     def py(self, name: str) -> str:
         if name == "this":
@@ -45,6 +46,7 @@ class Names:
 def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None) -> str:
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
     names.backend = backend
+    names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
     leaves = grad_vars(module)
     functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
     classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
@@ -56,6 +58,13 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     return env.get_template("module.py.j2").render(
         filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,
         functions=functions, classes=classes, main=main, header_mark=HEADER_MARK)
+
+
+def _all_functions(module: n.Module):
+    yield module.main
+    yield from module.functions
+    for c in module.classes:
+        yield from c.methods
 
 
 def line_table(generated: str) -> dict[int, tuple[int, int]]:
@@ -74,8 +83,14 @@ class FunctionEmitter:
         self.code = Code()
         self.host = Host(self.code, names, getattr(names, "backend", "torch"))
         self.in_nograd = False
+        self.grad_counts = {}
+
+    def count_grads(self, body):
+        from collections import Counter
+        self.grad_counts = Counter(s.y for s in walk_stmts(body) if isinstance(s, n.Grads))
 
     def function(self, f: n.Function, method: bool = False) -> str:
+        self.count_grads(f.body)
         params = [self.names.py(p.name) for p in f.params]
         if method:
             params = ["this"] + params
@@ -89,6 +104,7 @@ class FunctionEmitter:
         return "\n".join([head, doc] + self.code.lines)
 
     def main(self, f: n.Function) -> str:
+        self.count_grads(f.body)
         assigned = sorted({s.name for s in walk_stmts(f.body) if isinstance(s, n.Assign)} |
                           {t for s in walk_stmts(f.body) if isinstance(s, n.Grads) for t in s.targets} |
                           {s.axis.var for s in walk_stmts(f.body) if isinstance(s, n.Loop)})
@@ -103,8 +119,30 @@ class FunctionEmitter:
     # ---- statements
 
     def body(self, stmts):
+        group: list[n.Stmt] = []
         for s in stmts:
+            if self._nograd_assign(s):
+                group.append(s)
+                continue
+            self.nograd_group(group)
+            group = []
             self.stmt(s)
+        self.nograd_group(group)
+
+    def _nograd_assign(self, s) -> bool:
+        return isinstance(s, n.Assign) and s.nograd and not self.in_nograd and _builds_graph(s.value)
+
+    def nograd_group(self, group):
+        """Consecutive assignments that reach no `grad`, computed under one `torch.no_grad()`."""
+        if not group:
+            return
+        self.code.line("with torch.no_grad():")
+        self.code.indent += 1
+        self.in_nograd = True
+        for s in group:
+            self.stmt(s)
+        self.in_nograd = False
+        self.code.indent -= 1
 
     def stmt(self, s: n.Stmt):
         c, h = self.code, self.host
@@ -115,14 +153,7 @@ class FunctionEmitter:
                 v = self.value(value)
                 if name in self.leaves:
                     v = f"rt.leaf({v})"
-                target = self.names.py(name)
-                if s.nograd and not self.in_nograd and _builds_graph(value):
-                    c.line("with torch.no_grad():")
-                    c.indent += 1
-                    c.line(f"{target} = {v}", tag)
-                    c.indent -= 1
-                else:
-                    c.line(f"{target} = {v}", tag)
+                c.line(f"{self.names.py(name)} = {v}", tag)
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
@@ -144,7 +175,9 @@ class FunctionEmitter:
             case n.Grads(targets, y, wrt):
                 ts = ", ".join(self.names.py(t) for t in targets)
                 ws = ", ".join(h.expr(w) for w in wrt)
-                c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},))", tag)
+                # the only backward of y in this function: free its graph at once
+                keep = "" if self.grad_counts.get(y, 0) > 1 else ", retain_graph=False"
+                c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},){keep})", tag)
             case _:
                 raise EmitError(f"cannot emit {type(s).__name__}")
 

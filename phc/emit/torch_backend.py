@@ -88,7 +88,9 @@ class Host:
                 return Nest(self, ()).value(e)
             case n.Reshape(value, shape):
                 v = self.expr(value)
-                return f"{v}.reshape({_tuple(self.int_expr(s) for s in shape)}).clone()"
+                # a fresh array in Physika; the copy is only observable if something stores into it
+                clone = ".clone()" if self.names.stores else ""
+                return f"{v}.reshape({_tuple(self.int_expr(s) for s in shape)}){clone}"
             case n.Full(shape, fill, dtype):
                 dt = {"f32": "torch.float32", "i64": "torch.long", "bool": "torch.bool"}[dtype.value]
                 return f"rt.full({_tuple(self.int_expr(s) for s in shape)}, {self.expr(fill)}, dtype={dt})"
@@ -275,6 +277,8 @@ class Nest:
                 idiom = self.idiom(e)
                 if idiom:
                     return idiom
+                if c == n.Bin(">", a, n.Const(0)) and b == n.Const(0.0) or c == n.Bin(">", a, n.Const(0.0)) and b == n.Const(0.0):
+                    return f"torch.relu({self.vec(a)})"     # `if x > 0: x else 0.0` (same gradient at 0)
                 cond = self.vec(c)
                 self.guarded += 1       # a branch may read out of range where it is not selected
                 try:
