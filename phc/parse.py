@@ -212,14 +212,16 @@ class PhkIndenter(Indenter):
         super().__init__()
         self.diags = diags
         self.brackets: list[Token] = []
-        self.levels: list[tuple[int, bool]] = [(0, True)]   # (columns, emits a DEDENT when left)
+        self.levels: list[int] = [0]        # the indentation (in columns) of each open block
+        self.aliases: dict[int, int] = {}   # a misaligned column → the level it was read as
         self.first_unclosed: Token | None = None
 
     def process(self, stream):
         last = None
         for tok in stream:
             if last is None and tok.type != self.NL_type and tok.column > 1:
-                yield self._indent(tok, tok.column - 1)
+                self.levels.append(tok.column - 1)      # an indented first line
+                yield Token.new_borrow_pos(self.INDENT_type, "", tok)
             last = tok
             if tok.type == self.NL_type:
                 yield from self.handle_NL(tok)
@@ -233,26 +235,28 @@ class PhkIndenter(Indenter):
             return
         yield token
         indent = self._columns(token.rsplit("\n", 1)[1])
-        if indent > self.levels[-1][0]:
-            yield self._indent(token, indent)
+        if self.aliases.get(indent) in self.levels:
+            indent = self.aliases[indent]
+        if indent > self.levels[-1]:
+            self.levels.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, "", token)
             return
-        while indent < self.levels[-1][0]:
-            _, real = self.levels.pop()
-            if real:
-                yield Token.new_borrow_pos(self.DEDENT_type, "", token)
-        if indent != self.levels[-1][0]:
-            self._bad_dedent(token, indent)
-
-    def _indent(self, token: Token, indent: int) -> Token:
-        self.levels.append((indent, True))
-        return Token.new_borrow_pos(self.INDENT_type, "", token)
+        while indent < self.levels[-1]:
+            if indent > self.levels[-2]:
+                # between two levels: stay in the inner one, and take this column as another
+                # spelling of it so the rest of the block is not an error on every line
+                self._bad_dedent(token, indent)
+                self.aliases[indent] = self.levels[-1]
+                return
+            self.levels.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", token)
 
     def _bad_dedent(self, token: Token, indent: int) -> None:
         line = token.line + token.count("\n")
         self.diags.add("unindent does not match any outer indentation level",
                        Span(line, indent + 1, line, indent + 2),
-                       f"indent this line by {self.levels[-1][0]} columns (tabs count as 4)")
-        self.levels.append((indent, False))   # go on at this level without a phantom block
+                       f"indent this line by {self.levels[-1]} columns, like the block it continues, "
+                       f"or by {self.levels[-2]} to end that block (tabs count as 4)")
 
     def _columns(self, indent_str: str) -> int:
         return indent_str.count(" ") + indent_str.count("\t") * self.tab_len
@@ -282,9 +286,8 @@ class PhkIndenter(Indenter):
         if last is None:
             return
         while len(self.levels) > 1:
-            _, real = self.levels.pop()
-            if real:
-                yield Token.new_borrow_pos(self.DEDENT_type, "", last)
+            self.levels.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", last)
 
 
 # ---------------------------------------------------------------- parsing with recovery
@@ -299,6 +302,7 @@ class _ParseDriver:
         self.diags = diags
         self.unclosed_pos = (unclosed.line, unclosed.column) if unclosed is not None else None
         self.line_start = _line_starts(tokens)
+        self.empty_block_at = -1
 
     def run(self):
         ip = parser().parse_interactive("")
@@ -312,8 +316,8 @@ class _ParseDriver:
                 i, resumed = i + 1, False
             except UnexpectedToken as e:
                 failed = True
-                self._report(ip, e, i, snap)
-                i, resumed = self._recover(ip, snap), True
+                expected = self._report(ip, e, i, snap)
+                i, resumed = self._recover(ip, snap, "_INDENT" in expected), True
         return None if failed else self._finish(ip)
 
     def _finish(self, ip):
@@ -324,16 +328,31 @@ class _ParseDriver:
             self._report(ip, e, len(self.tokens), None)
             return None
 
-    def _recover(self, ip, snap) -> int:
+    def _recover(self, ip, snap, wants_block: bool) -> int:
+        """Continue after the error: a missing block gets an empty one (the line that should
+        have been indented is parsed as it stands); any other bad line is skipped for a `pass`."""
+        start = snap[0]
+        if wants_block and start != self.empty_block_at:
+            self.empty_block_at = start
+            if self._stand_in(ip, snap, ("_INDENT", "PASS", "_NL", "_DEDENT")):
+                return start
+        self._stand_in(ip, snap, ("PASS", "_NL"))
+        return max(_skip_statement(self.tokens, start), start + 1)
+
+    def _stand_in(self, ip, snap, kinds) -> bool:
+        """Restore the parser to `snap` and feed it synthetic tokens; False (and restored) when
+        they do not fit there."""
         start, states, values = snap
         state = ip.parser_state
         state.state_stack[:], state.value_stack[:] = states, values
+        at = self.tokens[min(start, len(self.tokens) - 1)]
         try:
-            for stand_in in ("PASS", "_NL"):
-                ip.feed_token(Token.new_borrow_pos(stand_in, "", self.tokens[start]))
+            for kind in kinds:
+                ip.feed_token(Token.new_borrow_pos(kind, "", at))
+            return True
         except UnexpectedToken:
             state.state_stack[:], state.value_stack[:] = states, values
-        return max(_skip_statement(self.tokens, start), start + 1)
+            return False
 
     def _expected(self, ip, e: UnexpectedToken, i: int, snap) -> set[str]:
         """The terminals that could really come next. lark's `e.expected` is read after the
@@ -348,15 +367,16 @@ class _ParseDriver:
         except Exception:   # best effort: the error itself is already known
             return set(e.expected)
 
-    def _report(self, ip, e: UnexpectedToken, i: int, snap) -> None:
+    def _report(self, ip, e: UnexpectedToken, i: int, snap) -> set[str]:
         start = snap[0] if snap is not None else (self.line_start[-1] if self.tokens else 0)
         tok = self.tokens[i] if i < len(self.tokens) else e.token
         span = self._where(i, tok)
-        if self.unclosed_pos is not None and (span.line, span.col) >= self.unclosed_pos:
-            return      # the unclosed bracket explains this error
         expected = self._expected(ip, e, i, snap)
+        if self.unclosed_pos is not None and (span.line, span.col) >= self.unclosed_pos:
+            return expected     # the unclosed bracket explains this error
         message, hint = explain(tok, expected, self._header(i, start, expected))
         self.diags.add(message, span, hint)
+        return expected
 
     def _where(self, i: int, tok: Token) -> Span:
         if tok.type in ("_INDENT", "_DEDENT") and i + 1 < len(self.tokens):

@@ -17,10 +17,11 @@ def _check_extent(have: int, want: int, axis: int, what: str):
 def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
            impl=None, padding: int = 0):
     """Σ_{c,ki,kj} x[b?, c?, s·i+ki, s·j+kj] · w[o?, c?, ki, kj] for i < n_i, j < n_j."""
-    x4 = x if has_batch else x[None]
-    x4 = x4 if has_chan else x4[:, None]
-    w4 = w if has_out else w[None]
-    w4 = w4 if has_chan else w4[:, None]
+    xs, ws = tuple(x.shape), tuple(w.shape)
+    x4 = x if has_batch and has_chan else x.reshape(xs[:-2 - has_chan] * has_batch + (1,) * (not has_batch)
+                                                     + xs[-2 - has_chan:-2] * has_chan + (1,) * (not has_chan) + xs[-2:])
+    w4 = w if has_out and has_chan else w.reshape(ws[:1] * has_out + (1,) * (not has_out)
+                                                  + ws[-3:-2] * has_chan + (1,) * (not has_chan) + ws[-2:])
     if x4.dim() != 4 or w4.dim() != 4:
         raise IndexError(f"conv2d: input of rank {x.dim()} and weight of rank {w.dim()} do not fit the loop")
     out = F.conv2d(x4, w4, stride=stride, padding=padding) if impl is None else impl(x4, w4)
@@ -28,9 +29,9 @@ def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool
     _check_extent(out.shape[3], n_j, 1, "convolution")
     if out.shape[2] != n_i or out.shape[3] != n_j:
         out = out[:, :, :n_i, :n_j]
-    if not has_out:
-        out = out.squeeze(1)
-    return out if has_batch else out.squeeze(0)
+    if has_batch and has_out:
+        return out
+    return out.reshape(out.shape[:1] * has_batch + out.shape[1:2] * has_out + out.shape[2:])
 
 
 def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "first", impl=None):
@@ -47,6 +48,7 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
     flip = ties == "last" and kind != "avg"
     if flip:
         x4 = x4.flip(-2, -1)    # the first extreme of the reversed window is the last one
+        # (for the CPU's max_pool2d; exact ties of a window's maximum are rare but real)
     sign = -1.0 if kind == "min" else 1.0
     src = -x4 if kind == "min" else x4
     if impl is not None:
@@ -64,8 +66,13 @@ def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = Fals
            x_transposed: bool = False):
     """Σ_k w[i, k] · x[b?, k] for i < n_i (w[k, i] when transposed; x[k, b] likewise)."""
     w2 = w.t() if w_transposed else w
-    x2 = (x.t() if x_transposed else x) if has_batch else x.unsqueeze(0)
     _check_extent(w2.shape[0], n_i, 0, "matrix product")
-    w2 = w2[:n_i]
-    out = torch.nn.functional.linear(x2, w2) if impl is None else impl(x2.contiguous(), w2.contiguous())
+    if w2.shape[0] != n_i:
+        w2 = w2[:n_i]
+    if impl is None:
+        if not has_batch:
+            return torch.mv(w2, x)
+        return torch.nn.functional.linear(x.t() if x_transposed else x, w2)
+    x2 = (x.t() if x_transposed else x) if has_batch else x.unsqueeze(0)
+    out = impl(x2.contiguous(), w2.contiguous())
     return out if has_batch else out.squeeze(0)

@@ -87,7 +87,12 @@ class FunctionEmitter:
 
     def count_grads(self, body):
         from collections import Counter
+        from phc.ir.simplify import extent
         self.grad_counts = Counter(s.y for s in walk_stmts(body) if isinstance(s, n.Grads))
+        # shapes of tensors tabulated once in this function: `e[i]` over `e`'s extent is `e`
+        writes = Counter(s.name for s in walk_stmts(body) if isinstance(s, n.Assign))
+        self.host.shapes = {s.name: tuple(extent(a) for a in s.value.axes) for s in walk_stmts(body)
+                            if isinstance(s, n.Assign) and isinstance(s.value, n.Tabulate) and writes[s.name] == 1}
 
     def function(self, f: n.Function, method: bool = False) -> str:
         self.count_grads(f.body)

@@ -47,6 +47,7 @@ class Host:
 
     def __init__(self, code: Code, names: "Names", backend: str = "torch"):
         self.code, self.names, self.backend = code, names, backend
+        self.shapes: dict[str, tuple] = {}      # known extents of tensors (by name)
 
     def expr(self, e: n.Expr) -> str:
         match e:
@@ -271,6 +272,8 @@ class Nest:
                 return f"torch.logical_not({self.vec(a)})"
             case n.Un("floor", a):
                 return f"torch.floor({self.vec(a)})"
+            case n.Un(op, a) if op in MATH_FNS and self.depends(a):
+                return f"torch.{op}({self.vec(a)})"      # a tensor inside a nest: no dispatch
             case n.Un(op, a):
                 return f"rt.{op}({self.vec(a)})"
             case n.Select(c, a, b):
@@ -332,8 +335,12 @@ class Nest:
         """`x[i, j]` over i in 0..dim(x,0), j in 0..dim(x,1), with no other axes: x itself."""
         if len(index) != len(axes):
             return False
+        known = self.host.shapes.get(tensor.name) if isinstance(tensor, n.Sym) else None
         for k, (i, a) in enumerate(zip(index, axes)):
-            if i != n.Sym(a.var) or a.lo != n.Const(0) or simplify(a.hi) != n.Dim(tensor, k):
+            if i != n.Sym(a.var) or a.lo != n.Const(0):
+                return False
+            hi = simplify(a.hi)
+            if hi != n.Dim(tensor, k) and not (known and len(known) == len(index) and hi == known[k]):
                 return False
         return True
 
@@ -356,8 +363,9 @@ class Nest:
         body = inner.vec(r.body)
         if not inner.depends(r.body):
             raise EmitError("a reduction of an invariant value (should have been simplified)")
-        full = ", ".join(inner.sizes[a.var] for a in inner.axes)
-        body = f"{body}.expand({full})"
+        if not self._uses_all(inner, r.body):
+            full = ", ".join(inner.sizes[a.var] for a in inner.axes)
+            body = f"{body}.expand({full})"
         dims_s = _tuple(str(d) for d in dims)
         match r.op:
             case n.ReduceOp.ADD:
