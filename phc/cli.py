@@ -165,7 +165,7 @@ def stage_text(source: str, filename: str, stage: str, function: str | None = No
         return plan.text()
     if stage == "triton":
         return plan.triton_source() or "# no nest of this program matched a Triton template\n"
-    return pipeline.emit(module, plan, source, backend)
+    return pipeline.emit(plan.module, plan, source, backend)
 
 
 def cmd_compile(args) -> int:

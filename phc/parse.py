@@ -554,7 +554,10 @@ def span_of_meta(meta) -> Span:
 def block_span(meta, inner) -> Span:
     """From a compound statement's keyword to the end of its last inner node: lark's own end
     would take in the newline and indentation that close the block."""
-    start, last = span_of_meta(meta), inner[-1].span
+    start = span_of_meta(meta)
+    if not inner:           # a body of `pass` only
+        return start
+    last = inner[-1].span
     return Span(start.line, start.col, last.end_line, last.end_col)
 
 

@@ -45,8 +45,14 @@ def lower(typed):
 
 
 def select(module, backend: str):
+    """Fusion of neighbouring nests, then idiom matching: the module to emit and its plan."""
+    from phc.select.fuse import fuse_module
     from phc.select.idioms import plan_module
-    return plan_module(module, backend)
+    fused, fusions = fuse_module(module)
+    plan = plan_module(fused, backend)
+    plan.fusions = fusions
+    plan.module = fused
+    return plan
 
 
 def emit(module, plan, source: str, backend: str) -> str:
@@ -60,5 +66,5 @@ def compile_source(source: str, filename: str = "<string>", backend: str = "torc
     program, typed = frontend(source, filename)
     module = lower(typed)
     plan = select(module, backend)
-    python = emit(module, plan, source, backend)
+    python = emit(plan.module, plan, source, backend)
     return Compiled(python, list(typed.diagnostics), module, plan)

@@ -19,6 +19,6 @@ __all__ = [
 
 # Elementwise math and allocation helpers of generated code (tensors and Python numbers alike).
 from runtime import nests  # noqa: E402
-from runtime.elementwise import (abs, cos, exp, floor_int, full, log, maximum, minimum,  # noqa: E402
+from runtime.elementwise import (abs, cos, exp, floor_int, full, fused_softmax, log, maximum, minimum,  # noqa: E402
                                  sigmoid, sin, sqrt, stack, tan, tanh, tensor, value)
 from runtime import idioms  # noqa: E402,F401

@@ -17,49 +17,51 @@ def _check_extent(have: int, want: int, axis: int, what: str):
 def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
            impl=None, padding: int = 0):
     """Σ_{c,ki,kj} x[b?, c?, s·i+ki, s·j+kj] · w[o?, c?, ki, kj] for i < n_i, j < n_j."""
-    xs, ws = tuple(x.shape), tuple(w.shape)
-    x4 = x if has_batch and has_chan else x.reshape(xs[:-2 - has_chan] * has_batch + (1,) * (not has_batch)
-                                                     + xs[-2 - has_chan:-2] * has_chan + (1,) * (not has_chan) + xs[-2:])
-    w4 = w if has_out and has_chan else w.reshape(ws[:1] * has_out + (1,) * (not has_out)
-                                                  + ws[-3:-2] * has_chan + (1,) * (not has_chan) + ws[-2:])
+    x4 = x if has_batch and has_chan else x[None, None] if not (has_batch or has_chan) \
+        else x[:, None] if has_batch else x[None]
+    w4 = w if has_out and has_chan else w[None, None] if not (has_out or has_chan) \
+        else w[:, None] if has_out else w[None]
     if x4.dim() != 4 or w4.dim() != 4:
         raise IndexError(f"conv2d: input of rank {x.dim()} and weight of rank {w.dim()} do not fit the loop")
-    out = F.conv2d(x4, w4, stride=stride, padding=padding) if impl is None else impl(x4, w4)
-    _check_extent(out.shape[2], n_i, 0, "convolution")
-    _check_extent(out.shape[3], n_j, 1, "convolution")
-    if out.shape[2] != n_i or out.shape[3] != n_j:
+    out = F.conv2d(x4, w4, None, stride, padding) if impl is None else impl(x4, w4)
+    oh, ow = out.shape[2], out.shape[3]
+    if oh != n_i or ow != n_j:
+        _check_extent(oh, n_i, 0, "convolution")
+        _check_extent(ow, n_j, 1, "convolution")
         out = out[:, :, :n_i, :n_j]
     if has_batch and has_out:
         return out
-    return out.reshape(out.shape[:1] * has_batch + out.shape[1:2] * has_out + out.shape[2:])
+    return out[0, 0] if not (has_batch or has_out) else out[:, 0] if has_batch else out[0]
 
 
 def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "first", impl=None):
     """max/min/avg over k×k windows at stride s of the last two axes, for i < n_i, j < n_j.
     ties="last": the gradient goes to the last extreme of the window in row-major order (what a
     tree of `if a > b` selects), otherwise to the first (PyTorch's rule)."""
-    lead = x.shape[:-2]
-    x4 = x.unsqueeze(0) if x.dim() == 2 else x.reshape((-1, 1) + tuple(x.shape[-2:]))
-    _check_extent((x.shape[-2] - k) // stride + 1, n_i, 0, "pooling")
-    _check_extent((x.shape[-1] - k) // stride + 1, n_j, 1, "pooling")
+    H, W = x.shape[-2], x.shape[-1]
     h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
-    if h != x.shape[-2] or w != x.shape[-1]:
-        x4 = x4[..., :h, :w]
+    if h > H or w > W:
+        _check_extent((H - k) // stride + 1, n_i, 0, "pooling")
+        _check_extent((W - k) // stride + 1, n_j, 1, "pooling")
+    x3 = x[None] if x.dim() == 2 else x.reshape((-1,) + tuple(x.shape[-2:]))
+    if h != H or w != W:
+        x3 = x3[..., :h, :w]
+    # the first extreme of the reversed window is the last one (exact ties of a window's maximum
+    # are rare, but they decide where the gradient goes)
     flip = ties == "last" and kind != "avg"
     if flip:
-        x4 = x4.flip(-2, -1)    # the first extreme of the reversed window is the last one
-        # (for the CPU's max_pool2d; exact ties of a window's maximum are rare but real)
-    sign = -1.0 if kind == "min" else 1.0
-    src = -x4 if kind == "min" else x4
+        x3 = x3.flip(-2, -1)
     if impl is not None:
-        out = impl(x4)
+        out = impl(x3[:, None])[:, 0]
     elif kind == "avg":
-        out = F.avg_pool2d(x4, k, stride)
+        out = F.avg_pool2d(x3, k, stride)
+    elif kind == "max":
+        out = F.max_pool2d(x3, k, stride)
     else:
-        out = sign * F.max_pool2d(src, k, stride)
+        out = -F.max_pool2d(-x3, k, stride)
     if flip:
         out = out.flip(-2, -1)
-    return out.squeeze(0) if x.dim() == 2 else out.reshape(tuple(lead) + tuple(out.shape[-2:]))
+    return out[0] if x.dim() == 2 else out.reshape(tuple(x.shape[:-2]) + tuple(out.shape[-2:]))
 
 
 def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = False,

@@ -289,6 +289,8 @@ class Plan:
     backend: str
     matches: list[tuple[str, str, Match]] = field(default_factory=list)
     universal: list[tuple[str, str]] = field(default_factory=list)
+    fusions: list[tuple[str, str]] = field(default_factory=list)
+    module: object = None           # the fused module the plan is for
 
     def specs(self) -> list:
         seen, out = set(), []
@@ -302,6 +304,8 @@ class Plan:
         lines = [f"kernel plan (backend: {self.backend})"]
         for fn, target, m in self.matches:
             lines.append(f"  {fn}: %{target}  {_describe(m)}")
+        for fn, what in self.fusions:
+            lines.append(f"  {fn}: fused    {what}")
         for fn, target in self.universal:
             lines.append(f"  {fn}: %{target}  universal path (vectorised torch ops)")
         return "\n".join(lines) + "\n"
