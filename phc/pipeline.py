@@ -4,7 +4,9 @@
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from phc.diagnostics import Diagnostic, PhcError
 
@@ -41,7 +43,11 @@ def frontend(source: str, filename: str):
 
 def lower(typed):
     from phc.ir.lower import lower_program
-    return lower_program(typed.program, typed.expr_types)
+    module = lower_program(typed.program, typed.expr_types)
+    if os.environ.get("PHC_VERIFY") == "1":
+        from phc.ir.verify import verify_module
+        verify_module(module)
+    return module
 
 
 def select(module, backend: str):
@@ -67,4 +73,19 @@ def compile_source(source: str, filename: str = "<string>", backend: str = "torc
     module = lower(typed)
     plan = select(module, backend)
     python = emit(plan.module, plan, source, backend)
+    if os.environ.get("PHC_DUMP"):
+        dump_stages(Path(os.environ["PHC_DUMP"]), filename, program, typed, module, plan, python)
     return Compiled(python, list(typed.diagnostics), module, plan)
+
+
+def dump_stages(folder: Path, filename: str, program, typed, module, plan, python) -> None:
+    """`PHC_DUMP=DIR`: every stage's text of this compilation, one file each."""
+    from phc.ast_text import format_ast
+    from phc.ir.printer import format_module
+    from phc.typed_text import format_typed
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(filename).stem
+    texts = {"ast": format_ast(program), "typed": format_typed(typed), "affine": format_module(module),
+             "kernels": plan.text(), "triton": plan.triton_source(), "py": python}
+    for ext, text in texts.items():
+        (folder / f"{stem}.{ext}").write_text(text, encoding="utf-8")

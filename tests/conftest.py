@@ -16,3 +16,9 @@ def seed_path() -> Path:
 @pytest.fixture(scope="session")
 def seed_source(seed_path) -> str:
     return seed_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _verify_ir(monkeypatch):
+    """Every program a test lowers goes through the IR verifier."""
+    monkeypatch.setenv("PHC_VERIFY", "1")
