@@ -18,8 +18,8 @@ from __future__ import annotations
 from phc import ast
 
 INDENT = "  "
-SKIPPED_FIELDS = {"span", "name_span", "var_span", "var_spans", "filename", "source",
-                  "type", "ret", "var", "vars", "name", "op", "attr", "value_text"}
+# positions print as `@line:col`, types inline in the header: neither is a child line
+SKIPPED_FIELDS = {"span", "name_span", "var_span", "var_spans", "filename", "source", "type", "ret"}
 
 
 def format_ast(program: ast.Program) -> str:
@@ -42,17 +42,17 @@ def _node(node, depth: int, label: str, lines: list[str]) -> None:
 
 def _child_fields(node):
     for field in node.__dataclass_fields__:
-        if field in SKIPPED_FIELDS and not _is_child_value(node, field):
+        if field in SKIPPED_FIELDS:
             continue
         value = getattr(node, field)
-        if value is None or isinstance(value, (str, int, float, ast.Span)):
+        if value is None or isinstance(value, (str, int, float, ast.Span)) or _is_data(value):
             continue
         yield field, value
 
 
-def _is_child_value(node, field: str) -> bool:
-    """`value` is a child in Decl/Assign/Return…, but `Num.value` and `Str.value` are data."""
-    return field == "value" and not isinstance(node, (ast.Num, ast.Str))
+def _is_data(value) -> bool:
+    """A tuple of plain values (`For.vars`), printed in the header, not as children."""
+    return isinstance(value, tuple) and any(isinstance(v, str) for v in value)
 
 
 def header(node) -> str:

@@ -18,6 +18,7 @@ from lark.indenter import Indenter
 from lark.lexer import LexerThread
 
 from phc import ast
+from phc.api import internal_error
 from phc.ast import NOSPAN, Span
 from phc.diagnostics import Diagnostic, PhcError, error
 
@@ -48,12 +49,6 @@ def parse(source: str, filename: str = "<string>") -> ast.Program:
 def too_deep(filename: str) -> Diagnostic:
     return error("program is nested too deeply to parse", Span(1, 1, 1, 2),
                  "split long expressions or deep nesting into smaller pieces", filename)
-
-
-def internal_error(exc: BaseException, filename: str = "<string>") -> Diagnostic:
-    return error(f"internal error: {type(exc).__name__}: {exc}"[:300], Span(1, 1, 1, 2),
-                 "this is a bug in phc; please report it together with the program that triggered it",
-                 filename)
 
 
 def _parse(source: str, filename: str) -> ast.Program:
@@ -121,7 +116,9 @@ class _Diags:
 def token_span(tok: Token) -> Span:
     end_line = tok.end_line if tok.end_line is not None else tok.line
     end_col = tok.end_column if tok.end_column is not None else tok.column + 1
-    return Span(tok.line, tok.column, end_line, max(end_col, tok.column + 1) if end_line == tok.line else end_col)
+    if end_line == tok.line:
+        end_col = max(end_col, tok.column + 1)      # synthetic tokens are empty: give them a width
+    return Span(tok.line, tok.column, end_line, end_col)
 
 
 # ---------------------------------------------------------------- lexing
@@ -393,14 +390,14 @@ class _ParseDriver:
                 return tok
         return None
 
-    def _header(self, i: int, start: int, expected) -> str | None:
+    def _header(self, i: int, start: int, expected) -> Token | None:
         """The keyword opening the statement that failed (the previous line's, when the parser
         wanted the indented block of a header)."""
         if "_INDENT" in expected and start > 0:
             start = self.line_start[max(start - 1, 0)]
         for tok in self.tokens[start:i + 1]:
             if tok.type not in LINE_HEADS:
-                return tok.type if tok.type in HEADER_WORDS else None
+                return tok if tok.type in HEADER_WORDS else None
         return None
 
 
@@ -445,8 +442,9 @@ HEADER_WORDS = {"FOR": "the loop header", "IF": "the if condition", "ELIF": "the
 EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
 LINE_ENDS = {"_NL", "$END", "_DEDENT"}
 SPECIAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
-                 "_NL": "the end of the line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",
-                 "$END": "the end of the file", "_ARROW": "'->'", "LAMBDA": "'λ'"}
+                 "_NL": "the end of the line", "_INDENT": "an indented block",
+                 "_DEDENT": "the end of the block", "$END": "the end of the file", "_ARROW": "'->'",
+                 "LAMBDA": "'λ'"}
 LOOP_HINT = "a loop header is `for i:`, `for i: ℕ(n):` or `for i: ℕ(a, b):`"
 
 
@@ -510,22 +508,25 @@ def _operator_kinds() -> frozenset[str]:
                      if t.pattern.type == "str" and t.pattern.value in ops)
 
 
-def explain(tok: Token, expected: set[str], header: str | None) -> tuple[str, str | None]:
-    """A syntax error in words: (message, hint)."""
+def explain(tok: Token, expected: set[str], header: Token | None) -> tuple[str, str | None]:
+    """A syntax error in words: (message, hint). `header` is the keyword that opened the
+    statement (or, when a block is missing, the statement before)."""
     kind = tok.type
     hint = expected_hint(expected)
-    where = HEADER_WORDS.get(header or "")
+    where = HEADER_WORDS.get(header.type) if header is not None else None
     if kind == "_INDENT":
         return "unexpected indent", "this line is indented more than the block it belongs to"
     if "_INDENT" in expected:
-        return f"expected an indented block after {where or 'this line'}", None
+        if where is None:
+            return "expected an indented block", None
+        return f"expected an indented block after {where} on line {header.line}", None
     if kind in LINE_ENDS and "COLON" in expected and where:
         return f"expected ':' after {where}", hint
     if kind in LINE_ENDS and EXPR_START <= expected:
         return "expected an expression", None
     if kind in ("RPAR", "COMMA") and expected == {"COLON"}:
         return "expected ':' and a type after the parameter name", "parameters are written `x: ℝ[n]`"
-    if header == "FOR" and kind == "NAME":
+    if where and header.type == "FOR" and kind == "NAME":
         return f"unexpected {describe_token(tok)}", LOOP_HINT
     if kind == "EQUAL" and _compare_op("==") in expected:
         return "unexpected '='", "to compare two values, use '=='"
@@ -803,4 +804,4 @@ def _kind_in_words(node) -> str:
             "Comprehension": "a comprehension"}.get(type(node).__name__, "this expression")
 
 
-__all__ = ["parse", "normalize", "parser", "PhkIndenter", "explain", "internal_error"]
+__all__ = ["parse", "normalize", "parser", "PhkIndenter", "explain"]

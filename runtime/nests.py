@@ -35,12 +35,19 @@ def _bounds(shape, const, coeffs, sizes):
             raise IndexError(f"index {bad} is out of range for axis {d} of size {shape[d]}")
 
 
-def view(t: torch.Tensor, const, coeffs, sizes, guarded: bool = False) -> torch.Tensor:
+def view(t: torch.Tensor, const, coeffs, sizes, guarded: bool = False, trailing: bool = False) -> torch.Tensor:
     """The tensor `v[i_0, …] = t[const + Σ_a coeffs[a]·i_a]`, of shape `sizes`.
 
     `guarded`: the load sits in a branch of a select that discards out-of-range points (zero
     padding written as a guard), so out-of-range reads see zeros instead of raising."""
     shape = t.shape
+    if trailing and len(const) < len(shape):
+        # `X[i]` of a rank-3 X inside `[X[i] for i …]`: the sub-tensor's axes come last
+        k = len(const)
+        inner = view(t, const + (0,) * (len(shape) - k), tuple(tuple(r) + (0,) * (len(shape) - k) for r in coeffs),
+                     sizes, guarded)
+        st, rest = t.stride(), tuple(shape[k:])
+        return inner.as_strided(tuple(sizes) + rest, inner.stride() + st[k:], inner.storage_offset())
     if len(const) != len(shape):
         raise IndexError(f"{len(const)} indices for a tensor of rank {len(shape)}")
     if guarded:

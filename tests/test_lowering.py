@@ -88,3 +88,40 @@ def test_overwriting_the_same_element_keeps_sequential_semantics():
     x = rnd(5)
     got = compile_module(src, "torch").last(x, torch.zeros(1))
     assert got.item() == x[-1].item()
+
+
+# ---------------------------------------------------------------- regressions found by the examples
+
+REGRESSIONS = {
+    "batched_flatten": ("def flatten(x: ℝ[B, H, W]): ℝ[B, n]:\n    rows: ℝ = len(x[0])\n    cols: ℝ = len(x[0][0])\n"
+                        "    r: ℝ[len(x), rows * cols] = for b: ℕ(len(x)) -> for i: ℕ(rows * cols) -> 0\n"
+                        "    for b: ℕ(len(x)):\n        for i: ℕ(rows):\n            for j: ℕ(cols):\n"
+                        "                r[b, i*cols + j] = x[b, i, j]\n    return r\n",
+                        "flatten", lambda: (rnd(2, 2, 3),), lambda x: x.reshape(2, 6)),
+    "rows_of_rank3": ("def rows(X: ℝ[S, H, W], t: ℕ): ℝ[k, H, W]:\n    return for b: ℕ(2) -> X[t*2 + b]\n",
+                      "rows", lambda: (rnd(4, 2, 3), 1), lambda X, t: X[2:4]),
+    "gather_in_reduction": ("def ce(p: ℝ[B, n], labels: ℕ[B]): ℝ:\n    total = 0\n    for b: ℕ(len(p)):\n"
+                            "        total += -log(p[b, labels[b]])\n    return total / len(p)\n",
+                            "ce", lambda: (torch.rand(3, 4) + 0.1, torch.tensor([0, 3, 1])),
+                            lambda p, y: -torch.log(p[torch.arange(3), y]).mean()),
+    "row_softmax_with_max": ("def softmax(z: ℝ[B, n]): ℝ[B, n]:\n    r: ℝ[len(z), len(z[0])] = for b: ℕ(len(z)) -> for i: ℕ(len(z[0])) -> 0\n"
+                             "    for b: ℕ(len(z)):\n        top = z[b, 0]\n        for i: ℕ(len(z[0])):\n"
+                             "            if z[b, i] > top:\n                top = z[b, i]\n        total = 0\n"
+                             "        for i: ℕ(len(z[0])):\n            total += exp(z[b, i] - top)\n"
+                             "        for i: ℕ(len(z[0])):\n            r[b, i] = exp(z[b, i] - top) / total\n    return r\n",
+                             "softmax", lambda: (rnd(3, 5),), lambda z: torch.softmax(z, 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REGRESSIONS))
+@pytest.mark.parametrize("backend", ["universal", "torch"])
+def test_regressions(case, backend):
+    src, fn, make, ref = REGRESSIONS[case]
+    args = make()
+    got = getattr(compile_module(src, backend, case), fn)(*_clone(args))
+    torch.testing.assert_close(torch.as_tensor(got).float(), ref(*_clone(args)).float(), atol=1e-5, rtol=1e-5)
+
+
+def test_list_items_are_not_tensor_indices():
+    src = "data = create_digits(80, 0)\nX_train = data[0][0]\nn = len(X_train)\n"
+    assert compile_module(src, "torch", "items").main()["n"] == 1437

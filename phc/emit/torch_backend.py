@@ -61,6 +61,8 @@ class Host:
                 return f"{self.expr(value)}.shape[{axis}]"
             case n.Load(tensor, index):
                 return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]"
+            case n.Item(value, index):
+                return f"{self.expr(value)}[{index}]"
             case n.Slice(tensor, lo, hi):
                 lo_s = "" if lo is None else f"rt.to_index({self.expr(lo)})"
                 hi_s = "" if hi is None else f"rt.to_index({self.expr(hi)})"
@@ -200,12 +202,13 @@ class Nest:
         nest.cache = self.cache
         for a in t.axes:
             nest.size_of(a)
+        if isinstance(t.body, n.Load) and nest.depends(t.body):
+            # the body may be a sub-tensor (`X[2*t + b]`): its trailing axes follow the nest's
+            return f"{nest.load(t.body.tensor, t.body.index, nest.axes, trailing=True)}.clone()"
         body = nest.vec(t.body)
         sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
         if not nest.depends(t.body):
             return f"rt.full(({sizes},), {body})"
-        if isinstance(t.body, n.Load):
-            return f"{body}.expand({sizes}).clone()"
         return f"{body}.expand({sizes})" if not self._uses_all(nest, t.body) else body
 
     def _uses_all(self, nest, body) -> bool:
@@ -238,15 +241,20 @@ class Nest:
         """Code of a rank-K tensor (or a host value when `e` depends on no axis)."""
         if not self.depends(e) and not isinstance(e, (n.Reduce, n.Tabulate)):
             return self.host.expr(e)
-        key = e
-        if key in self.cache:
-            return self.cache[key]
+        key = (e, self.guarded > 0)     # a guarded load may not stand in for a checked one
+        cached = self.cache.get(key)
+        if cached is not None:
+            code, axes = cached
+            k = len(axes)
+            if axes == self.axes[:k]:
+                # computed in an enclosing nest: broadcast it over the axes added since
+                return code if k == self.rank() else f"{code}[..., {', '.join(['None'] * (self.rank() - k))}]"
         code = self._vec(e)
         if isinstance(e, (n.Load, n.Reduce)) and not code.isidentifier():
             name = self.code.tmp("_v")
             self.code.line(f"{name} = {code}")
             code = name
-        self.cache[key] = code
+        self.cache[key] = (code, self.axes)
         return code
 
     def _vec(self, e: n.Expr) -> str:
@@ -298,11 +306,12 @@ class Nest:
                 return f"({self.vec(value)}).long()"
         raise EmitError(f"cannot vectorise {type(e).__name__}")
 
-    def load(self, tensor: n.Expr, index, axes) -> str:
-        if self._identity(tensor, index, axes):
+    def load(self, tensor: n.Expr, index, axes, trailing: bool = False) -> str:
+        if self._identity(tensor, index, axes) and not trailing:
             return self.host.expr(tensor)
-        guard = ", guarded=True" if self.guarded else ""
-        return f"rt.nests.view({self.index_spec(tensor, index, axes)}{guard})"
+        opts = (", guarded=True" if self.guarded else "") + (", trailing=True" if trailing else "")
+        spec = self.index_spec(tensor, index, axes, all_axes=trailing)
+        return f"rt.nests.view({spec}{opts})"
 
     def index_spec(self, tensor: n.Expr, index, axes, all_axes: bool = False) -> str:
         """`t, const, coeffs, sizes`: the arguments of `rt.nests.view` and `rt.nests.store`."""

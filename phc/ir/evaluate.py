@@ -129,6 +129,8 @@ class Evaluator:
                     if not 0 <= i < t.shape[d]:
                         raise IndexError(f"index {i} is out of range for axis {d} of size {t.shape[d]}")
                 return t[idx]
+            case n.Item(value, index):
+                return self.expr(value, env)[index]
             case n.Slice(tensor, lo, hi):
                 t = self.expr(tensor, env)
                 return t[None if lo is None else _index(self.expr(lo, env)):None if hi is None else _index(self.expr(hi, env))]

@@ -334,7 +334,11 @@ class FnLowering:
         raise NotAffine(f"unsupported expression {type(e).__name__}")
 
     def index(self, e: A.Index) -> n.Expr:
-        base, idx = _flatten_index(e)
+        from phc.types import TupleT
+        if isinstance(self.prog.types.get(e.value), TupleT) and len(e.indices) == 1 \
+                and isinstance(e.indices[0], A.Num) and e.indices[0].is_int:
+            return n.Item(self._expr(e.value), e.indices[0].value)     # `dataset[0]`: a list item
+        base, idx = _flatten_index(e, self.prog.types)
         t = self._expr(base)
         if any(isinstance(i, A.Slice) for i in idx):
             if len(idx) == 1:
@@ -427,6 +431,7 @@ class NestExec:
         for k, v in updates.items():
             if _impure(v):
                 raise NotAffine(f"`{k}` is computed with a call")
+            _check_affine_value(v)
         return stmts, updates
 
     # ---- statements inside the nest
@@ -600,15 +605,19 @@ def covers(loops, index, shape, ints) -> str | None:
         if len(index) == len(loops) == len(shape) and all(i == n.Sym(a.var) for i, a in zip(index, loops)):
             if all(_same(e, s, ints) for e, s in zip(extents, shape)):
                 return "identity"
-        if len(index) == 1 and len(shape) == 1 and loops:
-            coeffs = _linear(index[0], [a.var for a in loops])
-            if coeffs is not None:
+        # leading indices are the leading loops; the last one linearises the remaining loops
+        p = len(index) - 1
+        if len(shape) == len(index) and len(loops) > p and all(
+                index[k] == n.Sym(loops[k].var) and _same(extents[k], shape[k], ints) for k in range(p)):
+            rest = loops[p:]
+            coeffs = _linear(index[-1], [a.var for a in rest])
+            if coeffs is not None and not (free_syms(index[-1]) & {a.var for a in loops[:p]}):
                 stride = n.Const(1)
                 ok = _same(coeffs[1], n.Const(0), ints)
-                for a, ext in zip(reversed(loops), reversed(extents)):
+                for a, ext in zip(reversed(rest), reversed(extents[p:])):
                     ok = ok and _same(coeffs[0].get(a.var, n.Const(0)), stride, ints)
                     stride = simplify(n.Bin("*", stride, ext), ints)
-                if ok and _same(stride, shape[0], ints):
+                if ok and _same(stride, shape[-1], ints):
                     return "reshape"
     return None
 
@@ -696,6 +705,16 @@ def _check_affine(st: n.Store, loops):
                 raise NotAffine("loads at a data-dependent index (a gather)")
 
 
+def _check_affine_value(v: n.Expr):
+    """Every load inside a reduction or tabulation reads at an affine index."""
+    for x in _walk(v):
+        if isinstance(x, (n.Reduce, n.Tabulate)):
+            bound = list(_bound_vars(x))
+            for load in _loads(x):
+                if any(_linear(i, bound) is None for i in load.index):
+                    raise NotAffine("loads at a data-dependent index (a gather)")
+
+
 def _check_injective(st: n.Store, loops):
     """Every iteration of the parallel loops writes its own element; a loop that writes the same
     element repeatedly is allowed only as an accumulation `t[idx] = t[idx] + e`."""
@@ -766,11 +785,13 @@ def _cheap(v: n.Expr) -> bool:
     return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice)))
 
 
-def _flatten_index(e: A.Index):
-    """`x[i][j]` and `x[i, j]` both give (x, (i, j))."""
+def _flatten_index(e: A.Index, types=None):
+    """`x[i][j]` and `x[i, j]` both give (x, (i, j)) (not through a list: `data[0][1]`)."""
+    from phc.types import TupleT
     idx = list(e.indices)
     base = e.value
-    while isinstance(base, A.Index) and not any(isinstance(i, A.Slice) for i in base.indices):
+    while isinstance(base, A.Index) and not any(isinstance(i, A.Slice) for i in base.indices) \
+            and not isinstance((types or {}).get(base.value), TupleT):
         idx = list(base.indices) + idx
         base = base.value
     return base, tuple(idx)

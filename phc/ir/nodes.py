@@ -79,6 +79,13 @@ class Load:
 
 
 @dataclass(frozen=True, slots=True)
+class Item:
+    """`value[k]` of a list value (a data set's `[[X, y], [X, y]]`), not of a tensor."""
+    value: Expr
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class Slice:
     """`tensor[lo:hi]` on axis 0 (host code only)."""
     tensor: Expr
@@ -177,7 +184,7 @@ class Cast:
     dtype: DType
 
 
-Expr = Union[Const, Sym, Dim, Load, Slice, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
+Expr = Union[Const, Sym, Dim, Load, Item, Slice, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
              ArrayLit, Sample, Call, Attr, Cast]
 
 

@@ -137,6 +137,8 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
             return f"dim({expr(value, reduces)}, {axis})"
         case n.Load(tensor, index):
             return f"{expr(tensor, reduces, 9)}[{', '.join(expr(i, reduces) for i in index)}]"
+        case n.Item(value, index):
+            return f"{expr(value, reduces, 9)}[{index}]"
         case n.Slice(tensor, lo, hi):
             lo_s = "" if lo is None else expr(lo, reduces)
             hi_s = "" if hi is None else expr(hi, reduces)

@@ -31,7 +31,7 @@ def children(e: n.Expr) -> tuple[n.Expr, ...]:
 
 
 def _is_expr(v) -> bool:
-    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
+    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
                           n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr, n.Cast))
 
 
@@ -216,6 +216,11 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             return _const(-v)
         case n.Dim(n.Load(t, idx), axis):
             return n.Dim(t, axis + len(idx))
+        case n.Load(n.Load(t, a), b):
+            return n.Load(t, a + b)            # `x[i][j]` is `x[i, j]`
+        case n.Tabulate(axes, n.Reshape(n.Load(t, idx), shape)) if _is_identity_prefix(axes, t, idx):
+            # a per-row reshape of every row is one reshape of the whole
+            return n.Reshape(t, tuple(_extent(a) for a in axes) + shape)
         case n.Dim(n.Tabulate(axes, body), axis):
             if axis < len(axes):
                 return _extent(axes[axis])
@@ -295,6 +300,16 @@ def _is_one(e) -> bool:
 
 def _is_scalar_const(e) -> bool:
     return isinstance(e, n.Const)
+
+
+def _is_identity_prefix(axes, t, idx) -> bool:
+    """`t[i, j]` (a sub-tensor) over i in 0..dim(t,0), j in 0..dim(t,1)."""
+    if len(idx) != len(axes):
+        return False
+    for k, (a, i) in enumerate(zip(axes, idx)):
+        if i != n.Sym(a.var) or not _is_zero(a.lo) or a.hi != n.Dim(t, k):
+            return False
+    return not any(a.var in free_syms(t) for a in axes)
 
 
 def _is_identity(axes, t, idx) -> bool:
