@@ -190,6 +190,12 @@ def _convert(name: str, kind: Scalar) -> Callable[[Args], Type]:
     return rule
 
 
+def _permutation(args: Args) -> Type:
+    for i in range(len(args.types)):
+        _numeric_arg("shuffle_indices", args, i)
+    return TensorT(Scalar.NAT, args.sizes[:1] if args.sizes else (None,))
+
+
 def _table() -> dict[str, Builtin]:
     rows = [
         Builtin("len", 1, 1, _len, "ℕ: the size of the first axis"),
@@ -201,6 +207,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("create_dataset", 0, 2, _dataset(28), "MNIST: [[X, y], [X, y]], X ℝ[N,28,28]"),
         Builtin("create_mnist", 0, 4, _dataset(28), "MNIST, shuffled: [[X, y], [X, y]]"),
         Builtin("create_digits", 0, 2, _dataset(8), "8×8 digits: [[X, y], [X, y]], X ℝ[N,8,8]"),
+        Builtin("shuffle_indices", 1, 2, _permutation, "ℕ[n]: a permutation of 0..n-1 under a seed"),
         Builtin("zeros", 1, None, _filled("zeros"), "ℝ[d0, d1, …] of zeros"),
         Builtin("ones", 1, None, _filled("ones"), "ℝ[d0, d1, …] of ones"),
         Builtin("argmax", 1, 1, _argmax, "ℕ: the index of the largest element"),

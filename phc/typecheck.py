@@ -111,6 +111,8 @@ class Sig:
     param_word: str = "argument"                 # "field" for a constructor
 
 
+_DIM_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+            "//": lambda a, b: a // b}
 ARITH = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 COMPARE = frozenset({"<", ">", "<=", ">=", "==", "!="})
 LOGIC = frozenset({"and", "or"})
@@ -278,6 +280,13 @@ class Checker:
         return ScalarT(texpr.scalar)
 
     def written_dim(self, d: ast.Expr, f: Frame | None) -> Dim:
+        """A number, a name (a symbol or a variable), `+ - * //` of those (a number when both
+        sides are), or in a body an expression read as a size (`len(x[0])`)."""
+        if isinstance(d, ast.BinOp) and d.op in _DIM_OPS:
+            self.expr_types[d] = NAT
+            a, b = self.written_dim(d.left, f), self.written_dim(d.right, f)
+            both = isinstance(a, int) and isinstance(b, int) and (b != 0 or d.op != "//")
+            return _DIM_OPS[d.op](a, b) if both else None
         if f is not None and not isinstance(d, (ast.Num, ast.Name)):
             self.expr(d, f)
             return self.size_of(d, f)

@@ -22,3 +22,5 @@ from runtime import nests  # noqa: E402
 from runtime.elementwise import (abs, cos, exp, floor_int, full, fused_softmax, log, maximum, minimum,  # noqa: E402
                                  sigmoid, sin, sqrt, stack, tan, tanh, tensor, value)
 from runtime import idioms  # noqa: E402,F401
+from runtime.elementwise import (argmax, max, min, ones, print, sum, zeros)  # noqa: E402,F401
+from runtime.elementwise import float, int  # noqa: E402,F401,A001

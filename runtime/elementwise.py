@@ -1,6 +1,7 @@
 """Elementwise math that generated code calls on tensors and Python numbers alike."""
 from __future__ import annotations
 
+import builtins as _builtins
 import math
 
 import torch
@@ -12,7 +13,7 @@ def _unary(torch_fn, math_fn):
     def fn(x):
         if isinstance(x, torch.Tensor):
             return torch_fn(x)
-        return torch_fn(torch.tensor(float(x))) if math_fn is None else math_fn(x)
+        return torch_fn(torch.tensor(_builtins.float(x))) if math_fn is None else math_fn(x)
     fn.__name__ = torch_fn.__name__
     return fn
 
@@ -24,7 +25,7 @@ cos = _unary(torch.cos, math.cos)
 tan = _unary(torch.tan, math.tan)
 tanh = _unary(torch.tanh, math.tanh)
 sqrt = _unary(torch.sqrt, math.sqrt)
-abs = _unary(torch.abs, __builtins__["abs"] if isinstance(__builtins__, dict) else __builtins__.abs)
+abs = _unary(torch.abs, _builtins.abs)
 sigmoid = _unary(torch.sigmoid, None)
 
 
@@ -55,7 +56,7 @@ def floor_int(x) -> int:
     """`ℕ(x)` with a real x: floor(x) as a Python int (a count or a shape)."""
     if isinstance(x, torch.Tensor):
         x = x.item()
-    return int(math.floor(x))
+    return _builtins.int(math.floor(x))
 
 
 def full(sizes, value, dtype=torch.float32):
@@ -79,10 +80,55 @@ def value(x):
     """A class field that no `grad` differentiates: numbers become float32 tensors."""
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         from runtime.ops import device
-        return torch.tensor(float(x), device=device())
+        return torch.tensor(_builtins.float(x), device=device())
     return x
 
 
 def fused_softmax(x):
     """The softmax of a vector, evaluated stably (phc fuses the three-nest form into this)."""
     return torch.softmax(x, dim=-1)
+
+
+# ---------------------------------------------------------------- builtins that stay calls
+
+def zeros(*shape):
+    from runtime.ops import device
+    return torch.zeros(tuple(floor_int(d) for d in shape), device=device())
+
+
+def ones(*shape):
+    from runtime.ops import device
+    return torch.ones(tuple(floor_int(d) for d in shape), device=device())
+
+
+def _t(x):
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float32)
+
+
+def sum(x):
+    return _t(x).sum()
+
+
+def argmax(x):
+    return _t(x).argmax()
+
+
+def max(x, y=None):
+    return _t(x).max() if y is None else maximum(x, y)
+
+
+def min(x, y=None):
+    return _t(x).min() if y is None else minimum(x, y)
+
+
+def float(x):
+    return _t(x).float() if isinstance(x, torch.Tensor) else _builtins.float(x)
+
+
+def int(x):
+    return x.long() if isinstance(x, torch.Tensor) else _builtins.int(x)
+
+
+def print(*values):
+    from runtime.printing import format_value
+    _builtins.print(*(format_value(v) for v in values))

@@ -125,3 +125,10 @@ def test_regressions(case, backend):
 def test_list_items_are_not_tensor_indices():
     src = "data = create_digits(80, 0)\nX_train = data[0][0]\nn = len(X_train)\n"
     assert compile_module(src, "torch", "items").main()["n"] == 1437
+
+
+def test_builtins_the_checker_accepts_run(capsys):
+    src = "x: ℝ[3] = [1, 5, 2]\nargmax(x)\nmax(x)\nsum(x)\nz = zeros(2, 2)\nz\nprint(x)\np = shuffle_indices(4, 0)\nlen(p)\n"
+    compile_module(src, "torch", "builtins").main()
+    assert capsys.readouterr().out.splitlines() == [
+        "1 ∈ ℕ", "5.0 ∈ ℝ", "8.0 ∈ ℝ", "[[0.0, 0.0], [0.0, 0.0]] ∈ ℝ[2,2]", "[1.0, 5.0, 2.0] ∈ ℝ[3]", "4 ∈ ℕ"]
