@@ -119,3 +119,23 @@ def full(sizes, value, device=None, dtype=torch.float32) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.expand(*sizes).clone()
     return torch.full(tuple(int(s) for s in sizes), value, dtype=dtype, device=device)
+
+
+def gather(t: torch.Tensor, index, rank: int, trailing: bool = False) -> torch.Tensor:
+    """`t[i0, i1, …]` where each index is a value (a Python number or a tensor broadcast over a
+    rank-`rank` nest): real indices truncate toward zero; any index out of range raises."""
+    parts = []
+    for d, i in enumerate(index):
+        i = torch.as_tensor(i, device=t.device)
+        if i.is_floating_point():
+            i = i.trunc()
+        i = i.long()
+        if i.numel():
+            lo, hi = int(i.min()), int(i.max())
+            if lo < 0 or hi >= t.shape[d]:
+                bad = lo if lo < 0 else hi
+                raise IndexError(f"index {bad} is out of range for axis {d} of size {t.shape[d]}")
+        parts.append(i.reshape((1,) * (rank - i.dim()) + tuple(i.shape)) if i.dim() < rank else i)
+    if len(index) < t.dim() and not trailing:
+        raise IndexError(f"{len(index)} indices for a tensor of rank {t.dim()}")
+    return t[tuple(parts)]

@@ -114,8 +114,8 @@ def test_verifier_accepts_every_test_program(seed_source):
 def test_verifier_rejects_a_non_affine_nest():
     import pytest
     from phc.ir.verify import VerifyError, verify_function
-    bad = n.Function("f", (), "f32", (n.Return(n.Tabulate((n.Axis("i", n.Const(0), n.Const(3)),),
-                                                         n.Load(n.Sym("x"), (n.Load(n.Sym("idx"), (n.Sym("i"),)),)))),))
+    store = n.Store(n.Sym("x"), (n.Load(n.Sym("idx"), (n.Sym("i"),)),), n.Const(1.0))
+    bad = n.Function("f", (), "f32", (n.Loop(n.Axis("i", n.Const(0), n.Const(3)), (store,), n.Mark.PARALLEL),))
     with pytest.raises(VerifyError, match="not affine"):
         verify_function(bad)
 

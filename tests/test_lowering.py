@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from phc.ir import nodes as n
+
 from helpers import compile_module, evaluator
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -132,3 +134,30 @@ def test_builtins_the_checker_accepts_run(capsys):
     compile_module(src, "torch", "builtins").main()
     assert capsys.readouterr().out.splitlines() == [
         "1 ∈ ℕ", "5.0 ∈ ℝ", "8.0 ∈ ℝ", "[[0.0, 0.0], [0.0, 0.0]] ∈ ℝ[2,2]", "[1.0, 5.0, 2.0] ∈ ℝ[3]", "4 ∈ ℕ"]
+
+
+def test_comprehension_gathers_rows_through_a_permutation():
+    src = "def pick(X: ℝ[S, k], order: ℕ[m]): ℝ[m, k]:\n    return for b: ℕ(len(order)) -> X[order[b]]\n"
+    X, order = rnd(5, 3), torch.tensor([3, 0, 4])
+    for backend in ("universal", "torch"):
+        torch.testing.assert_close(compile_module(src, backend).pick(X, order), X[order])
+    with pytest.raises(IndexError, match="out of range"):
+        compile_module(src, "torch").pick(X, torch.tensor([7]))
+
+
+def test_variables_of_a_loop_that_never_ran_are_absent_from_main():
+    src = "n: ℕ = 0\nfor i: ℕ(n):\n    g = i * 2\nm = 1\n"
+    out = compile_module(src, "torch", "zero_trip").main()
+    assert "g" not in out and out["m"] == 1
+
+
+def test_zeros_is_an_allocation_a_nest_may_overwrite():
+    src = ("def flat(x: ℝ[B, C, H, W]): ℝ[B, n]:\n    size: ℝ = len(x[0]) * len(x[0][0]) * len(x[0][0][0])\n"
+           "    r: ℝ[len(x), size] = zeros(len(x), size)\n    for b: ℕ(len(x)):\n        for c: ℕ(len(x[0])):\n"
+           "            for i: ℕ(len(x[0][0])):\n                for j: ℕ(len(x[0][0][0])):\n"
+           "                    r[b, (c*len(x[0][0]) + i)*len(x[0][0][0]) + j] = x[b, c, i, j]\n    return r\n")
+    from helpers import evaluator
+    ir = evaluator(src, "flat").module
+    assert isinstance(ir.functions[0].body[-1].value, n.Reshape)
+    x = rnd(2, 3, 2, 2)
+    torch.testing.assert_close(compile_module(src, "torch", "flat").flat(x), x.reshape(2, 12))

@@ -117,8 +117,10 @@ class FunctionEmitter:
         if assigned:
             self.code.line(f"global {', '.join(self.names.py(a) for a in assigned)}")
         self.body(f.body)
-        pyn = [self.names.py(a) for a in assigned]
-        self.code.line("return {" + ", ".join(f"{a!r}: {p}" for a, p in zip(assigned, pyn)) + "}")
+        pairs = ", ".join(f"({a!r}, {self.names.py(a)!r})" for a in assigned)
+        # a variable assigned only inside a loop that ran no iteration is not there
+        self.code.line("_g = globals()")
+        self.code.line(f"return {{name: _g[py] for name, py in ({pairs}{',' if len(assigned) == 1 else ''}) if py in _g}}")
         return "\n".join(['def main():', '    """Run the top-level program; return its variables."""'] + self.code.lines)
 
     # ---- statements

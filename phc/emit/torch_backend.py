@@ -309,9 +309,18 @@ class Nest:
     def load(self, tensor: n.Expr, index, axes, trailing: bool = False) -> str:
         if self._identity(tensor, index, axes) and not trailing:
             return self.host.expr(tensor)
+        if any(linear_form(i, [a.var for a in axes]) is None for i in index):
+            return self.gather(tensor, index, trailing)
         opts = (", guarded=True" if self.guarded else "") + (", trailing=True" if trailing else "")
         spec = self.index_spec(tensor, index, axes, all_axes=trailing)
         return f"rt.nests.view({spec}{opts})"
+
+    def gather(self, tensor: n.Expr, index, trailing: bool) -> str:
+        """A load at a data-dependent index (`X[order[b]]`): advanced indexing with one
+        broadcast index tensor per axis, bounds-checked."""
+        t = self.host.expr(tensor)
+        idx = ", ".join(self.vec(i) for i in index)
+        return f"rt.nests.gather({t}, ({idx}{',' if len(index) == 1 else ''}), {self.rank()}, trailing={trailing})"
 
     def index_spec(self, tensor: n.Expr, index, axes, all_axes: bool = False) -> str:
         """`t, const, coeffs, sizes`: the arguments of `rt.nests.view` and `rt.nests.store`."""

@@ -397,6 +397,9 @@ class FnLowering:
             return n.Dim(args[0], 0)
         if name in MATH and len(args) == 1:
             return n.Un(name, args[0])
+        if name in ("zeros", "ones") and args:
+            # an allocation, like a comprehension of a constant: a following nest may overwrite it
+            return n.Full(tuple(_floor(a) for a in args), n.Const(0.0 if name == "zeros" else 1.0))
         if name == "sum" and len(args) == 1:
             a = args[0]
             if isinstance(a, n.Tabulate):
