@@ -7,10 +7,17 @@ ships its own ptxas), which catches what only the real code generator rejects.
 """
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 DOT_MIN = 16                 # tl.dot refuses tiles below 16x16x16 on a GPU
 FMA_ELEMS_PER_THREAD = 128   # the [BM, BK, BN] product of the tl.sum path lives in registers
+SHARED_BYTES = {80: 166912, 90: 232448}   # per-block shared memory limits (A100, H100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +115,86 @@ def compile_for_gpu(jit_fn, constexprs: dict, dtype: str = "float32", arch: int 
     signature, values = gpu_signature(jit_fn, constexprs, dtype)
     source = ASTSource(jit_fn, signature=signature, constexprs=values)
     return triton.compile(source, target=GPUTarget("cuda", arch, 32))
+
+
+def _representative_specs():
+    from phc.select.plan import Conv2dSpec, LinearSpec, Pool2dSpec
+    return [Conv2dSpec(1, 0, True), Conv2dSpec(2, 1, False), Pool2dSpec("max", 2, 2),
+            Pool2dSpec("min", 2, 2), Pool2dSpec("avg", 2, 2), Pool2dSpec("max", 3, 2),
+            LinearSpec(True), LinearSpec(False)]
+
+
+def _largest(configs):
+    return max(configs, key=lambda c: sorted(dict(c.blocks).values(), reverse=True))
+
+
+def compile_cases(tiles: KernelTiles, full: bool) -> list[tuple[TileConfig, str]]:
+    """(config, dtype) pairs to compile: every GPU config in both dtypes when `full`, else the
+    largest tl.sum config in float32 and the largest tl.dot config in float32 and float64."""
+    if full:
+        return [(c, d) for c in tiles.gpu for d in ("float32", "float64")]
+    dots = [c for c in tiles.gpu if c.use_dot]
+    sums = [c for c in tiles.gpu if not c.use_dot]
+    return [(_largest(sums), "float32")] + [(_largest(dots), d) for d in ("float32", "float64") if dots]
+
+
+def _import_compiled(source: str, folder: Path) -> dict:
+    """Imports rendered source from a file (@triton.jit reads its source) as compiled kernels."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise RuntimeError("TRITON_INTERPRET=1: kernels would be interpreted, not compiled")
+    path = folder / "phc_tile_check_ops.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+def compile_rendered(specs, arch: int = 90, full: bool = False,
+                     configs: list[TileConfig] | None = None) -> tuple[int, list[str]]:
+    """Renders `specs`, compiles their kernels for sm_`arch`; (compiles done, failures).
+    `configs` replaces the rendered configs (float32) of the kernels with the same block names.
+    Run it in a process that has not interpreted kernels: the interpreter patches triton.language."""
+    from phc.emit.triton_backend import all_tiles, render_ops
+    with tempfile.TemporaryDirectory() as folder:
+        namespace = _import_compiled(render_ops(specs), Path(folder))
+        done, failures = 0, []
+        for tiles in all_tiles(specs):
+            names = {b for b, _ in tiles.sizes}
+            cases = ([(c, "float32") for c in configs if set(dict(c.blocks)) == names]
+                     if configs else compile_cases(tiles, full))
+            for cfg, dtype in cases:
+                constexprs = {**cfg.kwargs(), "KS": 5, "ADD_BIAS": True}
+                try:
+                    compiled = compile_for_gpu(namespace[tiles.kernel].fn, constexprs, dtype, arch)
+                    done += 1
+                except Exception as e:  # noqa: BLE001 - every compile error is a finding
+                    failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: {str(e).strip()[:400]}")
+                    continue
+                if compiled.metadata.shared > SHARED_BYTES.get(arch, compiled.metadata.shared):
+                    failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: needs "
+                                    f"{compiled.metadata.shared} bytes of shared memory")
+    return done, failures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m phc.emit.tile_check",
+                                     description="Check and GPU-compile (no GPU needed) phc's Triton kernels.")
+    parser.add_argument("--arch", type=int, default=90, help="CUDA compute capability, e.g. 80, 90")
+    parser.add_argument("--full", action="store_true", help="every GPU config in both dtypes")
+    args = parser.parse_args(argv)
+    os.environ["TRITON_INTERPRET"] = "0"
+    from phc.emit.triton_backend import all_tiles
+    specs = _representative_specs()
+    problems = [p for t in all_tiles(specs) for p in check_kernel(t)]
+    done, failures = compile_rendered(specs, args.arch, args.full)
+    for line in problems + failures:
+        print(line)
+    print(f"{done} kernels compiled for sm_{args.arch}, {len(problems)} config problems, "
+          f"{len(failures)} compile failures")
+    return 1 if problems or failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
