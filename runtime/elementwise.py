@@ -78,7 +78,7 @@ def stack(items):
 
 def value(x):
     """A class field that no `grad` differentiates: numbers become float32 tensors."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
+    if isinstance(x, (_builtins.int, _builtins.float)) and not isinstance(x, bool):
         from runtime.ops import device
         return torch.tensor(_builtins.float(x), device=device())
     return x

@@ -161,3 +161,31 @@ def test_zeros_is_an_allocation_a_nest_may_overwrite():
     assert isinstance(ir.functions[0].body[-1].value, n.Reshape)
     x = rnd(2, 3, 2, 2)
     torch.testing.assert_close(compile_module(src, "torch", "flat").flat(x), x.reshape(2, 12))
+
+
+SOFTMAX_ROWS = ("def softmax(z: ℝ[B, n]): ℝ[B, n]:\n    r: ℝ[len(z), len(z[0])] = zeros(len(z), len(z[0]))\n"
+                "    for b: ℕ(len(z)):\n        top = z[b, 0]\n        for i: ℕ(len(z[0])):\n"
+                "            if z[b, i] > top:\n                top = z[b, i]\n        total = 0\n"
+                "        for i: ℕ(len(z[0])):\n            total += exp(z[b, i] - top)\n"
+                "        for i: ℕ(len(z[0])):\n            r[b, i] = exp(z[b, i] - top) / total\n    return r\n")
+
+
+def test_inlining_never_captures_a_loop_variable():
+    src = SOFTMAX_ROWS + "\ndef probs(x: ℝ[B, n]): ℝ[B, n]:\n    return softmax(x)\n"
+    z = rnd(3, 4)
+    for backend in ("universal", "torch"):
+        torch.testing.assert_close(compile_module(src, backend, "capture").probs(z), torch.softmax(z, 1))
+
+
+def test_an_expensive_argument_of_an_inlined_call_is_computed_once(capsys):
+    src = ("def noisy(x: ℝ[n]): ℝ[n]:\n    physika_print(1)\n    return x\n\n"
+           "def twice(v: ℝ[n]): ℝ[n]:\n    return for i: ℕ(len(v)) -> v[i] + v[i]\n\n"
+           "y = twice(noisy([1, 2]))\ny\n")
+    compile_module(src, "torch", "once").main()
+    assert capsys.readouterr().out.splitlines() == ["1 ∈ ℕ", "[2.0, 4.0] ∈ ℝ[2]"]
+
+
+def test_instances_of_classes_without_grad_fields():
+    src = ("class Scale:\n    w: ℝ[3]\n    def λ(x: ℝ[3]) -> ℝ[3]:\n        return for i: ℕ(3) -> this.w[i] * x[i]\n\n"
+           "s: Scale = Scale([1.0, 2.0, 3.0])\nx: ℝ[3] = [1.0, 1.0, 1.0]\ny = s(x)\n")
+    assert compile_module(src, "torch", "scale").main()["y"].tolist() == [1.0, 2.0, 3.0]

@@ -125,6 +125,8 @@ class FnLowering:
         self.counter = Counter()
         self.int_syms: set[str] = set()
         self.defined: set[str] = set(self.locals)   # params, then names bound so far
+        self.scope_binders: set[str] = set()        # comprehension variables being lowered
+        self.in_nest = False                         # inside NestExec's symbolic execution
 
     # ---- names
 
@@ -236,7 +238,7 @@ class FnLowering:
     def sub_block(self, stmts) -> tuple[n.Stmt, ...]:
         sub = FnLowering(self.prog, self.fn, self.owner, lazy=False)
         sub.locals, sub.counter, sub.int_syms = self.locals, self.counter, self.int_syms
-        sub.defined = self.defined
+        sub.defined, sub.scope_binders = self.defined, self.scope_binders
         sub.block(stmts)
         sub.flush()
         return tuple(_group_grads(sub.out))
@@ -357,9 +359,11 @@ class FnLowering:
         saved = self.env.get(e.var)
         self.env[e.var] = n.Sym(var)
         self.int_syms.add(var)
+        self.scope_binders.add(var)
         try:
             body = self._expr(e.body)
         finally:
+            self.scope_binders.discard(var)
             if saved is None:
                 self.env.pop(e.var, None)
             else:
@@ -386,11 +390,25 @@ class FnLowering:
             _lower_function(self.prog, self.prog.functions[name])
         if name in self.prog.inline:
             params, body = self.prog.inline[name]
+            args = tuple(self.bind_argument(a, p, body) for a, p in zip(args, params))
             body = rename_binders(body, self.fresh)
             for v in _bound_vars(body):
                 self.int_syms.add(v)
             return subst(body, dict(zip(params, args)))
         return n.Call(name, args)
+
+    def bind_argument(self, arg: n.Expr, param: str, body: n.Expr) -> n.Expr:
+        """An expensive argument of an inlined call is computed once, into a temporary, when
+        the inlined body uses it several times (or at all, in loop bounds) — unless it depends on
+        a comprehension's variable or sits inside a loop nest being vectorised."""
+        if _cheap(arg) or self.in_nest or free_syms(arg) & self.scope_binders:
+            return arg
+        if _count_uses(body, param) <= 1 and not _impure(arg):
+            return arg
+        tmp = self.fresh(f"_{param}")
+        self.emit(n.Assign(tmp, simplify(arg, frozenset(self.int_syms))))
+        self.defined.add(tmp)
+        return n.Sym(tmp)
 
     def builtin(self, name: str, args) -> n.Expr:
         if name == "len" and len(args) == 1:
@@ -491,12 +509,12 @@ class NestExec:
 
     def value(self, e, env) -> n.Expr:
         h = self.host
-        saved = h.env
-        h.env = env
+        saved, saved_nest = h.env, h.in_nest
+        h.env, h.in_nest = env, True
         try:
             v = h.expr(e)
         finally:
-            h.env = saved
+            h.env, h.in_nest = saved, saved_nest
         if _impure(v):
             call = next(x for x in _walk(v) if isinstance(x, (n.Call, n.Sample)))
             what = f"calls `{call.func}`" if isinstance(call, n.Call) else "samples"
@@ -762,6 +780,13 @@ def _uses_tensor(e, name) -> bool:
 
 
 # ---------------------------------------------------------------- small helpers
+
+def _count_uses(e: n.Expr, name: str) -> int:
+    if isinstance(e, n.Sym):
+        return int(e.name == name)
+    from phc.ir.simplify import children
+    return sum(_count_uses(c, name) for c in children(e))
+
 
 def _floor(e: n.Expr) -> n.Expr:
     return n.Un("floor", e)

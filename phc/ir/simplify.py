@@ -86,17 +86,55 @@ def subst(e: n.Expr, mapping: dict[str, n.Expr]) -> n.Expr:
         return mapping.get(e.name, e)
     if isinstance(e, (n.Reduce, n.Tabulate)):
         inner = {k: v for k, v in mapping.items() if k not in binders(e)}
+        incoming = set().union(*(free_syms(v) for v in inner.values())) if inner else set()
+        if incoming & set(binders(e)):
+            e = _rename_away(e, incoming | set(inner))      # a binder would capture a substituted name
         axes = tuple(n.Axis(a.var, subst(a.lo, mapping), subst(a.hi, mapping)) for a in e.axes)
         return replace(e, axes=axes, body=subst(e.body, inner))
     return map_children(e, lambda c: subst(c, mapping))
 
 
+def _rename_away(e: n.Expr, avoid: set[str]) -> n.Expr:
+    """`e` with its own binders renamed to names outside `avoid` and outside `e`."""
+    taken = set(avoid) | _all_names(e)
+    mapping = {}
+    for a in e.axes:
+        k, new = 1, a.var
+        while new in taken:
+            k += 1
+            new = f"{a.var}_r{k}"
+        taken.add(new)
+        mapping[a.var] = n.Sym(new)
+    axes = tuple(n.Axis(mapping[a.var].name, a.lo, a.hi) for a in e.axes)
+    return replace(e, axes=axes, body=subst(e.body, mapping))
+
+
+def _all_names(e: n.Expr) -> set[str]:
+    out = set(free_syms(e))
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        out |= set(binders(x))
+        stack.extend(children(x))
+    return out
+
+
 def rename_binders(e: n.Expr, fresh) -> n.Expr:
-    """Give every loop variable bound inside `e` a fresh name (before inlining a body)."""
+    """Give every loop variable bound inside `e` a fresh name (before inlining a body); a fresh
+    name never equals a name already in `e`, so renaming the outer binders first cannot capture."""
+    taken = _all_names(e)
+
+    def new_name(var):
+        name = fresh(var)
+        while name in taken:
+            name = fresh(var)
+        taken.add(name)
+        return name
+
     def go(x):
         x = map_children(x, go) if not isinstance(x, (n.Reduce, n.Tabulate)) else x
         if isinstance(x, (n.Reduce, n.Tabulate)):
-            mapping = {a.var: n.Sym(fresh(a.var)) for a in x.axes}
+            mapping = {a.var: n.Sym(new_name(a.var)) for a in x.axes}
             axes = tuple(n.Axis(mapping[a.var].name, go(a.lo), go(a.hi)) for a in x.axes)
             return replace(x, axes=axes, body=go(subst(x.body, mapping)))
         return x

@@ -40,7 +40,7 @@ def _check(e: n.Expr, bound: tuple[str, ...], binders: list, where: str) -> None
             raise VerifyError(f"{where}: loop variable rebound inside its own nest: {sorted(set(names))}")
         for a in e.axes:
             for b in (a.lo, a.hi):
-                if any(isinstance(x, n.Load) for x in _walk(b)):
+                if _reads_data(b):
                     raise VerifyError(f"{where}: the bound {b} of `{a.var}` reads data")
         _check(e.body, bound + names, binders, where)
         return
@@ -78,6 +78,13 @@ def _exprs(s):
         yield from s.index
     if isinstance(s, n.Grads):
         yield from s.wrt
+
+
+def _reads_data(e) -> bool:
+    """Whether a value depends on tensor elements (a shape `dim(…)` of anything does not)."""
+    if isinstance(e, n.Dim):
+        return False
+    return isinstance(e, n.Load) or any(_reads_data(c) for c in children(e))
 
 
 def _walk(e):
