@@ -153,22 +153,19 @@ def _is_running_sum(s) -> bool:
 
 def grad_fields(module: n.Module) -> set[str]:
     """Field names that some `grad(y, obj.field)` differentiates."""
-    out = set()
-    for f in _functions(module):
-        for s in walk_stmts(f.body):
-            if isinstance(s, n.Grads):
-                out |= {w.name for w in s.wrt if isinstance(w, n.Attr)}
-    return out
+    return {w.name for w in _grad_targets(module) if isinstance(w, n.Attr)}
 
 
 def grad_vars(module: n.Module) -> set[str]:
     """Plain variables that some `grad(y, x)` differentiates: they are made leaves."""
-    out = set()
+    return {w.name for w in _grad_targets(module) if isinstance(w, n.Sym)}
+
+
+def _grad_targets(module: n.Module):
     for f in _functions(module):
         for s in walk_stmts(f.body):
             if isinstance(s, n.Grads):
-                out |= {w.name for w in s.wrt if isinstance(w, n.Sym)}
-    return out
+                yield from s.wrt
 
 
 def _functions(module: n.Module):

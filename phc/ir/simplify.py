@@ -256,7 +256,7 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             return n.Dim(t, axis + len(idx))
         case n.Load(n.Load(t, a), b):
             return n.Load(t, a + b)            # `x[i][j]` is `x[i, j]`
-        case n.Tabulate(axes, n.Reshape(n.Load(t, idx), shape)) if _is_identity_prefix(axes, t, idx):
+        case n.Tabulate(axes, n.Reshape(n.Load(t, idx), shape)) if _is_identity(axes, t, idx):
             # a per-row reshape of every row is one reshape of the whole
             return n.Reshape(t, tuple(_extent(a) for a in axes) + shape)
         case n.Dim(n.Tabulate(axes, body), axis):
@@ -340,18 +340,9 @@ def _is_scalar_const(e) -> bool:
     return isinstance(e, n.Const)
 
 
-def _is_identity_prefix(axes, t, idx) -> bool:
-    """`t[i, j]` (a sub-tensor) over i in 0..dim(t,0), j in 0..dim(t,1)."""
-    if len(idx) != len(axes):
-        return False
-    for k, (a, i) in enumerate(zip(axes, idx)):
-        if i != n.Sym(a.var) or not _is_zero(a.lo) or a.hi != n.Dim(t, k):
-            return False
-    return not any(a.var in free_syms(t) for a in axes)
-
-
 def _is_identity(axes, t, idx) -> bool:
-    """`[t[i, j] for i in 0..dim(t,0), j in 0..dim(t,1)]` is `t` itself."""
+    """`t[i, j]` over i in 0..dim(t,0), j in 0..dim(t,1): all of `t` (or, for a sub-tensor
+    index, every sub-tensor of `t` in order)."""
     if len(idx) != len(axes):
         return False
     for k, (a, i) in enumerate(zip(axes, idx)):
