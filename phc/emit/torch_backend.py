@@ -81,10 +81,8 @@ class Host:
                 return f"(not {self.expr(a)})"
             case n.Un("floor", a):
                 return f"rt.floor_int({self.expr(a)})"
-            case n.Un(op, a) if op in MATH_FNS:
-                return f"rt.{op}({self.expr(a)})"
             case n.Un(op, a):
-                return f"rt.{op}({self.expr(a)})"
+                return f"rt.{op}({self.expr(a)})"      # math on tensors and numbers alike
             case n.Select(c, a, b):
                 return f"({self.expr(a)} if {self.expr(c)} else {self.expr(b)})"
             case n.Reduce() | n.Tabulate():

@@ -90,7 +90,6 @@ def type_text(t: A.TypeExpr | None) -> str:
     kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool"}[t.scalar]
     if not t.dims:
         return kind
-    from phc.ir.printer import expr
     return f"{kind}[{', '.join(_dim_text(d) for d in t.dims)}]"
 
 
@@ -591,7 +590,7 @@ class NestExec:
         for loops, st in stores:
             for other in written:
                 if uses(st.value, other) and contains(st.value, lambda x: isinstance(x, n.Load) and x.tensor == n.Sym(other)):
-                    if not (other == st.tensor.name and _same_point_rmw(st)):
+                    if not (other == st.tensor.name and _same_point_rmw(st)):  # `r[i] = r[i] + e` is fine
                         raise NotAffine(f"reads `{other}`, which the loop writes")
             _check_affine(st, loops)
             out.append(self.tabulate_or_store(loops, st))
