@@ -178,7 +178,7 @@ def cmd_compile(args) -> int:
         print(f"phc: refusing to overwrite {out}: phc did not generate it (use --force)", file=sys.stderr)
         return 1
     try:
-        compiled = pipeline.compile_source(source, args.file, _static_backend(args.backend))
+        compiled = pipeline.compile_source(source, args.file, args.backend)
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1
@@ -186,11 +186,6 @@ def cmd_compile(args) -> int:
     _atomic_write(out, compiled.python)
     print(f"phc: wrote {out}", file=sys.stderr)
     return 0
-
-
-def _static_backend(backend: str) -> str:
-    """`auto` at compile time: the module carries the Triton kernels and picks at run time."""
-    return "auto" if backend == "auto" else backend
 
 
 def _is_generated(path: Path) -> bool:

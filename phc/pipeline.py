@@ -68,7 +68,8 @@ def emit(module, plan, source: str, backend: str) -> str:
 
 def compile_source(source: str, filename: str = "<string>", backend: str = "torch") -> Compiled:
     """The whole pipeline. `backend`: torch (vectorised torch ops, with the CPU idioms),
-    triton (Triton kernels for the idioms), auto (resolved by the caller before this point)."""
+    triton (Triton kernels for the idioms), auto (the module carries the Triton kernels and uses
+    them for tensors on CUDA, torch ops otherwise)."""
     program, typed = frontend(source, filename)
     module = lower(typed)
     plan = select(module, backend)

@@ -71,8 +71,6 @@ class Host:
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case n.Bin("min" | "max" as op, a, b):
                 return f"rt.{op}imum({self.expr(a)}, {self.expr(b)})"
-            case n.Bin("/", a, b):
-                return f"({self.expr(a)} / {self.expr(b)})"
             case n.Bin(op, a, b):
                 return f"({self.expr(a)} {_BIN[op]} {self.expr(b)})"
             case n.Un("neg", a):
@@ -108,10 +106,6 @@ class Host:
                 return f"{self.expr(obj)}.{func}({', '.join(self.expr(a) for a in args)})"
             case n.Attr(obj, name):
                 return f"{self.expr(obj)}.{name}"
-            case n.Cast(value, n.DType.F32):
-                return f"rt.real({self.expr(value)})"
-            case n.Cast(value, _):
-                return f"rt.to_index({self.expr(value)})"
         raise EmitError(f"cannot emit {type(e).__name__}")
 
     def index(self, i: n.Expr) -> str:
@@ -298,10 +292,6 @@ class Nest:
                 return self.reduce(e)
             case n.Tabulate():
                 raise EmitError("a tabulation nested inside a nest body")
-            case n.Cast(value, n.DType.F32):
-                return f"({self.vec(value)}).float()"
-            case n.Cast(value, _):
-                return f"({self.vec(value)}).long()"
         raise EmitError(f"cannot vectorise {type(e).__name__}")
 
     def load(self, tensor: n.Expr, index, axes, trailing: bool = False) -> str:

@@ -158,9 +158,6 @@ class Evaluator:
                 return getattr(rt, f"sample_{dist}")(*ps, *[_int(self.expr(s, env)) for s in shape])
             case n.Attr(obj, name):
                 return getattr(self.expr(obj, env), name)
-            case n.Cast(value, dtype):
-                v = self.expr(value, env)
-                return float(v) if dtype is n.DType.F32 else _index(v)
             case n.Call(func, args, obj):
                 return self.call_expr(func, [self.expr(a, env) for a in args], obj, env)
         raise TypeError(f"cannot evaluate {type(e).__name__}")

@@ -600,7 +600,7 @@ class NestExec:
         h = self.host
         name = st.tensor.name
         pending = h.env.get(name)
-        if isinstance(pending, n.Full) and not _uses_tensor(st.value, name):
+        if isinstance(pending, n.Full) and not uses(st.value, name):
             full = covers(loops, st.index, pending.shape, frozenset(h.int_syms))
             if full is not None:
                 h.env.pop(name)
@@ -772,10 +772,6 @@ def _bound_vars(e) -> set[str]:
 def _same_point_rmw(st: n.Store) -> bool:
     """`r[i] = r[i] + e`: reads only the element it writes."""
     return all(l.index == st.index for l in _loads(st.value) if l.tensor == st.tensor)
-
-
-def _uses_tensor(e, name) -> bool:
-    return uses(e, name)
 
 
 # ---------------------------------------------------------------- small helpers

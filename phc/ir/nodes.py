@@ -177,15 +177,8 @@ class Attr:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class Cast:
-    """Conversion of a value to a dtype (a declared ℝ of an integer value, an index)."""
-    value: Expr
-    dtype: DType
-
-
 Expr = Union[Const, Sym, Dim, Load, Item, Slice, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
-             ArrayLit, Sample, Call, Attr, Cast]
+             ArrayLit, Sample, Call, Attr]
 
 
 # ---------------------------------------------------------------- statements

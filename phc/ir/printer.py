@@ -181,6 +181,4 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
             return f"{expr(obj, reduces, 9)}.{func}({', '.join(expr(a, reduces) for a in args)})"
         case n.Attr(obj, name):
             return f"{expr(obj, reduces, 9)}.{name}"
-        case n.Cast(value, dtype):
-            return f"{dtype.value}({expr(value, reduces)})"
     raise TypeError(f"unknown expression {e!r}")

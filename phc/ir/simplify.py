@@ -32,7 +32,7 @@ def children(e: n.Expr) -> tuple[n.Expr, ...]:
 
 def _is_expr(v) -> bool:
     return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
-                          n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr, n.Cast))
+                          n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr))
 
 
 def map_children(e: n.Expr, fn) -> n.Expr:
