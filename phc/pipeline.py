@@ -66,10 +66,15 @@ def emit(module, plan, source: str, backend: str) -> str:
     return emit_module(module, source, backend, plan)
 
 
-def compile_source(source: str, filename: str = "<string>", backend: str = "torch") -> Compiled:
+def compile_source(source: str, filename: str = "<string>", backend: str = "torch",
+                   opt: int = 2) -> Compiled:
     """The whole pipeline. `backend`: torch (vectorised torch ops, with the CPU idioms),
     triton (Triton kernels for the idioms), auto (the module carries the Triton kernels and uses
-    them for tensors on CUDA, torch ops otherwise)."""
+    them for tensors on CUDA, torch ops otherwise). `opt`: 0 is the reference semantics (every
+    statement literally, see docs/language.md); 2 optimises where each transformation is proved
+    legal and runs the rest literally."""
+    if opt == 0:
+        raise NotImplementedError("level 0 is being built (issue 9)")
     program, typed = frontend(source, filename)
     module = lower(typed)
     plan = select(module, backend)

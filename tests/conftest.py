@@ -1,6 +1,11 @@
 """Shared fixtures: the normative seed program lives in ../shared beside the repository."""
+import os
 import sys
 from pathlib import Path
+
+# Triton kernels run under the CPU interpreter unless a GPU run says otherwise (TRITON_INTERPRET=0);
+# it must be set before triton is first imported.
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest
 

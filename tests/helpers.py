@@ -19,3 +19,42 @@ def compile_module(source: str, backend: str = "torch", name: str = "test"):
 def evaluator(source: str, name: str = "test") -> Evaluator:
     program, typed = pipeline.frontend(source, f"{name}.phk")
     return Evaluator(pipeline.lower(typed))
+
+
+def run_program(source: str, backend: str = "torch", opt: int = 2, name: str = "prog") -> str:
+    """Compile `source` at optimisation level `opt`, run its `main()`, return what it printed."""
+    import contextlib
+    import io
+
+    import runtime as rt
+    compiled = pipeline.compile_source(source, f"{name}.phk", backend, opt=opt)
+    module, _ = load_module(compiled.python, f"{name}_{backend}_o{opt}_{next(_count)}")
+    rt.manual_seed(0)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        module.main()
+    return out.getvalue()
+
+
+_NUMBER = r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|-?inf|nan"
+
+
+def same_output(got: str, want: str, rel: float = 1e-5, abs_: float = 1e-6) -> bool:
+    """Printed outputs agree: the same text around the numbers, the numbers to `rel`/`abs_`
+    (float32 rounding may move a last digit), and the same kind of number (`1` is not `1.0`)."""
+    import math
+    import re
+    split = lambda s: re.split(f"({_NUMBER})", s.strip())   # noqa: E731
+    a, b = split(got), split(want)
+    if len(a) != len(b):
+        return False
+    for k, (x, y) in enumerate(zip(a, b)):
+        if k % 2 == 0:
+            if x != y:
+                return False
+        elif ("." in x or "e" in x) != ("." in y or "e" in y):
+            return False
+        elif not math.isclose(float(x), float(y), rel_tol=rel, abs_tol=abs_):
+            if not (math.isnan(float(x)) and math.isnan(float(y))):
+                return False
+    return True
