@@ -281,7 +281,7 @@ class LiteralModule:
             case A.Name(name):
                 code.add(f"{self.py(name)} = {self.bind_name(name, value, sc)}", span)
             case A.Index():
-                code.add(f"{self.expr(target, sc, element=False)} = {value}", span)
+                code.add(f"{self.index(target, sc, store=True)} = {value}", span)
             case A.Attribute(obj, attr):
                 cls = G.class_of(obj, sc.owner, self.types)
                 texpr = dict(_class_members(self.classes[cls])).get(attr) if cls in self.classes else None
@@ -326,16 +326,15 @@ class LiteralModule:
     # ---- expressions
 
     def bound(self, e, sc: Scope) -> str:
-        """An expression whose value gets bound: an element read is copied (a value, not a view)."""
-        if isinstance(e, A.Index) and isinstance(self.types.get(e), ScalarT) \
-                and not isinstance(self.types.get(e.value), TupleT):
+        """An expression whose value gets bound: an indexed read is copied (a value, not a view)."""
+        if isinstance(e, A.Index) and not isinstance(self.types.get(e.value), TupleT):
             return f"rt.lit.element({self.expr(e, sc)})"
         return self.expr(e, sc)
 
     def user_named(self, name: str, sc: Scope) -> bool:
         return name in sc.variables or name in self.globals or name in self.functions or name in self.classes
 
-    def expr(self, e, sc: Scope, element: bool = True) -> str:
+    def expr(self, e, sc: Scope) -> str:
         match e:
             case A.Num(value):
                 if isinstance(value, float) or _real(self.types.get(e)):
@@ -393,11 +392,18 @@ class LiteralModule:
             return repr(-e.operand.value)
         return self.expr(e, sc)
 
-    def index(self, e: A.Index, sc: Scope) -> str:
+    def index(self, e: A.Index, sc: Scope, store: bool = False) -> str:
         base = self.expr(e.value, sc)
-        if isinstance(self.types.get(e.value), TupleT):
-            return f"{base}[{', '.join(self.subscript(i, sc) for i in e.indices)}]"
-        return f"{base}[{', '.join(self.subscript(i, sc) for i in e.indices)}]"
+        subs = [self.subscript(i, sc) for i in e.indices]
+        if not store and any(isinstance(i, A.Slice) and i.step is not None for i in e.indices):
+            # a stepped slice may run backwards, which torch's indexing cannot
+            items = [f"slice({', '.join(self.slice_parts(i, sc))})" if isinstance(i, A.Slice) else s
+                     for i, s in zip(e.indices, subs)]
+            return f"rt.lit.getitem({base}, ({', '.join(items)},))"
+        return f"{base}[{', '.join(subs)}]"
+
+    def slice_parts(self, i: A.Slice, sc: Scope) -> list[str]:
+        return ["None" if p is None else self.int_value(p, sc) for p in (i.lo, i.hi, i.step)]
 
     def subscript(self, i, sc: Scope) -> str:
         if isinstance(i, A.Slice):
