@@ -181,8 +181,8 @@ def leafy(v: Any, copy: bool = False) -> Any:
     that requires grad. `copy`: the name is also stored into, so it must not be a leaf."""
     if isinstance(v, torch.Tensor) and v.requires_grad:
         return v
-    if not isinstance(v, (torch.Tensor, _builtins.int, _builtins.float)) or isinstance(v, _builtins.bool):
-        return v
+    if not (isinstance(v, torch.Tensor) and v.is_floating_point()) and not isinstance(v, _builtins.float):
+        return v        # an integer has no derivative (grad gives zeros); it keeps its kind
     t = _leaf(v)
     return t.clone() if copy else t
 
