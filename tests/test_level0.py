@@ -210,6 +210,8 @@ def test_seed_runs_whole_alike_on_a_few_images(seed_source):
      "grad(m, x)\n", "[0.0, 1.0, 0.0, 0.0] ∈ ℝ[4]\n"),
     ("n: ℕ = 3\ny = n * 2.0\ngrad(y, n)\nn\n", "0.0 ∈ ℝ\n3 ∈ ℕ\n"),
     ("def f(y: ℝ, x: ℝ): ℝ:\n    return grad(y, x)\na: ℝ = 3.0\nf(a * a, a)\n", "6.0 ∈ ℝ\n"),
+    ("def f(y: ℝ, x: ℝ[2]): ℝ[2]:\n    return grad(y, x)\nclass P:\n    w: ℝ[2]\np: P = P([1.0, 2.0])\n"
+     "f(sum(p.w * p.w), p.w)\n", "[2.0, 4.0] ∈ ℝ[2]\n"),
     ("class Net:\n    w: ℝ[2]\nx: ℝ[2] = [1.0, 2.0]\nnet: Net = Net(x * 2)\nloss = sum(net.w * net.w)\n"
      "grad(loss, x)\ngrad(loss, net.w)\n", "[8.0, 16.0] ∈ ℝ[2]\n[4.0, 8.0] ∈ ℝ[2]\n"),
     ("def count(n: ℕ): ℝ:\n    t = 0\n    for i: ℕ(5, 3):\n        t += 1\n    return t\ncount(0)\n", "0.0 ∈ ℝ\n"),

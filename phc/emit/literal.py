@@ -83,7 +83,9 @@ class LiteralModule:
         self.names = Names(set(self.functions), set(self.classes))
         self.bodies = G.bodies(prog, set(self.functions))
         self.grad_fields = G.grad_fields(self.bodies, self.types)
-        self.targets = G.grad_targets(self.bodies).targets
+        scopes = G.grad_targets(self.bodies, self.types)
+        self.targets = scopes.targets
+        self.grad_fields |= scopes.fields
         fields = {c: tuple(cd.field_names()) for c, cd in self.classes.items()}
         self.create_graph = G.higher_order(self.bodies, self.types, self.grad_fields, fields)
         self.globals = set(typed.globals) | G.assigned_names(self.bodies[0].stmts)

@@ -98,9 +98,10 @@ class Scopes:
     """Per body key, the grad-target names that are its own locals; `main` also holds the
     top-level names that a function differentiates with respect to."""
     targets: dict[str, set[str]] = field(default_factory=dict)
+    fields: set[tuple[str, str]] = field(default_factory=set)   # (class, field) passed to one
 
 
-def grad_targets(all_bodies: list[Body]) -> Scopes:
+def grad_targets(all_bodies: list[Body], types: dict | None = None) -> Scopes:
     """The names of each body that some `grad` differentiates, directly (`grad(y, x)`) or through
     a callee's parameter: for `f(a * a, a)` with `f` returning `grad(y, x)`, the caller's `a` must
     take part in a graph from its binding, or `y` would not depend on the value `x` receives."""
@@ -126,6 +127,10 @@ def grad_targets(all_bodies: list[Body]) -> Scopes:
                     for arg in differentiated_arguments(x, all_bodies, scopes):
                         for name in (n.id for n in A.walk(arg) if isinstance(n, A.Name)):
                             changed |= add(b, name)
+                        if isinstance(arg, A.Attribute):      # `f(y, net.w)`: that field too
+                            c = class_of(arg.value, b.owner, types or {})
+                            if c is not None:
+                                scopes.fields.add((c, arg.attr))
     return scopes
 
 
