@@ -18,7 +18,7 @@ from phc import ast as A
 from phc.ast import Scalar
 from phc.emit import literal_grads as G
 from phc.emit.module import HEADER_MARK, Names
-from phc.types import ClassT, ScalarT, TensorT, TupleT
+from phc.types import ScalarT, TensorT, TupleT
 
 MATH = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")
 RUNTIME_CALLS = {"physika_print": "rt.physika_print", "print": "rt.print", "summary": "rt.summary",
@@ -81,7 +81,7 @@ class LiteralModule:
         self.functions = {s.name: s for s in prog.body if isinstance(s, A.FuncDef)}
         self.classes = {s.name: s for s in prog.body if isinstance(s, A.ClassDef)}
         self.names = Names(set(self.functions), set(self.classes))
-        self.bodies = G.bodies(prog, set(self.functions))
+        self.bodies = G.bodies(prog)
         self.grad_fields = G.grad_fields(self.bodies, self.types)
         scopes = G.grad_targets(self.bodies, self.types)
         self.targets = scopes.targets
@@ -481,4 +481,4 @@ def _flatten_index(e: A.Index, types):
     return base, tuple(idx)
 
 
-__all__ = ["LiteralError", "emit_literal", "ClassT"]
+__all__ = ["LiteralError", "emit_literal"]

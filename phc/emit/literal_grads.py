@@ -28,7 +28,7 @@ class Body:
     owner: str | None = None
 
 
-def bodies(program: A.Program, user_functions: set[str]) -> list[Body]:
+def bodies(program: A.Program) -> list[Body]:
     out = [Body("main", tuple(s for s in program.body if not isinstance(s, (A.FuncDef, A.ClassDef))))]
     for s in program.body:
         if isinstance(s, A.FuncDef):
