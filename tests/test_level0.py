@@ -325,3 +325,15 @@ def test_opt0_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "w.py"
     assert main(["compile", str(path), "--opt", "0", "-o", str(out)]) == 0
     assert main(["compile", str(path), "-o", str(out)]) == 0        # recognised as generated
+
+
+def test_level0_text_does_not_depend_on_the_hash_seed(seed_path):
+    import os
+    import subprocess
+    import sys
+    code = ("import sys; from phc import pipeline; "
+            "sys.stdout.write(pipeline.compile_source(open(sys.argv[1]).read(), 'cnn_seed.phk', opt=0).python)")
+    texts = {subprocess.run([sys.executable, "-c", code, str(seed_path)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}).stdout
+             for seed in ("1", "2")}
+    assert len(texts) == 1 and next(iter(texts)).startswith("# phc-generated:")
