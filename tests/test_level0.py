@@ -209,6 +209,8 @@ def test_seed_runs_whole_alike_on_a_few_images(seed_source):
     ("x: ℝ[4] = [1.0, 3.0, 3.0, 2.0]\nm = x[0]\nfor i: ℕ(1, 4):\n    if x[i] > m:\n        m = x[i]\n"
      "grad(m, x)\n", "[0.0, 1.0, 0.0, 0.0] ∈ ℝ[4]\n"),
     ("n: ℕ = 3\ny = n * 2.0\ngrad(y, n)\nn\n", "0.0 ∈ ℝ\n3 ∈ ℕ\n"),
+    ("def cube(x: ℝ): ℝ:\n    return x * x * x\ndef dcube(x: ℝ): ℝ:\n    return grad(cube(x), x)\n"
+     "a: ℝ = 2.0\ndcube(a)\ngrad(dcube(a), a)\n", "12.0 ∈ ℝ\n12.0 ∈ ℝ\n"),
     ("def f(y: ℝ, x: ℝ): ℝ:\n    return grad(y, x)\na: ℝ = 3.0\nf(a * a, a)\n", "6.0 ∈ ℝ\n"),
     ("def f(y: ℝ, x: ℝ[2]): ℝ[2]:\n    return grad(y, x)\nclass P:\n    w: ℝ[2]\np: P = P([1.0, 2.0])\n"
      "f(sum(p.w * p.w), p.w)\n", "[2.0, 4.0] ∈ ℝ[2]\n"),
