@@ -381,7 +381,7 @@ class FnLowering:
             case A.Name(name) if name in self.prog.classes:
                 return n.Call(name, args)
             case A.Name(name):
-                return self.builtin(name, args)
+                return self.builtin(name, args, e.args)
         raise NotAffine("unsupported call")
 
     def user_call(self, name: str, args) -> n.Expr:
@@ -409,7 +409,19 @@ class FnLowering:
         self.defined.add(tmp)
         return n.Sym(tmp)
 
-    def builtin(self, name: str, args) -> n.Expr:
+    def rank_of(self, e) -> int | None:
+        """The rank the checker gave the AST expression `e` (None: not known)."""
+        from phc.types import ScalarT, TensorT
+        t = self.prog.types.get(e)
+        if isinstance(t, TensorT):
+            return t.rank
+        return 0 if isinstance(t, ScalarT) else None
+
+    def builtin(self, name: str, args, ast_args=()) -> n.Expr:
+        if name in _ELEMENT_REDUCTIONS and len(args) == 1 and ast_args:
+            red = self.element_reduction(name, args[0], self.rank_of(ast_args[0]))
+            if red is not None:
+                return red
         if name == "len" and len(args) == 1:
             return n.Dim(args[0], 0)
         if name in MATH and len(args) == 1:
@@ -418,13 +430,44 @@ class FnLowering:
             # an allocation, like a comprehension of a constant: a following nest may overwrite it
             return n.Full(tuple(_floor(a) for a in args), n.Const(0.0 if name == "zeros" else 1.0))
         if name == "sum" and len(args) == 1:
-            a = args[0]
-            if isinstance(a, n.Tabulate):
-                return n.Reduce(n.ReduceOp.ADD, a.axes, a.body)
-            return n.Un("sum", a)
+            return n.Un("sum", args[0])
         if name in ("max", "min") and len(args) == 2:
             return n.Bin(name, args[0], args[1])
         return n.Call(name, args)
+
+
+    def element_reduction(self, name: str, a: n.Expr, rank: int | None) -> n.Expr | None:
+        """`sum(v)` (`max`, `min`, `argmax`) of a rank-r value as a Reduce over all r of its axes,
+        where `_reduces_inside_nest` holds; elsewhere the runtime call (whole-tensor) is kept."""
+        if not _reduces_inside_nest(a, rank, self.in_nest, self.scope_binders):
+            return None
+        op = _ELEMENT_REDUCTIONS[name]
+        lead, body = (a.axes, a.body) if isinstance(a, n.Tabulate) else ((), a)
+        trailing = rank - len(lead)
+        if op is n.ReduceOp.ARGMAX and rank != 1:
+            return None             # the flat index of a matrix's maximum stays the runtime's
+        axes = []
+        for k in range(trailing):
+            var = self.fresh("e")
+            self.int_syms.add(var)
+            axes.append(n.Axis(var, n.Const(0), n.Dim(body, k)))
+        if axes:
+            body = n.Load(body, tuple(n.Sym(x.var) for x in axes))
+        return simplify(n.Reduce(op, tuple(lead) + tuple(axes), body), frozenset(self.int_syms))
+
+
+_ELEMENT_REDUCTIONS = {"sum": n.ReduceOp.ADD, "max": n.ReduceOp.MAX, "min": n.ReduceOp.MIN,
+                       "argmax": n.ReduceOp.ARGMAX}
+
+
+def _reduces_inside_nest(a: n.Expr, rank: int | None, in_nest: bool, binders) -> bool:
+    """Precondition of lowering a whole-value reduction to a Reduce: the value's rank is known
+    and it is a comprehension, or it is computed per point of a nest (depends on a nest or
+    comprehension variable): there the emitter would otherwise apply the runtime's whole-tensor
+    `sum` to the nest's view of every point at once (class C1)."""
+    if rank is None or rank < 1 or (isinstance(a, n.Tabulate) and rank < len(a.axes)):
+        return False
+    return isinstance(a, n.Tabulate) or in_nest or bool(free_syms(a) & set(binders))
 
 
 # ---------------------------------------------------------------- loop nests
