@@ -200,7 +200,9 @@ class Nest:
         body = nest.vec(t.body)
         sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
         if not nest.depends(t.body):
-            return f"rt.full(({sizes},), {body})"
+            # the body's kind decides the tensor's (`[len(x[i]) for i]` is an integer tensor)
+            dt = ", dtype=torch.long" if _is_int_expr(t.body, self.host.names.ints) else ""
+            return f"rt.full(({sizes},), {body}{dt})"
         return f"{body}.expand({sizes})" if not self._uses_all(nest, t.body) else body
 
     def _uses_all(self, nest, body) -> bool:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from phc import ast as A
 from phc.ir import nodes as n
-from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, subst, uses,
-                             contains)
+from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, simplify_index,
+                             subst, uses, contains)
 
 MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
 RUNTIME = {"create_dataset", "create_mnist", "create_digits", "physika_print", "print", "summary",
@@ -126,6 +126,9 @@ class FnLowering:
         self.defined: set[str] = set(self.locals)   # params, then names bound so far
         self.scope_binders: set[str] = set()        # comprehension variables being lowered
         self.in_nest = False                         # inside NestExec's symbolic execution
+        # declared element kinds (`x: ℝ = …`, parameters): later assignments keep them
+        self.declared: dict[str, A.Scalar] = {p.name: p.type.scalar for p in fn.params
+                                              if p.type is not None and not p.type.class_name} if fn else {}
 
     # ---- names
 
@@ -171,10 +174,12 @@ class FnLowering:
     def stmt(self, s):
         match s:
             case A.Decl(name, t, value):
+                if not t.class_name:
+                    self.declared[name] = t.scalar
                 v = self.lower_decl_value(t, value)
                 self.define(name, v, s.span)
             case A.Assign(A.Name(name), value):
-                self.define(name, self.expr(value), s.span)
+                self.define(name, self.declared_kind(name, self.expr(value), value), s.span)
             case A.Assign(target, value):
                 tensor, index = self.store_target(target)
                 self.flush([_root_name(tensor)])
@@ -188,7 +193,7 @@ class FnLowering:
             case A.ExprStmt(expr):
                 self.expr_stmt(expr, s.span)
             case A.Return(value):
-                self.emit(n.Return(None if value is None else self.expr(value), s.span))
+                self.emit(n.Return(None if value is None else self.returned(value), s.span))
             case A.If(cond, body, orelse):
                 self.host_if(s)
             case A.For():
@@ -200,9 +205,31 @@ class FnLowering:
         if value is None:
             shape = tuple(self.expr(d) for d in t.dims)
             return n.Full(shape, n.Const(0.0)) if shape else n.Const(0.0)
-        v = self.expr(value)
-        if t.scalar is A.Scalar.REAL:
+        return self.as_kind(t.scalar, self.expr(value), value)
+
+    # ---- kinds: the declared type decides real vs integer (class F, U)
+
+    def kind_of(self, e) -> A.Scalar | None:
+        from phc.types import ScalarT, TensorT
+        t = self.prog.types.get(e)
+        return t.kind if isinstance(t, (ScalarT, TensorT)) else None
+
+    def as_kind(self, kind: A.Scalar | None, v: n.Expr, ast_value) -> n.Expr:
+        """`v` converted to the declared element kind: an integer value declared ℝ is real."""
+        if kind is A.Scalar.REAL and (isinstance(v, (n.Const, n.ArrayLit))
+                                      or self.kind_of(ast_value) in (A.Scalar.NAT, A.Scalar.INT)
+                                      or _integer_valued(v, frozenset(self.int_syms))):
             return _to_real(v)
+        return v
+
+    def declared_kind(self, name: str, v: n.Expr, ast_value) -> n.Expr:
+        return self.as_kind(self.declared.get(name), v, ast_value)
+
+    def returned(self, value) -> n.Expr:
+        ret = self.fn.ret if self.fn is not None else None
+        v = self.expr(value)
+        if ret is not None and not ret.class_name:
+            return self.as_kind(ret.scalar, v, value)
         return v
 
     def expr_stmt(self, e, span):
@@ -297,7 +324,7 @@ class FnLowering:
     def index_expr(self, e) -> n.Expr:
         if isinstance(e, A.Slice):
             raise NotAffine("slices are host code")
-        return self.expr(e)
+        return simplify_index(self._expr(e), frozenset(self.int_syms))
 
     def expr(self, e) -> n.Expr:
         return simplify(self._expr(e), frozenset(self.int_syms))
@@ -508,10 +535,10 @@ class NestExec:
         h = self.host
         match s:
             case A.Decl(name, t, value) if value is not None and not t.dims:
-                v = self.value(value, env)
-                return {**env, name: _to_real(v) if t.scalar is A.Scalar.REAL else v}
+                h.declared[name] = t.scalar
+                return {**env, name: h.as_kind(t.scalar, self.value(value, env), value)}
             case A.Assign(A.Name(name), value):
-                return {**env, name: self.value(value, env)}
+                return {**env, name: h.declared_kind(name, self.value(value, env), value)}
             case A.AugAssign(A.Name(name), op, value):
                 old = env.get(name, n.Sym(name))
                 return {**env, name: n.Bin(op, old, self.value(value, env))}
@@ -520,7 +547,7 @@ class NestExec:
                 tensor = n.Sym(base.id) if isinstance(base, A.Name) else self.value(base, env)
                 if not isinstance(tensor, n.Sym):
                     raise NotAffine("stores into a computed tensor")
-                index = tuple(self.value(i, env) for i in idx)
+                index = tuple(simplify_index(self.value(i, env), self._ints()) for i in idx)
                 v = self.value(value, env)
                 if isinstance(s, A.AugAssign):
                     v = n.Bin(s.op, n.Load(tensor, index), v)
@@ -612,14 +639,17 @@ class NestExec:
                 red = n.Reduce(kind, tuple(axes), e)
                 return simplify(n.Select(n.Bin(op, red, old), red, old), ints)
             case n.Select(n.Bin(">" | "<" as op, e, a), v, a2) if a2 == m and len(axes) == 1 \
-                    and v == n.Sym(axes[0].var) and len(others) == 1 and a == markers[others[0]] \
+                    and _is_index_of(v, axes[0]) and len(others) == 1 and a == markers[others[0]] \
                     and out.get(others[0]) == n.Select(n.Bin(op, e, a), e, a):
                 # argmax / argmin: `if e > best: best = e; idx = i`
                 partner_old = env.get(others[0], n.Sym(others[0]))
                 kind = n.ReduceOp.MAX if op == ">" else n.ReduceOp.MIN
                 arg = n.ReduceOp.ARGMAX if op == ">" else n.ReduceOp.ARGMIN
                 best = n.Reduce(kind, tuple(axes), e)
-                return simplify(n.Select(n.Bin(op, best, partner_old), n.Reduce(arg, tuple(axes), e), old), ints)
+                found = n.Reduce(arg, tuple(axes), e)
+                if isinstance(v, n.Un):
+                    found = n.Un("float", found)        # `idx: ℝ` holds the index as a real
+                return simplify(n.Select(n.Bin(op, best, partner_old), found, old), ints)
         raise NotAffine(f"`{name}` carries a value from one iteration to the next")
 
     def _ints(self):
@@ -835,7 +865,26 @@ def _to_real(v: n.Expr) -> n.Expr:
         return n.Const(float(v.value))
     if isinstance(v, n.ArrayLit):
         return _real_array(v)
-    return v
+    from phc.ir.simplify import is_real
+    if isinstance(v, n.Const) or is_real(v):
+        return v
+    return simplify(n.Un("float", v))
+
+
+def _integer_valued(v: n.Expr, ints) -> bool:
+    """Provably an integer (or integer tensor) value: what a declaration of ℝ must convert."""
+    from phc.ir.simplify import is_integral
+    match v:
+        case n.Tabulate(_, body):
+            return _integer_valued(body, ints)
+        case n.Full(_, _, dtype) | n.ArrayLit(_, dtype):
+            return dtype is n.DType.I64
+    return is_integral(v, ints)
+
+
+def _is_index_of(v: n.Expr, axis: n.Axis) -> bool:
+    """`i` or `float(i)` (an index stored into a variable declared ℝ)."""
+    return v == n.Sym(axis.var) or v == n.Un("float", n.Sym(axis.var))
 
 
 def _real_array(v: n.ArrayLit) -> n.ArrayLit:
