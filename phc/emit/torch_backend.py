@@ -60,7 +60,10 @@ class Host:
             case n.Dim(value, axis):
                 return f"{self.expr(value)}.shape[{axis}]"
             case n.Load(tensor, index):
-                return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]"
+                # an indexed read is a value, not a view: a later store must not change it
+                # (class I); the copy is only observable if something stores into a tensor
+                clone = ".clone()" if self.names.stores else ""
+                return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]{clone}"
             case n.Item(value, index):
                 return f"{self.expr(value)}[{index}]"
             case n.Slice(tensor, lo, hi):

@@ -160,6 +160,13 @@ class FnLowering:
             if names is None or k in names or free_syms(self.env[k]) & set(names or ()):
                 self.emit(n.Assign(k, self.env.pop(k)))
 
+    def flush_before_store(self, tensor: n.Expr):
+        """A store is visible through every alias of its array: pending reads of any tensor
+        (`a = y[0]` kept as `x[0]` after `y = x`) are materialised before it (class I)."""
+        reads = [k for k, v in self.env.items()
+                 if contains(v, lambda x: isinstance(x, (n.Load, n.Slice, n.Reshape)))]
+        self.flush(reads + [_root_name(tensor)])
+
     def define(self, name: str, value: n.Expr, span: A.Span):
         value = simplify(value, frozenset(self.int_syms))
         self.defined.add(name)
@@ -182,13 +189,13 @@ class FnLowering:
                 self.define(name, self.declared_kind(name, self.expr(value), value), s.span)
             case A.Assign(target, value):
                 tensor, index = self.store_target(target)
-                self.flush([_root_name(tensor)])
+                self.flush_before_store(tensor)
                 self.emit(n.Store(tensor, index, self.expr(value), s.span))
             case A.AugAssign(A.Name(name), op, value):
                 self.define(name, n.Bin(op, self.name(name), self.expr(value)), s.span)
             case A.AugAssign(target, op, value):
                 tensor, index = self.store_target(target)
-                self.flush([_root_name(tensor)])
+                self.flush_before_store(tensor)
                 self.emit(n.Store(tensor, index, n.Bin(op, n.Load(tensor, index), self.expr(value)), s.span))
             case A.ExprStmt(expr):
                 self.expr_stmt(expr, s.span)
@@ -277,8 +284,21 @@ class FnLowering:
             return
         for st in stmts:
             self.emit(st)
+        self.assign_simultaneously(updates, s.span)
+
+    def assign_simultaneously(self, updates: dict[str, n.Expr], span):
+        """The loop's scalar updates all read the values from before the loop (`bj` compares
+        with the old `best`): an old value that another update reads is kept in a temporary
+        before any is assigned (class AF)."""
+        saved = {}
+        for name in updates:
+            if any(uses(v, name) for k, v in updates.items() if k != name):
+                self.flush([name])
+                tmp = self.fresh(f"_{name}_old")
+                self.emit(n.Assign(tmp, self.name(name), span))
+                saved[name] = n.Sym(tmp)
         for name, value in updates.items():
-            self.define(name, value, s.span)
+            self.define(name, subst(value, {k: t for k, t in saved.items() if k != name}), span)
 
     def host_loop(self, s: A.For, why: str):
         names = _read_names(s) | _assigned_names([s])
@@ -516,8 +536,9 @@ class NestExec:
         env = self.exec_for(self.loop, (), env, stores)
         stmts = self.finish(stores)
         # names first assigned inside the loop are loop-local: their last value does not escape
-        updates = {k: v for k, v in env.items() if self.host.env.get(k) != v
-                   and k in _assigned_names([self.loop]) and k in self.host.defined}
+        # in source order: compilation must not depend on the hash seed (class AF)
+        updates = {k: env[k] for k in _assigned_in_order([self.loop]) if k in env
+                   and self.host.env.get(k) != env[k] and k in self.host.defined}
         for k, v in updates.items():
             if _impure(v):
                 raise NotAffine(f"`{k}` is computed with a call")
@@ -607,7 +628,7 @@ class NestExec:
             inner_env[var] = n.Sym(new)
             axes.append(axis)
         # markers for every scalar the body may update
-        updated = _assigned_names(s.body) - set(s.vars)
+        updated = [k for k in _assigned_in_order(s.body) if k not in s.vars]
         markers = {k: n.Sym(f"⟨{k}⟩") for k in updated}
         body_env = {**inner_env, **markers}
         out = self.exec_block(s.body, tuple(loops) + tuple(axes), body_env, stores)
@@ -660,6 +681,8 @@ class NestExec:
     def finish(self, stores) -> list[n.Stmt]:
         out: list[n.Stmt] = []
         written = {s.tensor.name for _, s in stores}
+        _check_no_scan(stores)
+        _check_fission_legal(stores)
         for loops, st in stores:
             for other in written:
                 if uses(st.value, other) and contains(st.value, lambda x: isinstance(x, n.Load) and x.tensor == n.Sym(other)):
@@ -679,7 +702,7 @@ class NestExec:
                 h.env.pop(name)
                 value = simplify(n.Tabulate(tuple(loops), st.value), frozenset(h.int_syms))
                 if full != "identity":
-                    value = n.Reshape(value, pending.shape)
+                    value = simplify(n.Reshape(value, pending.shape), frozenset(h.int_syms))
                 return n.Assign(name, value, st.span)
         _check_injective(st, loops)
         h.flush([name])
@@ -783,6 +806,36 @@ def _guarded_update(new: n.Expr, m: n.Sym) -> n.Expr:
 
 def linear_form(e: n.Expr, vars):
     return _linear(e, list(vars))
+
+
+def _check_no_scan(stores):
+    """Precondition of vectorising stores: no stored value (or index) reads a scalar that the
+    loop carries (`run += v[i]; r[i] = run` is a running scan: it stays a serial host loop)."""
+    for _, st in stores:
+        for e in (st.value,) + tuple(st.index):
+            carried = sorted(x[1:-1] for x in free_syms(e) if x.startswith("⟨"))
+            if carried:
+                raise NotAffine(f"stores `{carried[0]}`, which the loop carries from one iteration "
+                                "to the next (a running scan)")
+
+
+def _check_fission_legal(stores):
+    """Precondition of loop distribution (each store becomes its own nest, all iterations of the
+    first before any of the second): two stores into one tensor must write the same element in
+    the same iteration (identical, injective indices); otherwise their writes may overlap across
+    iterations and the order would change (class X)."""
+    by_tensor: dict[str, list] = {}
+    for loops, st in stores:
+        by_tensor.setdefault(st.tensor.name, []).append((loops, st))
+    for name, group in by_tensor.items():
+        if len(group) < 2:
+            continue
+        first_loops, first = group[0]
+        for loops, st in group[1:]:
+            if st.index != first.index or loops != first_loops:
+                raise NotAffine(f"two stores into `{name}` may write the same element in different "
+                                "iterations: distributing them would reorder the writes")
+        _check_injective(first, first_loops)
 
 
 def _check_affine(st: n.Store, loops):
@@ -914,6 +967,21 @@ def _flatten_index(e: A.Index, types=None):
 
 def _root_name(e: n.Expr) -> str:
     return e.name if isinstance(e, n.Sym) else ""
+
+
+def _assigned_in_order(stmts) -> list[str]:
+    """The names `_assigned_names` gives, in source order."""
+    out: dict[str, None] = {}
+    for s in stmts:
+        for x in A.walk(s):
+            if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
+                out[x.target.id] = None
+            elif isinstance(x, A.Decl):
+                out[x.name] = None
+            elif isinstance(x, A.For):
+                for v in x.vars:
+                    out[v] = None
+    return list(out)
 
 
 def _assigned_names(stmts) -> set[str]:

@@ -298,6 +298,8 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
             return n.Dim(body, axis - len(axes)) if not _uses_any(body, axes) else e
         case n.Dim(n.Full(shape, _, _), axis) if axis < len(shape):
             return shape[axis]
+        case n.Reshape(n.Reshape(t, _), shape):
+            return n.Reshape(t, shape)          # both are copies of the same elements
         case n.Dim(n.Reshape(_, shape), axis) if axis < len(shape):
             return shape[axis]
         case n.Dim(n.Un(op, x), axis) if op in _ELEMENTWISE:
@@ -319,7 +321,9 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
         case n.Tabulate(axes, n.Full(shape, fill, dtype)) if not _uses_any(n.Full(shape, fill, dtype), axes):
             return n.Full(tuple(_extent(a) for a in axes) + shape, fill, dtype)
         case n.Tabulate(axes, n.Load(t, idx)) if _is_identity(axes, t, idx):
-            return t
+            # a comprehension is a new array: the same elements, never the source itself (class
+            # Y); a reshape to its own shape is that copy (the emitter copies where stores exist)
+            return n.Reshape(t, tuple(_extent(a) for a in axes))
         case n.Select(n.Const(c), a, b) if isinstance(c, bool):
             return a if c else b
         case n.Select(n.Bin(">" | ">=", r, x), r2, x2) if r == r2 and x == x2 and _in_window(r, x, n.ReduceOp.MAX):
