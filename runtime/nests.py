@@ -139,3 +139,23 @@ def gather(t: torch.Tensor, index, rank: int, trailing: bool = False) -> torch.T
     if len(index) < t.dim() and not trailing:
         raise IndexError(f"{len(index)} indices for a tensor of rank {t.dim()}")
     return t[tuple(parts)]
+
+
+def subscript(t: torch.Tensor, parts) -> torch.Tensor:
+    """Python slicing `t[p0, p1, …]`: per axis an index or a `slice` (negative steps too, which
+    torch's own slicing refuses); an index outside the axis raises."""
+    axis = 0
+    for p in parts:
+        if isinstance(p, slice):
+            if p.step is None or p.step > 0:
+                t = t[(slice(None),) * axis + (p,)]
+            else:
+                idx = list(range(t.shape[axis])[p])
+                t = t.index_select(axis, torch.tensor(idx, dtype=torch.long, device=t.device))
+            axis += 1
+        else:
+            size = t.shape[axis]
+            if not -size <= p < size:
+                raise IndexError(f"index {p} is out of range for axis {axis} of size {size}")
+            t = t.select(axis, p)
+    return t

@@ -69,7 +69,11 @@ class Host:
             case n.Slice(tensor, lo, hi):
                 lo_s = "" if lo is None else f"rt.to_index({self.expr(lo)})"
                 hi_s = "" if hi is None else f"rt.to_index({self.expr(hi)})"
-                return f"{self.expr(tensor)}[{lo_s}:{hi_s}]"
+                clone = ".clone()" if self.names.stores else ""      # a read is a value (class I)
+                return f"{self.expr(tensor)}[{lo_s}:{hi_s}]{clone}"
+            case n.Subscript(tensor, parts):
+                clone = ".clone()" if self.names.stores else ""
+                return f"rt.nests.subscript({self.expr(tensor)}, ({''.join(self.part(p) + ', ' for p in parts)})){clone}"
             case n.Bin("and" | "or" as op, a, b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case n.Bin("min" | "max" as op, a, b):
@@ -111,7 +115,15 @@ class Host:
                 return f"{self.expr(obj)}.{name}"
         raise EmitError(f"cannot emit {type(e).__name__}")
 
+    def part(self, p: n.Expr) -> str:
+        """A `Range` as a Python `slice(…)` object, an index as an int."""
+        if isinstance(p, n.Range):
+            return f"slice({', '.join('None' if x is None else self.index(x) for x in (p.lo, p.hi, p.step))})"
+        return self.index(p)
+
     def index(self, i: n.Expr) -> str:
+        if isinstance(i, n.Range):          # a host store into a slice: `B[i, :2] = …`
+            return ":".join("" if x is None else self.index(x) for x in (i.lo, i.hi, i.step))
         s = self.expr(i)
         return s if _is_int_expr(i, self.names.ints) else f"rt.to_index({s})"
 

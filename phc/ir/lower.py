@@ -341,9 +341,16 @@ class FnLowering:
     def name(self, name: str) -> n.Expr:
         return self.env.get(name, n.Sym(name))
 
+    def part(self, e) -> n.Expr:
+        """One subscript: an index, or a slice as a `Range`."""
+        if isinstance(e, A.Slice):
+            lower = lambda x: None if x is None else self._expr(x)      # noqa: E731
+            return n.Range(lower(e.lo), lower(e.hi), lower(e.step))
+        return self._expr(e)
+
     def index_expr(self, e) -> n.Expr:
         if isinstance(e, A.Slice):
-            raise NotAffine("slices are host code")
+            return simplify(self.part(e), frozenset(self.int_syms))      # a host slice store
         return simplify_index(self._expr(e), frozenset(self.int_syms))
 
     def expr(self, e) -> n.Expr:
@@ -377,6 +384,8 @@ class FnLowering:
                 return self.call(e)
             case A.Comprehension():
                 return self.comprehension(e)
+            case A.Slice():
+                raise NotAffine("slices are host code")
             case A.Sample(dist, params, shape):
                 return n.Sample(dist, tuple(self._expr(p) for p in params), tuple(_floor(self._expr(d)) for d in shape))
         raise NotAffine(f"unsupported expression {type(e).__name__}")
@@ -389,10 +398,11 @@ class FnLowering:
         base, idx = _flatten_index(e, self.prog.types)
         t = self._expr(base)
         if any(isinstance(i, A.Slice) for i in idx):
-            if len(idx) == 1:
+            if len(idx) == 1 and idx[0].step is None:
                 s = idx[0]
                 return n.Slice(t, None if s.lo is None else self._expr(s.lo), None if s.hi is None else self._expr(s.hi))
-            raise NotAffine("multi-axis slices are not supported")
+            # steps and several axes (`x[::2]`, `x[:, 0]`): Python slicing on the host
+            return n.Subscript(t, tuple(self.part(i) for i in idx))
         return n.Load(t, tuple(self._expr(i) for i in idx))
 
     def comprehension(self, e: A.Comprehension) -> n.Expr:
@@ -605,6 +615,8 @@ class NestExec:
             v = h.expr(e)
         finally:
             h.env, h.in_nest = saved, saved_nest
+        if contains(v, lambda x: isinstance(x, (n.Subscript, n.Range))):
+            raise NotAffine("slices are host code")
         if _impure(v):
             call = next(x for x in _walk(v) if isinstance(x, (n.Call, n.Sample)))
             what = f"calls `{call.func}`" if isinstance(call, n.Call) else "samples"
@@ -950,7 +962,7 @@ def _cheap(v: n.Expr) -> bool:
     and pending allocations (which a following nest may overwrite)."""
     if isinstance(v, n.Full):
         return True
-    return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice)))
+    return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice, n.Subscript)))
 
 
 def _flatten_index(e: A.Index, types=None):

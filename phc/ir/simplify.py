@@ -31,7 +31,7 @@ def children(e: n.Expr) -> tuple[n.Expr, ...]:
 
 
 def _is_expr(v) -> bool:
-    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
+    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Range, n.Subscript, n.Bin, n.Un, n.Select, n.Reduce,
                           n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr))
 
 
