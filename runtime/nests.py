@@ -159,3 +159,59 @@ def subscript(t: torch.Tensor, parts) -> torch.Tensor:
                 raise IndexError(f"index {p} is out of range for axis {axis} of size {size}")
             t = t.select(axis, p)
     return t
+
+
+def _as_tensors(items):
+    """Python numbers and tensors as tensors of one common dtype, on the run's device."""
+    from runtime.ops import device
+    ts = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, device=device()) for v in items]
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    if dtype == torch.float64:
+        dtype = torch.float32
+    return [t.to(dtype) for t in ts]
+
+
+def stack_values(items, sizes) -> torch.Tensor:
+    """The tensor of shape `sizes` + (element shape) whose points are `items` (row-major): a
+    tabulation evaluated point by point on the host."""
+    if not items:
+        from runtime.ops import device
+        return torch.zeros(tuple(sizes), device=device())
+    ts = _as_tensors(items)
+    return torch.stack(ts).reshape(tuple(sizes) + tuple(ts[0].shape))
+
+
+def reduce_values(op: str, items, lo: int = 0):
+    """A reduction evaluated point by point: `op` of `items` (row-major over its axes)."""
+    if not items:
+        return {"add": 0.0, "mul": 1.0, "max": -float("inf"), "min": float("inf")}.get(op, lo)
+    t = torch.stack(_as_tensors(items))
+    if op == "add":
+        return t.sum(dim=0)
+    if op == "mul":
+        return t.prod(dim=0)
+    if op == "max":
+        return t.max(dim=0).values
+    if op == "min":
+        return t.min(dim=0).values
+    first = t.argmax(dim=0) if op == "argmax" else t.argmin(dim=0)
+    return first + lo
+
+
+def extremum(body: torch.Tensor, dims, op: str):
+    """`amax`/`amin` over `dims`; over an empty range the identity (-inf / +inf)."""
+    if body.numel() == 0 or any(body.shape[d] == 0 for d in dims):
+        shape = [s for d, s in enumerate(body.shape) if d not in dims]
+        fill = -float("inf") if op == "max" else float("inf")
+        return torch.full(shape, fill, dtype=body.dtype, device=body.device)
+    return body.amax(dim=dims) if op == "max" else body.amin(dim=dims)
+
+
+def arg_extremum(body: torch.Tensor, dim: int, fn: str, lo):
+    """`argmax`/`argmin` over `dim` plus `lo`; over an empty range `lo` (a select discards it)."""
+    if body.shape[dim] == 0:
+        shape = [s for d, s in enumerate(body.shape) if d != dim]
+        return torch.full(shape, lo, dtype=torch.long, device=body.device)
+    return getattr(body, fn)(dim=dim) + lo

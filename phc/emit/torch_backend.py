@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
-from phc.ir.simplify import extent, free_syms, simplify, as_int
+from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
 
 _BIN = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**", "@": "@",
         "<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
@@ -168,6 +168,13 @@ def _py_list(e) -> str:
     return repr(e.value)
 
 
+def _nonempty(a: n.Axis) -> bool:
+    """An axis that surely runs: a positive constant extent, or a whole tensor axis."""
+    ext = extent(a)
+    k = as_int(ext)
+    return (k is not None and k > 0) or isinstance(ext, n.Dim)
+
+
 def _is_int_expr(e: n.Expr, ints=frozenset()) -> bool:
     """Expressions that are Python ints at run time: shapes, integer constants, host loop
     variables, and integer arithmetic on them."""
@@ -198,10 +205,50 @@ class Nest:
     # ---- entry points
 
     def value(self, e: n.Expr) -> str:
-        """A host-level Reduce or Tabulate: the finished tensor (or scalar)."""
+        """A host-level Reduce or Tabulate: the finished tensor (or scalar). Where the nest
+        cannot be vectorised (`EmitError`: a call, a nested tabulation, …) it is evaluated point
+        by point on the host instead: slower, the same value."""
+        mark, cache = len(self.code.lines), dict(self.cache)
+        try:
+            if isinstance(e, n.Tabulate):
+                return self.tabulate(e)
+            return self.vec(e)
+        except EmitError as why:
+            if self.axes:
+                raise
+            del self.code.lines[mark:]
+            self.cache.clear()
+            self.cache.update(cache)
+            return self.host_points(e, str(why))
+
+    def host_points(self, e: n.Tabulate | n.Reduce, why: str) -> str:
+        """`e` by a Python loop over its points, each point's body a host value; the values are
+        stacked (a tabulation) or reduced (`rt.nests.reduce_values`)."""
+        c, h = self.code, self.host
+        c.line(f"# not vectorised ({why}): a host loop over the points")
+        names = {a.var: c.tmp("_p") for a in e.axes}
+        h.names.ints.update(names.values())
+        rename = {k: n.Sym(v) for k, v in names.items()}
+        sizes = []
+        for a in e.axes:
+            sizes.append(c.tmp("_n"))
+            c.line(f"{sizes[-1]} = max({h.int_expr(subst(extent(a), rename))}, 0)")
+        acc = c.tmp("_pts")
+        c.line(f"{acc} = []")
+        indent = c.indent
+        for a, size in zip(e.axes, sizes):
+            lo = h.int_expr(subst(a.lo, rename))
+            c.line(f"for {names[a.var]} in range({lo}, {lo} + {size}):")
+            c.indent += 1
+        c.line(f"{acc}.append({h.expr(subst(e.body, rename))})")
+        c.indent = indent
+        out = c.tmp("_v")
         if isinstance(e, n.Tabulate):
-            return self.tabulate(e)
-        return self.vec(e)
+            c.line(f"{out} = rt.nests.stack_values({acc}, {_tuple(sizes)})")
+        else:
+            lo = h.int_expr(subst(e.axes[0].lo, rename))
+            c.line(f"{out} = rt.nests.reduce_values({e.op.value!r}, {acc}, {lo})")
+        return out
 
     def tabulate(self, t: n.Tabulate) -> str:
         nest = Nest(self.host, self.axes + t.axes)
@@ -390,18 +437,27 @@ class Nest:
             full = ", ".join(inner.sizes[a.var] for a in inner.axes)
             body = f"{body}.expand({full})"
         dims_s = _tuple(str(d) for d in dims)
+        # max/min of an empty range has no value in torch: `_nonempty` axes use torch directly,
+        # the others a runtime helper that gives the identity (-inf/+inf; for argmax `lo`, which
+        # the select around it discards) — class H
+        nonempty = all(_nonempty(a) for a in r.axes)
         match r.op:
             case n.ReduceOp.ADD:
                 return f"{body}.sum(dim={dims_s})"
-            case n.ReduceOp.MAX:
+            case n.ReduceOp.MAX if nonempty:
                 return f"{body}.amax(dim={dims_s})"
-            case n.ReduceOp.MIN:
+            case n.ReduceOp.MIN if nonempty:
                 return f"{body}.amin(dim={dims_s})"
-            case n.ReduceOp.MUL if len(dims) == 1:
-                return f"{body}.prod(dim={dims[0]})"
+            case n.ReduceOp.MAX | n.ReduceOp.MIN:
+                return f"rt.nests.extremum({body}, {dims_s}, {r.op.value!r})"
+            case n.ReduceOp.MUL:
+                # several axes: flattened into one (torch's prod takes one dim) — class A
+                return f"{body}.flatten({k0}).prod(dim={k0})" if len(dims) > 1 else f"{body}.prod(dim={k0})"
             case n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN if len(dims) == 1:
                 fn = "argmax" if r.op is n.ReduceOp.ARGMAX else "argmin"
                 lo = self.host.int_expr(r.axes[0].lo)
+                if not nonempty:
+                    return f"rt.nests.arg_extremum({body}, {dims[0]}, {fn!r}, {lo})"
                 return f"({body}.{fn}(dim={dims[0]}) + {lo})"
         raise EmitError(f"reduction {r.op.value} over several axes")
 

@@ -310,6 +310,14 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
             # count; a count is never negative (ℕ(5, 3) runs no iteration: `_trip_count`)
             count = _fold(lambda acc, a: n.Bin("*", acc, a), [_trip_count(a) for a in axes])
             return count if _is_int_one(body) else n.Bin("*", body, count)
+        case n.Reduce(n.ReduceOp.MUL, axes, body) if not _uses_any(body, axes) \
+                and not any(_uses_any(a.lo, axes) or _uses_any(a.hi, axes) for a in axes):
+            # a product of a loop-invariant value is its power of the trip count (class AB1)
+            count = _fold(lambda acc, a: n.Bin("*", acc, a), [_trip_count(a) for a in axes])
+            return n.Bin("**", body, count)
+        case n.Reduce(n.ReduceOp.MAX | n.ReduceOp.MIN, axes, body) if not _uses_any(body, axes) \
+                and all(_positive_count(a) for a in axes):
+            return body     # the max of one value over a range that surely runs (class AB2)
         case n.Reduce(op, outer, n.Reduce(op2, inner, body)) if op == op2 and op in _ASSOC \
                 and not any(_uses_any(a.lo, outer) or _uses_any(a.hi, outer) for a in inner):
             return n.Reduce(op, outer + inner, body)
@@ -360,6 +368,12 @@ def _trip_count(a: n.Axis) -> n.Expr:
     if _nonnegative(ext):
         return ext
     return n.Bin("max", ext, n.Const(0))
+
+
+def _positive_count(a: n.Axis) -> bool:
+    """Precondition of max/min of an invariant value being that value: the axis surely runs."""
+    k = as_int(simplify(_extent(a)))
+    return k is not None and k > 0
 
 
 def _nonnegative(e: n.Expr) -> bool:
