@@ -274,6 +274,9 @@ class Nest:
     # ---- helpers
 
     def size_of(self, a: n.Axis) -> str:
+        if any(self.axis_index(v) is not None and v != a.var for v in free_syms(a.lo) | free_syms(a.hi)):
+            # precondition of a vectorised nest: a rectangular box of points
+            raise EmitError(f"the range of `{a.var}` depends on an enclosing loop variable")
         if a.var not in self.sizes:
             name = self.code.tmp("_n")
             self.code.line(f"{name} = {self.host.int_expr(extent(a))}")

@@ -634,6 +634,7 @@ class NestExec:
                 axis = h.loop_axis(s, var)
             finally:
                 h.env = saved
+            _check_rectangular(axis, var, tuple(loops) + tuple(axes))
             new = h.fresh(var)
             h.int_syms.add(new)
             axis = n.Axis(new, axis.lo, axis.hi)
@@ -818,6 +819,15 @@ def _guarded_update(new: n.Expr, m: n.Sym) -> n.Expr:
 
 def linear_form(e: n.Expr, vars):
     return _linear(e, list(vars))
+
+
+def _check_rectangular(axis: n.Axis, var: str, enclosing) -> None:
+    """Precondition of a loop nest: every bound is invariant in the enclosing nest's loops (a
+    triangular `for j: ℕ(i + 1)` keeps the outer loop on the host — classes K, K2, R01)."""
+    bound = free_syms(axis.lo) | free_syms(axis.hi)
+    outer = [a.var for a in enclosing if a.var in bound]
+    if outer:
+        raise NotAffine(f"the range of `{var}` depends on an enclosing loop variable: not rectangular")
 
 
 def _check_no_scan(stores):
