@@ -278,13 +278,31 @@ class FnLowering:
 
     def for_loop(self, s: A.For):
         try:
-            stmts, updates = NestExec(self, s).run()
+            nest = NestExec(self, s)
+            stmts, updates = nest.run()
         except NotAffine as why:
             self.host_loop(s, str(why))
             return
         for st in stmts:
             self.emit(st)
         self.assign_simultaneously(updates, s.span)
+        self.bind_after_loop(nest, s.span)
+
+    def bind_after_loop(self, nest: "NestExec", span):
+        """The loop variable and the loop's locals after a loop that became a nest: bound when
+        the loop ran at least once (as a host loop would leave them)."""
+        if not nest.escaping:
+            return
+        axis = nest.top_axes[0]
+        count = as_int(extent(axis))
+        if count is not None and count > 0:
+            for name, value in nest.escaping.items():
+                self.define(name, value, span)
+            return
+        self.flush(set(nest.escaping) | set().union(*(free_syms(v) for v in nest.escaping.values())))
+        body = tuple(n.Assign(k, simplify(v, frozenset(self.int_syms)), span) for k, v in nest.escaping.items())
+        self.defined |= set(nest.escaping)
+        self.emit(n.If(simplify(n.Bin(">", axis.hi, axis.lo), frozenset(self.int_syms)), body, (), span))
 
     def assign_simultaneously(self, updates: dict[str, n.Expr], span):
         """The loop's scalar updates all read the values from before the loop (`bj` compares
@@ -543,7 +561,9 @@ class NestExec:
     def run(self):
         env = dict(self.host.env)
         stores: list[tuple[tuple[n.Axis, ...], n.Store]] = []
+        self.top_axes: list[n.Axis] = []
         env = self.exec_for(self.loop, (), env, stores)
+        self.escaping = self.last_values(env)
         stmts = self.finish(stores)
         # names first assigned inside the loop are loop-local: their last value does not escape
         # in source order: compilation must not depend on the hash seed (class AF)
@@ -554,6 +574,19 @@ class NestExec:
                 raise NotAffine(f"`{k}` is computed with a call")
             _check_affine_value(v)
         return stmts, updates
+
+    def last_values(self, env) -> dict[str, n.Expr]:
+        """Names first bound inside the loop stay visible after it (docs): the loop variable is
+        its last value, a local its value in the last iteration (class M). Values that are not
+        plain expressions (a call) are left unbound, as before."""
+        out = {}
+        for var, axis in zip(self.loop.vars, self.top_axes):
+            out[var] = simplify(n.Bin("-", axis.hi, n.Const(1)), self._ints())
+        for k in _assigned_in_order(self.loop.body):
+            if k in env and k not in self.host.defined and k not in out and not _impure(env[k]) \
+                    and not any(x.startswith("⟨") for x in free_syms(env[k])):
+                out[k] = env[k]
+        return out
 
     # ---- statements inside the nest
 
@@ -640,6 +673,8 @@ class NestExec:
             axis = n.Axis(new, axis.lo, axis.hi)
             inner_env[var] = n.Sym(new)
             axes.append(axis)
+        if not loops:
+            self.top_axes = list(axes)
         # markers for every scalar the body may update
         updated = [k for k in _assigned_in_order(s.body) if k not in s.vars]
         markers = {k: n.Sym(f"⟨{k}⟩") for k in updated}
@@ -1058,14 +1093,24 @@ def _dead_code(stmts: list[n.Stmt]) -> list[n.Stmt]:
     while changed:
         changed = False
         for k, s in enumerate(out):
-            if isinstance(s, n.Assign) and not _impure(s.value):
+            if _binds_after_loop(s) or isinstance(s, n.Assign) and not _impure(s.value):
                 later = set().union(*(stmt_reads(x) for st in out[k + 1:] for x in walk_stmts([st]))) \
                     if k + 1 < len(out) else set()
-                if s.name not in later:
+                if not (_bound_names(s) & later):
                     del out[k]
                     changed = True
                     break
     return out
+
+
+def _binds_after_loop(s) -> bool:
+    """`if hi > lo: i = hi - 1; t = …` (bind_after_loop): pure assignments under a guard."""
+    return isinstance(s, n.If) and not s.orelse and all(
+        isinstance(x, n.Assign) and not _impure(x.value) for x in s.body)
+
+
+def _bound_names(s) -> set[str]:
+    return {x.name for x in s.body} if isinstance(s, n.If) else {s.name}
 
 
 def _fold_return(stmts: list[n.Stmt]) -> list[n.Stmt]:
