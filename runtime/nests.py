@@ -44,6 +44,12 @@ def view(t: torch.Tensor, const, coeffs, sizes, guarded: bool = False, trailing:
     if trailing and len(const) < len(shape):
         # `X[i]` of a rank-3 X inside `[X[i] for i …]`: the sub-tensor's axes come last
         k = len(const)
+        if any(c < 0 for row in coeffs for c in row) and not guarded:
+            # a reversed gather is a fresh tensor, not a view of `t` (class P): index the
+            # leading axes with advanced indexing, which keeps the trailing ones
+            _bounds(shape[:k], const, coeffs, sizes)
+            idx = index_tensors(const, coeffs, sizes, t.device)
+            return t[tuple(i.expand(*sizes) for i in idx)]
         inner = view(t, const + (0,) * (len(shape) - k), tuple(tuple(r) + (0,) * (len(shape) - k) for r in coeffs),
                      sizes, guarded)
         st, rest = t.stride(), tuple(shape[k:])
@@ -215,3 +221,16 @@ def arg_extremum(body: torch.Tensor, dim: int, fn: str, lo):
         shape = [s for d, s in enumerate(body.shape) if d != dim]
         return torch.full(shape, lo, dtype=torch.long, device=body.device)
     return getattr(body, fn)(dim=dim) + lo
+
+
+def host_select(cond, a, b):
+    """`torch.where(cond, a, b)` for a host condition: the chosen branch, broadcast against the
+    other so that the shape (and dtype promotion) is the same whichever is chosen."""
+    if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        return a if cond else b
+    ref = a if isinstance(a, torch.Tensor) else b
+    ta = a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=ref.dtype, device=ref.device)
+    tb = b if isinstance(b, torch.Tensor) else torch.as_tensor(b, dtype=ref.dtype, device=ref.device)
+    shape = torch.broadcast_shapes(ta.shape, tb.shape)
+    dtype = torch.promote_types(ta.dtype, tb.dtype)
+    return (ta if cond else tb).to(dtype).expand(shape)

@@ -325,6 +325,13 @@ class Nest:
                 return f"rt.nests.arange({self.sizes[var]}, {k}, {self.rank()}, {lo}, device=rt.device())"
             case n.Load(tensor, index):
                 return self.load(tensor, index, self.axes)
+            case n.Bin("and" | "or" as op, a, b) if not (self.depends(a) and self.depends(b)):
+                # one side is a host bool (class N): it decides on the host, the other is per point
+                host, point = (a, b) if not self.depends(a) else (b, a)
+                h, p = self.host.expr(host), self.vec(point)
+                if op == "and":
+                    return f"({p} if {h} else torch.zeros_like(torch.as_tensor({p}), dtype=torch.bool))"
+                return f"(torch.ones_like(torch.as_tensor({p}), dtype=torch.bool) if {h} else {p})"
             case n.Bin("and", a, b):
                 return f"torch.logical_and({self.vec(a)}, {self.vec(b)})"
             case n.Bin("or", a, b):
@@ -349,6 +356,16 @@ class Nest:
                     return idiom
                 if c == n.Bin(">", a, n.Const(0)) and b == n.Const(0.0) or c == n.Bin(">", a, n.Const(0.0)) and b == n.Const(0.0):
                     return f"torch.relu({self.vec(a)})"     # `if x > 0: x else 0.0` (same gradient at 0)
+                if not self.depends(c):
+                    # a host condition selects on the host (class O); both branches are values
+                    # of the nest, broadcast to each other as torch.where would
+                    cond = self.host.expr(c)
+                    self.guarded += 1
+                    try:
+                        va, vb = self.vec(a), self.vec(b)
+                    finally:
+                        self.guarded -= 1
+                    return f"rt.nests.host_select({cond}, {va}, {vb})"
                 cond = self.vec(c)
                 self.guarded += 1       # a branch may read out of range where it is not selected
                 try:

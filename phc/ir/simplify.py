@@ -332,6 +332,10 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
             # a comprehension is a new array: the same elements, never the source itself (class
             # Y); a reshape to its own shape is that copy (the emitter copies where stores exist)
             return n.Reshape(t, tuple(_extent(a) for a in axes))
+        case n.Bin("and", n.Const(True), x) | n.Bin("and", x, n.Const(True)) if _is_bool_kind(x):
+            return x
+        case n.Bin("or", n.Const(False), x) | n.Bin("or", x, n.Const(False)) if _is_bool_kind(x):
+            return x
         case n.Select(n.Const(c), a, b) if isinstance(c, bool):
             return a if c else b
         case n.Select(n.Bin(">" | ">=", r, x), r2, x2) if r == r2 and x == x2 and _in_window(r, x, n.ReduceOp.MAX):
@@ -368,6 +372,12 @@ def _trip_count(a: n.Axis) -> n.Expr:
     if _nonnegative(ext):
         return ext
     return n.Bin("max", ext, n.Const(0))
+
+
+def _is_bool_kind(e: n.Expr) -> bool:
+    """A comparison or a logical operation (`True and e` is `e` only when `e` is a bool)."""
+    return isinstance(e, n.Bin) and e.op in ("<", ">", "<=", ">=", "==", "!=", "and", "or") \
+        or isinstance(e, n.Un) and e.op == "not" or isinstance(e, n.Const) and isinstance(e.value, bool)
 
 
 def _positive_count(a: n.Axis) -> bool:
