@@ -357,7 +357,20 @@ class FnLowering:
     # ---- expressions
 
     def name(self, name: str) -> n.Expr:
+        if name not in self.env and name not in self.locals and name in self.signature_dims():
+            return self.signature_dims()[name]          # `C: ℝ[n, o]` with B: ℝ[n, o] (R02)
         return self.env.get(name, n.Sym(name))
+
+    def signature_dims(self) -> dict[str, n.Expr]:
+        """A signature's dimension symbols as shapes of the parameters: `m` in `A: ℝ[m, n]` is
+        `dim(A, 0)` (the first parameter that names it)."""
+        if not hasattr(self, "_sig_dims"):
+            self._sig_dims: dict[str, n.Expr] = {}
+            for p in (self.fn.params if self.fn else ()):
+                for k, d in enumerate(p.type.dims if p.type is not None else ()):
+                    if isinstance(d, A.Name) and d.id not in self._sig_dims:
+                        self._sig_dims[d.id] = n.Dim(n.Sym(p.name), k)
+        return self._sig_dims
 
     def part(self, e) -> n.Expr:
         """One subscript: an index, or a slice as a `Range`."""
