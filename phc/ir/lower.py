@@ -448,14 +448,60 @@ class FnLowering:
         self.int_syms.add(var)
         self.scope_binders.add(var)
         try:
-            body = self._expr(e.body)
+            trailing, body = self.point_body(e.body, var)
         finally:
             self.scope_binders.discard(var)
             if saved is None:
                 self.env.pop(e.var, None)
             else:
                 self.env[e.var] = saved
-        return n.Tabulate((n.Axis(var, lo, hi),), body)
+        return n.Tabulate((n.Axis(var, lo, hi),) + trailing, body)
+
+    def point_body(self, e, var: str) -> tuple[tuple[n.Axis, ...], n.Expr]:
+        """A comprehension's body. A sub-tensor computed elementwise (`x[i] * 2.0`) is tabulated
+        over its own axes too, element by element (`x[i, e] * 2.0`): a nest computes numbers, and
+        a plain sub-tensor load is the only tensor-valued body the emitter vectorises (class C2).
+        A sub-tensor body that is not elementwise (`x[i] @ w`) is marked `host_value`: the
+        emitter evaluates it point by point on the host."""
+        body = self._expr(e)
+        rank = self.rank_of(e)
+        if not rank or not isinstance(simplify(body), (n.Bin, n.Un, n.Select)):
+            return (), body
+        idx_vars = [self.fresh("e") for _ in range(rank)]
+        self.int_syms.update(idx_vars)
+        shapes: list[n.Expr] = []
+        try:
+            elem = self.element_at(e, tuple(n.Sym(v) for v in idx_vars), shapes)
+            axes = tuple(n.Axis(v, n.Const(0), simplify(n.Dim(shapes[0], k), frozenset(self.int_syms)))
+                         for k, v in enumerate(idx_vars))
+            if any(uses(a.hi, var) for a in axes):
+                raise NotAffine("the element shape depends on the comprehension variable")
+            return axes, elem
+        except (NotAffine, IndexError):
+            return (), n.Call("host_value", (body,))
+
+    def element_at(self, e, idx: tuple[n.Expr, ...], shapes: list) -> n.Expr:
+        """The element at `idx` of the AST value `e` of rank len(idx); NotAffine where `e` is not
+        an elementwise expression of same-rank tensors and numbers."""
+        rank = self.rank_of(e)
+        if rank == 0:
+            return self._expr(e)
+        if rank != len(idx):
+            raise NotAffine("operands of different ranks")
+        match e:
+            case A.BinOp(op, l, r) if op in ("+", "-", "*", "/", "**", "//", "%"):
+                return n.Bin(op, self.element_at(l, idx, shapes), self.element_at(r, idx, shapes))
+            case A.UnaryOp("-", x):
+                return n.Un("neg", self.element_at(x, idx, shapes))
+            case A.UnaryOp("+", x):
+                return self.element_at(x, idx, shapes)
+            case A.Call(A.Name(f), (a,)) if f in MATH and f not in self.prog.functions and f not in self.locals:
+                return n.Un(f, self.element_at(a, idx, shapes))
+            case A.Index() | A.Name():
+                v = self._expr(e)
+                shapes.append(v)
+                return n.Load(v, idx)
+        raise NotAffine("not an elementwise expression")
 
     def call(self, e: A.Call) -> n.Expr:
         args = tuple(self._expr(a) for a in e.args)
