@@ -345,7 +345,12 @@ class FnLowering:
                 for k, i in enumerate(idx):
                     if isinstance(i, A.Name) and i.id == var:
                         return n.Dim(self.expr(base), k)
-        raise NotAffine(f"cannot infer the range of `{var}`: it indexes no array")
+        # the program has no meaning (docs: the range comes from a plain index): a diagnostic,
+        # not a NotAffine, which would escape as a traceback (class V)
+        from phc.diagnostics import PhcError, error
+        raise PhcError([error(f"cannot infer the range of `{var}`: it indexes no array plainly",
+                              getattr(where, "span", A.NOSPAN), hint=f"write `for {var}: ℕ(n) -> …`",
+                              filename=self.prog.ast.filename)])
 
     def store_target(self, target) -> tuple[n.Expr, tuple[n.Expr, ...]]:
         if isinstance(target, A.Index):
