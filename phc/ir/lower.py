@@ -623,7 +623,11 @@ class NestExec:
         self.host, self.loop = host, loop
 
     def run(self):
-        env = dict(self.host.env)
+        # a tensor the loop stores into is read as itself, never as its pending value (`r[i] =
+        # 1.0; r[i] = r[i] + 2.0` must not read the zeros before the loop): then `finish` sees
+        # the read and checks it
+        stored = _stored_tensors(self.loop)
+        env = {k: v for k, v in self.host.env.items() if k not in stored}
         stores: list[tuple[tuple[n.Axis, ...], n.Store]] = []
         self.top_axes: list[n.Axis] = []
         env = self.exec_for(self.loop, (), env, stores)
@@ -793,6 +797,8 @@ class NestExec:
     def finish(self, stores) -> list[n.Stmt]:
         out: list[n.Stmt] = []
         written = {s.tensor.name for _, s in stores}
+        # an alias pending as another name (`y = x`) writes that tensor too
+        written |= {self.host.env[w].name for w in list(written) if isinstance(self.host.env.get(w), n.Sym)}
         _check_no_scan(stores)
         _check_fission_legal(stores)
         for loops, st in stores:
@@ -1088,6 +1094,17 @@ def _flatten_index(e: A.Index, types=None):
 
 def _root_name(e: n.Expr) -> str:
     return e.name if isinstance(e, n.Sym) else ""
+
+
+def _stored_tensors(loop: A.For) -> set[str]:
+    """Names of the tensors a loop stores into (`r[i] = …`, `r[i] += …`)."""
+    out = set()
+    for x in A.walk(loop):
+        if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Index):
+            base, _ = _flatten_index(x.target)
+            if isinstance(base, A.Name):
+                out.add(base.id)
+    return out
 
 
 def _assigned_in_order(stmts) -> list[str]:
