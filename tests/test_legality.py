@@ -262,3 +262,13 @@ def test_a_host_condition_selects_on_the_host():
            "    for i: ℕ(len(x)):\n        t = x[i]\n        if k > 1 and x[i] > 0:\n            t = 0.0\n"
            "        r[i] = t\n    return r\nf(x, 1)\nf(x, 2)\n")
     assert run_program(src) == "[1.0, -2.0, 3.0] ∈ ℝ[3]\n[0.0, -2.0, 0.0] ∈ ℝ[3]\n"
+
+
+# ---------------------------------------------------------------- ranges that cannot be inferred
+
+def test_a_range_that_cannot_be_inferred_is_a_diagnostic():
+    import pytest
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError, match="cannot infer the range of `i`: it indexes no array plainly"):
+        pipeline.compile_source("y: ℝ[4] = [1, 2, 3, 4]\nz = for i -> y[i // 2]\nz\n", "v.phk")
+    assert run_program("y: ℝ[4] = [1, 2, 3, 4]\nz = for i -> y[i]\nz\n") == "[1.0, 2.0, 3.0, 4.0] ∈ ℝ[4]\n"
