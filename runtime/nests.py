@@ -234,3 +234,8 @@ def host_select(cond, a, b):
     shape = torch.broadcast_shapes(ta.shape, tb.shape)
     dtype = torch.promote_types(ta.dtype, tb.dtype)
     return (ta if cond else tb).to(dtype).expand(shape)
+
+
+def read(v):
+    """An indexed read as a value (a copy of a tensor view); anything else as it is."""
+    return v.clone() if isinstance(v, torch.Tensor) else v

@@ -62,18 +62,15 @@ class Host:
             case n.Load(tensor, index):
                 # an indexed read is a value, not a view: a later store must not change it
                 # (class I); the copy is only observable if something stores into a tensor
-                clone = ".clone()" if self.names.stores else ""
-                return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]{clone}"
+                return self.read(f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]")
             case n.Item(value, index):
                 return f"{self.expr(value)}[{index}]"
             case n.Slice(tensor, lo, hi):
                 lo_s = "" if lo is None else f"rt.to_index({self.expr(lo)})"
                 hi_s = "" if hi is None else f"rt.to_index({self.expr(hi)})"
-                clone = ".clone()" if self.names.stores else ""      # a read is a value (class I)
-                return f"{self.expr(tensor)}[{lo_s}:{hi_s}]{clone}"
+                return self.read(f"{self.expr(tensor)}[{lo_s}:{hi_s}]")     # a read is a value (class I)
             case n.Subscript(tensor, parts):
-                clone = ".clone()" if self.names.stores else ""
-                return f"rt.nests.subscript({self.expr(tensor)}, ({''.join(self.part(p) + ', ' for p in parts)})){clone}"
+                return self.read(f"rt.nests.subscript({self.expr(tensor)}, ({''.join(self.part(p) + ', ' for p in parts)}))")
             case n.Bin("and" | "or" as op, a, b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case n.Bin("min" | "max" as op, a, b):
@@ -114,6 +111,11 @@ class Host:
             case n.Attr(obj, name):
                 return f"{self.expr(obj)}.{name}"
         raise EmitError(f"cannot emit {type(e).__name__}")
+
+    def read(self, code: str) -> str:
+        """An indexed read as a value: a copy, where the program stores into some tensor (else
+        no store can change it and the view is free); lists (data sets) are read as they are."""
+        return f"rt.nests.read({code})" if self.names.stores else code
 
     def part(self, p: n.Expr) -> str:
         """A `Range` as a Python `slice(…)` object, an index as an int."""
