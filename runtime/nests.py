@@ -237,5 +237,6 @@ def host_select(cond, a, b):
 
 
 def read(v):
-    """An indexed read as a value (a copy of a tensor view); anything else as it is."""
-    return v.clone() if isinstance(v, torch.Tensor) else v
+    """An indexed read as a value: a view of a tensor is copied (a gather already is a copy);
+    anything else as it is."""
+    return v.clone() if isinstance(v, torch.Tensor) and v._base is not None else v

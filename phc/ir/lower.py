@@ -299,7 +299,7 @@ class FnLowering:
             for name, value in nest.escaping.items():
                 self.define(name, value, span)
             return
-        self.flush(set(nest.escaping) | set().union(*(free_syms(v) for v in nest.escaping.values())))
+        self.flush(set(nest.escaping))      # they are rebound (what reads their old value first)
         body = tuple(n.Assign(k, simplify(v, frozenset(self.int_syms)), span) for k, v in nest.escaping.items())
         self.defined |= set(nest.escaping)
         self.emit(n.If(simplify(n.Bin(">", axis.hi, axis.lo), frozenset(self.int_syms)), body, (), span))
@@ -730,7 +730,9 @@ class NestExec:
         inner_env = dict(env)
         for var in s.vars:
             saved = h.env
-            h.env = inner_env
+            # a bound may read the shape of a tensor the loop stores into (its pending value's
+            # shape: a store does not change it)
+            h.env = {**{k: v for k, v in self.host.env.items() if isinstance(v, n.Full)}, **inner_env}
             try:
                 axis = h.loop_axis(s, var)
             finally:
