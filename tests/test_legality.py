@@ -272,3 +272,11 @@ def test_a_range_that_cannot_be_inferred_is_a_diagnostic():
     with pytest.raises(PhcError, match="cannot infer the range of `i`: it indexes no array plainly"):
         pipeline.compile_source("y: ℝ[4] = [1, 2, 3, 4]\nz = for i -> y[i // 2]\nz\n", "v.phk")
     assert run_program("y: ℝ[4] = [1, 2, 3, 4]\nz = for i -> y[i]\nz\n") == "[1.0, 2.0, 3.0, 4.0] ∈ ℝ[4]\n"
+
+
+def test_a_declared_real_assigned_an_index_in_a_host_loop_stays_real():
+    src = (
+        "v: ℝ[3] = [0.5, 2.0, 1.0]\ndef f(v: ℝ[m]): ℝ:\n    idx: ℝ = 0\n    best: ℝ = v[0]\n"
+        "    for i: ℕ(len(v)):\n        physika_print(i)\n        if v[i] > best:\n"
+        "            best = v[i]\n            idx = i\n    return idx\nf(v)\n")
+    check(src, "0 ∈ ℕ\n1 ∈ ℕ\n2 ∈ ℕ\n1.0 ∈ ℝ\n", "serial  # prints or evaluates an expression")

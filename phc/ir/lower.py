@@ -272,6 +272,7 @@ class FnLowering:
         sub = FnLowering(self.prog, self.fn, self.owner, lazy=False)
         sub.locals, sub.counter, sub.int_syms = self.locals, self.counter, self.int_syms
         sub.defined, sub.scope_binders = self.defined, self.scope_binders
+        sub.declared = self.declared
         sub.block(stmts)
         sub.flush()
         return tuple(_group_grads(sub.out))
