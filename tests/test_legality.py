@@ -280,3 +280,15 @@ def test_a_declared_real_assigned_an_index_in_a_host_loop_stays_real():
         "    for i: ℕ(len(v)):\n        physika_print(i)\n        if v[i] > best:\n"
         "            best = v[i]\n            idx = i\n    return idx\nf(v)\n")
     check(src, "0 ∈ ℕ\n1 ∈ ℕ\n2 ∈ ℕ\n1.0 ∈ ℝ\n", "serial  # prints or evaluates an expression")
+
+
+def test_a_row_store_in_a_loop_is_one_store_per_element():
+    src = ("x: ℝ[2, 3] = [[1, 2, 3], [4, 5, 6]]\ndef f(x: ℝ[m, n]): ℝ[m, n]:\n    r: ℝ[2, 3] = zeros(2, 3)\n"
+           "    for i: ℕ(2):\n        r[i] = x[1 - i] * 2.0\n    return r\nf(x)\n")
+    check(src, "[[8.0, 10.0, 12.0], [2.0, 4.0, 6.0]] ∈ ℝ[2,3]\n", "x[1 - i, e] * 2.0")
+
+
+def test_a_row_store_of_a_matrix_product_stays_on_the_host():
+    src = ("x: ℝ[2, 2] = [[1, 2], [3, 4]]\nw: ℝ[2, 2] = [[0, 1], [1, 0]]\ndef f(x: ℝ[m, n], w: ℝ[n, n]): ℝ[m, n]:\n"
+           "    r: ℝ[2, 2] = zeros(2, 2)\n    for i: ℕ(2):\n        r[i] = x[i] @ w\n    return r\nf(x, w)\n")
+    check(src, "[[2.0, 1.0], [4.0, 3.0]] ∈ ℝ[2,2]\n", "serial  # not an elementwise expression")

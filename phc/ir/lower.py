@@ -682,9 +682,14 @@ class NestExec:
                     raise NotAffine("stores into a computed tensor")
                 index = tuple(simplify_index(self.value(i, env), self._ints()) for i in idx)
                 v = self.value(value, env)
+                element_axes, element = self.element_store(value, env)
+                if element_axes:
+                    # a sub-tensor store (`r[i] = x[i] * 2.0`): one store per element
+                    v = element
+                    index = index + tuple(n.Sym(a.var) for a in element_axes)
                 if isinstance(s, A.AugAssign):
                     v = n.Bin(s.op, n.Load(tensor, index), v)
-                stores.append((loops, n.Store(tensor, index, simplify(v, self._ints()), s.span)))
+                stores.append((tuple(loops) + element_axes, n.Store(tensor, index, simplify(v, self._ints()), s.span)))
                 return env
             case A.If(cond, body, orelse):
                 c = self.value(cond, env)
@@ -724,6 +729,28 @@ class NestExec:
             what = f"calls `{call.func}`" if isinstance(call, n.Call) else "samples"
             raise NotAffine(what)
         return v
+
+    def element_store(self, value, env) -> tuple[tuple[n.Axis, ...], n.Expr | None]:
+        """For a stored value of rank r > 0: r element axes and the value's element at them
+        (`element_at`); NotAffine where it is not elementwise (the loop stays on the host)."""
+        h = self.host
+        rank = h.rank_of(value)
+        if not rank:
+            return (), None
+        saved, saved_nest = h.env, h.in_nest
+        h.env, h.in_nest = env, True
+        try:
+            names = [h.fresh("e") for _ in range(rank)]
+            h.int_syms.update(names)
+            shapes: list[n.Expr] = []
+            elem = h.element_at(value, tuple(n.Sym(v) for v in names), shapes)
+            if not shapes:
+                raise NotAffine("a sub-tensor store of a value with no shape to follow")
+            axes = tuple(n.Axis(v, n.Const(0), simplify(n.Dim(shapes[0], k), self._ints()))
+                         for k, v in enumerate(names))
+        finally:
+            h.env, h.in_nest = saved, saved_nest
+        return axes, simplify(elem, self._ints())
 
     def exec_for(self, s: A.For, loops, env, stores):
         h = self.host
