@@ -164,7 +164,14 @@ class FunctionEmitter:
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
-                self.nest_store(s, tag)
+                mark = len(c.lines)
+                try:
+                    self.nest_store(s, tag)
+                except EmitError as why:
+                    # not vectorisable: the same loops, literally (parallel: any order is right)
+                    del c.lines[mark:]
+                    c.line(f"# not vectorised ({why}): a host loop", tag)
+                    self.host_loop(s, tag)
             case n.Loop(axis, body):
                 self.host_loop(s, tag)
             case n.If(cond, body, orelse):
