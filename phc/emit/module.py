@@ -29,6 +29,7 @@ class Names:
         self.functions, self.classes = functions, classes
         self.ints: set[str] = set()
         self.stores = True      # whether any tensor is written in place (then views must copy)
+        self.kernel_specs: dict = {}   # Triton wrapper name -> spec, of every idiom call emitted
 
     def py(self, name: str) -> str:
         if name == "this":
@@ -51,13 +52,21 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
     classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
     main = FunctionEmitter(names, leaves).main(module.main)
-    kernels = plan.triton_source() if plan is not None and backend in ("triton", "auto") else ""
+    kernels = _kernel_source(plan, names) if backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     return env.get_template("module.py.j2").render(
         filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,
         functions=functions, classes=classes, main=main, header_mark=HEADER_MARK)
+
+
+def _kernel_source(plan, names: Names) -> str:
+    """The Triton ops of the plan and of every idiom call emitted (the same set, unless the
+    plan missed one: a call of an undefined kernel is never emitted)."""
+    from phc.emit.triton_backend import render_ops
+    specs = [*(plan.specs() if plan is not None else ()), *names.kernel_specs.values()]
+    return render_ops(specs) if specs else ""
 
 
 def _all_functions(module: n.Module):
