@@ -370,7 +370,10 @@ class Nest:
         if not inner.depends(r.body):
             raise EmitError("a reduction of an invariant value (should have been simplified)")
         if not self._uses_all(inner, r.body):
-            full = ", ".join(inner.sizes[a.var] for a in inner.axes)
+            # the reduction axes at full size (a sum counts them); an outer axis the body does
+            # not use stays 1 and broadcasts: expanding it would reduce once per outer point
+            # (all pairs: `max_k z[b, k]` inside a nest over (b, i) cost B·n·n)
+            full = ", ".join(["-1"] * k0 + [inner.sizes[a.var] for a in r.axes])
             body = f"{body}.expand({full})"
         dims_s = _tuple(str(d) for d in dims)
         match r.op:
