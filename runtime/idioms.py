@@ -61,10 +61,20 @@ def _pad_for_outputs(x4, kernel, stride: int, padding: int, n_i: int, n_j: int):
     return F.pad(x4, (0, extra[1], 0, extra[0])) if any(extra) else x4
 
 
-def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "first", impl=None):
+def _check_rank(t, rank: int, what: str):
+    """The loop reads elements of t, not sub-tensors (the IR carries no ranks: a load with fewer
+    indices than t's rank is a sub-tensor, which the idiom would misread)."""
+    if t.dim() != rank:
+        raise IndexError(f"{what}: the loop indexes a tensor of rank {t.dim()} with {rank} indices")
+
+
+def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "first", impl=None,
+           rank: int | None = None):
     """max/min/avg over k×k windows at stride s of the last two axes, for i < n_i, j < n_j.
     ties="last": the gradient goes to the last extreme of the window in row-major order (what a
     tree of `if a > b` selects), otherwise to the first (PyTorch's rule)."""
+    if rank is not None:
+        _check_rank(x, rank, "pooling")
     H, W = x.shape[-2], x.shape[-1]
     h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
     if h > H or w > W:
@@ -94,6 +104,8 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
 def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = False,
            x_transposed: bool = False, n_k: int | None = None):
     """Σ_{k<n_k} w[i, k] · x[b?, k] for i < n_i (w[k, i] when transposed; x[k, b] likewise)."""
+    _check_rank(w, 2, "matrix product")
+    _check_rank(x, 2 if has_batch else 1, "matrix product")
     w2 = w.t() if w_transposed else w
     x2 = ((x.t() if x_transposed else x) if has_batch else x.unsqueeze(0))
     _check_extent(w2.shape[0], n_i, 0, "matrix product")

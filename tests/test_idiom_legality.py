@@ -244,3 +244,13 @@ def test_plan_lists_every_kernel_the_module_calls():
         assert called <= planned, (name, called, planned)
         for symbol in called:
             assert f"\ndef {symbol}(" in compiled.python, (name, symbol)
+
+
+def test_glue_refuses_sub_tensor_loads():
+    """The IR has no ranks: `w[i, j] * x[j]` of a matrix x reads rows, which a matrix-vector
+    product would misread. The glue checks the ranks and raises rather than guess."""
+    import runtime as rt
+    with pytest.raises(IndexError, match="rank 2 with 1 indices"):
+        rt.idioms.linear(_rand(3, 2), _rand(2, 3), 2, False, n_k=3)
+    with pytest.raises(IndexError, match="rank 4 with 3 indices"):
+        rt.idioms.pool2d(_rand(2, 4, 4, 3), "max", 2, 2, 2, 2, "first", None, 3)

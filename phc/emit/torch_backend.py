@@ -412,7 +412,7 @@ class Nest:
             case I.PoolMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
                 call = (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.ties!r}, {impl})")
+                        f"{m.ties!r}, {impl}, {m.lead + 2})")
                 return call if m.scale == 1 else f"({call} * {m.scale})"
             case I.LinearMatch():
                 nk = h.int_expr(extent(m.red_axis))
