@@ -382,8 +382,9 @@ def _describe(m: Match) -> str:
     match m:
         case ConvMatch():
             layout = "".join(c for c, on in (("B", m.has_batch), ("C", m.has_chan)) if on) + "HW"
+            guard = " (a guard: zeros past the input)" if m.guarded else ""
             return (f"conv2d   {m.spec.name}: input {expr(m.x)} [{layout}], weight {expr(m.w)}, "
-                    f"stride {m.spec.stride}, padding {m.spec.padding}")
+                    f"stride {m.spec.stride}, padding {m.spec.padding}{guard}")
         case PoolMatch():
             what = "sum-pool (avg x k²)" if m.scale != 1 else f"{m.spec.kind}pool2d"
             ties = f", ties to the {m.ties} extreme" if m.spec.kind != "avg" else ""
