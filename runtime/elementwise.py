@@ -91,8 +91,9 @@ def host_value(x):
 
 
 def fused_softmax(x):
-    """The softmax of a vector, evaluated stably (phc fuses the three-nest form into this)."""
-    return torch.softmax(x, dim=-1)
+    """The softmax along axis 0, evaluated stably: phc fuses `e = [exp(x[i]) for i]; t = Σ_i e[i];
+    [e[i] / t for i]` into this, and for a matrix x (rows x[i]) that normalises each column."""
+    return torch.softmax(x, dim=0)
 
 
 # ---------------------------------------------------------------- builtins that stay calls

@@ -18,22 +18,31 @@ from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 HEADER_MARK = "# phc-generated:"
+# Module-level names of generated code that are not `_phc_…`: its imports (the Triton prelude's
+# too), `main`, and the builtins it calls.
 _RESERVED = {"torch", "rt", "range", "int", "float", "len", "print", "math", "main", "self",
-             "_phc_source", "bool", "tuple", "list", "dict"}
+             "bool", "tuple", "list", "dict", "triton", "tl", "os", "contextlib",
+             "once_differentiable", "globals", "max", "min", "any", "all", "isinstance", "staticmethod",
+             "ValueError", "IndexError", "TypeError", "super", "object", "property", "zip", "enumerate",
+             "sum", "abs", "round", "type", "str", "repr"}
 
 
 class Names:
-    """Physika names → Python identifiers (keywords and our own imports get a trailing `_`)."""
+    """Physika names → Python identifiers. Keywords, the reserved names above, names starting with
+    `_` (phc's own: temporaries `_t1`, `_phc_…` kernels) and, to keep the map one-to-one, names
+    ending with `_` get a trailing `_`; no generated name ends with `_`, so none can collide."""
 
     def __init__(self, functions: set[str], classes: set[str]):
         self.functions, self.classes = functions, classes
         self.ints: set[str] = set()
         self.stores = True      # whether any tensor is written in place (then views must copy)
+        self.kernel_specs: dict = {}   # Triton wrapper name -> spec, of every idiom call emitted
 
     def py(self, name: str) -> str:
         if name == "this":
             return "this"
-        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier():
+        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier() \
+                or name.startswith("_") or name.endswith("_"):
             return re.sub(r"\W", "_", name) + "_"
         return name
 
@@ -51,13 +60,21 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
     classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
     main = FunctionEmitter(names, leaves).main(module.main)
-    kernels = plan.triton_source() if plan is not None and backend in ("triton", "auto") else ""
+    kernels = _kernel_source(plan, names) if backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     return env.get_template("module.py.j2").render(
         filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,
         functions=functions, classes=classes, main=main, header_mark=HEADER_MARK)
+
+
+def _kernel_source(plan, names: Names) -> str:
+    """The Triton ops of the plan and of every idiom call emitted (the same set, unless the
+    plan missed one: a call of an undefined kernel is never emitted)."""
+    from phc.emit.triton_backend import render_ops
+    specs = [*(plan.specs() if plan is not None else ()), *names.kernel_specs.values()]
+    return render_ops(specs) if specs else ""
 
 
 def _all_functions(module: n.Module):
@@ -99,7 +116,8 @@ class FunctionEmitter:
         params = [self.names.py(p.name) for p in f.params]
         if method:
             params = ["this"] + params
-        name = "__call__" if f.name == "λ" else self.names.py(f.name)
+        # a method lives in its class's namespace and is called as `obj.name`: only λ is renamed
+        name = "__call__" if f.name == "λ" else f.name if method else self.names.py(f.name)
         self.code.indent = 1
         self.body(f.body)
         if not f.body:
@@ -262,7 +280,8 @@ class ClassEmitter:
                  f"    def __init__(this, {', '.join(fields)}):" if fields else "    def __init__(this):"]
         for p, py in zip(c.fields, fields):
             v = f"rt.leaf({py})" if p.name in c.grad_fields else f"rt.value({py})"
-            lines.append(f"        this.{py} = {v}")
+            # the attribute keeps the Physika name: fields are read as `obj.name` (and by `_fields`)
+            lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")
         for m in c.methods:

@@ -456,7 +456,10 @@ class Nest:
         if not inner.depends(r.body):
             raise EmitError("a reduction of an invariant value (should have been simplified)")
         if not self._uses_all(inner, r.body):
-            full = ", ".join(inner.sizes[a.var] for a in inner.axes)
+            # the reduction axes at full size (a sum counts them); an outer axis the body does
+            # not use stays 1 and broadcasts: expanding it would reduce once per outer point
+            # (all pairs: `max_k z[b, k]` inside a nest over (b, i) cost B·n·n)
+            full = ", ".join(["-1"] * k0 + [inner.sizes[a.var] for a in r.axes])
             body = f"{body}.expand({full})"
         dims_s = _tuple(str(d) for d in dims)
         # max/min of an empty range has no value in torch: `_nonempty` axes use torch directly,
@@ -498,24 +501,29 @@ class Nest:
         match m:
             case I.ConvMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
+                nc = "None" if m.chan_axis is None else h.int_expr(extent(m.chan_axis))
                 return (f"rt.idioms.conv2d({x}, {h.expr(m.w)}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl}, {m.spec.padding})")
+                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl}, {m.spec.padding}, {nc}, {m.guarded})")
             case I.PoolMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
                 call = (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.ties!r}, {impl})")
+                        f"{m.ties!r}, {impl}, {m.lead + 2})")
                 return call if m.scale == 1 else f"({call} * {m.scale})"
             case I.LinearMatch():
+                nk = h.int_expr(extent(m.red_axis))
                 return (f"rt.idioms.linear({x}, {h.expr(m.w)}, {self.sizes[m.out_axis.var]}, {m.has_batch}, "
-                        f"{impl}, {m.w_transposed}, {m.x_transposed})")
+                        f"{impl}, {m.w_transposed}, {m.x_transposed}, {nk})")
         return None
 
     def impl(self, spec, x: str) -> str:
         backend = self.host.backend
+        if backend in ("triton", "auto"):
+            # the module renders a kernel for every spec called, also one the plan missed
+            self.host.names.kernel_specs.setdefault(spec.symbol, spec)
         if backend == "triton":
-            return spec.name
+            return spec.symbol
         if backend == "auto":
-            return f"({spec.name} if {x}.is_cuda else None)"
+            return f"({spec.symbol} if {x}.is_cuda else None)"
         return "None"
 
     def einsum(self, body: n.Expr, k0: int) -> str | None:
