@@ -56,6 +56,8 @@ def _stmt(s: n.Stmt, depth: int) -> list[str]:
             return _with_reduces(f"%{name} = ", value, depth, "  # no grad" if s.nograd else "")
         case n.Store(tensor, index, value):
             return _with_reduces(f"{expr(tensor)}[{_list(index)}] = ", value, depth)
+        case n.SetField(obj, name, value):
+            return _with_reduces(f"{expr(obj)}.{name} = ", value, depth)
         case n.Loop(axis, body, mark):
             notes = [x for x in (s.note, "no grad" if s.nograd else "") if x]
             note = f"  # {'; '.join(notes)}" if notes else ""
