@@ -97,6 +97,14 @@ def track(t: Any) -> Any:
     return t
 
 
+def storable(t: Any) -> Any:
+    """A new tracked tensor that the program then writes in place: a leaf cannot be written, so
+    the copy in its graph is (`grad` differentiates with respect to that copy)."""
+    if isinstance(t, torch.Tensor) and t.requires_grad and t.grad_fn is None:
+        return t.clone()
+    return t
+
+
 def fresh_fields(obj: Any, names: Sequence[str]) -> Any:
     """The instance `obj` with these tensor fields cut into fresh leaves."""
     for name in names:

@@ -218,3 +218,30 @@ new_w = net.w - 0.1 * g
         (want,) = torch.autograd.grad((new_w * v).sum() * new_w.sum(), new_w)
     got = printed(src)
     close(got[-1], want)
+
+
+def test_a_differentiated_tensor_written_in_place():
+    """A tracked new tensor that the program then writes element by element: not a leaf (a leaf
+    cannot be written in place), still what `grad` differentiates, still in its inputs' graph."""
+    src = """
+a: ℝ[3] = [0.5, -1.0, 2.0]
+b: ℝ[3] = [0.0, 0.0, 0.0]
+for i: ℕ(3):
+    b[i] = a[i] * 2
+b[1] = 7.0
+y = sum(b * b)
+g = grad(y, b)
+g
+ga = grad(y, a)
+ga
+"""
+    a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    b = torch.zeros(3, requires_grad=True).clone()
+    for i in range(3):
+        b[i] = a[i] * 2
+    b[1] = 7.0
+    y = (b * b).sum()
+    gb, ga = torch.autograd.grad(y, (b, a))
+    got = printed(src)
+    close(got[0], gb)
+    close(got[1], ga)

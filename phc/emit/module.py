@@ -159,7 +159,8 @@ class FunctionEmitter:
             case n.Assign(name, value):
                 v = self.value(value)
                 if s.leaf:
-                    v = f"rt.{'leaf' if s.leaf == 'fresh' else 'track'}({v})"
+                    v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
+                    v = f"rt.storable({v})" if s.leaf.endswith("+stores") else v
                 if s.fresh_fields:
                     v = f"rt.fresh_fields({v}, {s.fresh_fields!r})"
                 c.line(f"{self.names.py(name)} = {v}", tag)

@@ -318,7 +318,7 @@ def name_deps(body, ctx: GradContext, cut: bool = False) -> dict[str, set[str]]:
 
 
 def _assign_deps(s: n.Assign, cut: bool, ctx: GradContext) -> set[str]:
-    if cut and s.leaf == "fresh":
+    if cut and s.leaf.startswith("fresh"):
         return set()
     if cut and s.fresh_fields and isinstance(s.value, n.Call) and s.value.func in ctx.classes:
         # the constructor starts fresh leaves for these fields: their arguments do not count
@@ -461,7 +461,9 @@ def _mark_leaf_stmts(stmts, f, tracked, tracked_fields, deps, facts, ctx) -> tup
         match s:
             case n.Assign(name, value) if name in tracked:
                 legal = fresh_leaf_is_legal(f, s, tracked, deps, facts, ctx)
-                s = replace(s, leaf="fresh" if legal else "track")
+                # a new tensor that is then written in place must not be a leaf: a copy in the graph
+                stored = "+stores" if _fresh_value(value) and _stored_into(f.body, name) else ""
+                s = replace(s, leaf=("fresh" if legal else "track") + stored)
             case n.Assign(name, value) if _constructs(value, ctx) and tracked_fields[value.func]:
                 fresh = tuple(sorted(fl for fl in tracked_fields[value.func]
                                      if fresh_field_is_legal(f, s, fl, tracked, deps, facts, ctx)))
@@ -544,6 +546,10 @@ def _identity_uses(body, name: str, ctx: GradContext) -> bool:
                 if isinstance(x, n.ArrayLit) and sym in x.items or isinstance(x, n.Select) and sym in (x.a, x.b):
                     return True
     return False
+
+
+def _stored_into(body, name: str) -> bool:
+    return any(isinstance(s, n.Store) and root_name(s.tensor) == name for s in walk_stmts(body))
 
 
 def _count_reads(body, name: str) -> int:

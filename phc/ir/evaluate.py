@@ -81,7 +81,8 @@ class Evaluator:
                 if s.nograd and isinstance(v, torch.Tensor):
                     v = v.detach()
                 if s.leaf:
-                    v = rt.leaf(v) if s.leaf == "fresh" else rt.track(v)
+                    v = rt.leaf(v) if s.leaf.startswith("fresh") else rt.track(v)
+                    v = rt.storable(v) if s.leaf.endswith("+stores") else v
                 env[name] = rt.fresh_fields(v, s.fresh_fields) if s.fresh_fields else v
             case n.SetField(obj, name, value):
                 v = self.expr(value, env)
