@@ -27,6 +27,11 @@ def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = Fals
     return grads(y, (x,), retain_graph=retain_graph, create_graph=create_graph)[0]
 
 
+def grad_create_graph(y: Any, x: Any) -> torch.Tensor:
+    """dy/dx that keeps its own graph: some `grad` differentiates it again."""
+    return grads(y, (x,), create_graph=True)[0]
+
+
 def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
           create_graph: bool = False) -> tuple[torch.Tensor, ...]:
     """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros."""

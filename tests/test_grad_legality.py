@@ -245,3 +245,31 @@ ga
     got = printed(src)
     close(got[0], gb)
     close(got[1], ga)
+
+
+def test_a_derivative_that_is_differentiated_again_keeps_its_graph():
+    src = """
+def df(x: ℝ): ℝ:
+    return grad(x * x * x, x)
+a: ℝ = 2.0
+d = grad(a * a * a, a)
+dd = grad(d, a)
+dd
+grad(df(a), a)
+"""
+    a = torch.tensor(2.0, requires_grad=True)
+    (d,) = torch.autograd.grad(a * a * a, a, create_graph=True)
+    (dd,) = torch.autograd.grad(d, a)
+    got = printed(src)
+    close(got[0], dd)
+    close(got[1], dd)
+
+
+def test_the_seed_takes_first_derivatives_only(seed_source):
+    """A gradient step cut by a fresh leaf is not a derivative of a derivative: no create_graph."""
+    from phc import pipeline
+    from phc.ir import nodes as n
+    from phc.ir.analysis import walk_stmts
+    module = pipeline.compile_source(seed_source, "seed.phk").module
+    (g,) = [s for s in walk_stmts(module.main.body) if isinstance(s, n.Grads)]
+    assert g.free_graph and not g.create_graph

@@ -190,6 +190,7 @@ class FunctionEmitter:
                 ws = ", ".join(h.expr(w) for w in wrt)
                 # proved the only backward through y's graph (analysis.free_graph_is_legal)
                 keep = ", retain_graph=False" if s.free_graph else ""
+                keep += ", create_graph=True" if s.create_graph else ""
                 c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},){keep})", tag)
             case _:
                 raise EmitError(f"cannot emit {type(s).__name__}")

@@ -27,7 +27,10 @@ def annotate(module: n.Module) -> n.Module:
     module = mark_grad_leaves(module)
     ctx = GradContext(module)
     module = _map_functions(module, lambda f: _mark_nograd_function(f, ctx))
-    return replace(module, main=_mark_free_graph(module.main, GradContext(module)))
+    module = replace(module, main=_mark_free_graph(module.main, GradContext(module)))
+    if differentiates_a_derivative(module, GradContext(module)):
+        module = _map_functions(module, lambda f: replace(f, body=_with_create_graph(f.body)))
+    return module
 
 
 def _map_functions(module: n.Module, fn) -> n.Module:
@@ -680,5 +683,47 @@ def _replace_stmt(stmts, old, new):
             s = replace(s, body=_replace_stmt(s.body, old, new))
         elif isinstance(s, n.If):
             s = replace(s, body=_replace_stmt(s.body, old, new), orelse=_replace_stmt(s.orelse, old, new))
+        out.append(s)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- derivatives of derivatives
+
+def differentiates_a_derivative(module: n.Module, ctx: GradContext) -> bool:
+    """Some `grad`'s y may be computed from the result of a `grad` (a second derivative, a
+    gradient step not cut by a fresh leaf): then every `grad` keeps its result's graph."""
+    for f in _functions(module):
+        deps = name_deps(f.body, ctx, cut=True)
+        results = {t for s in walk_stmts(f.body) if isinstance(s, n.Grads) for t in s.targets} | \
+            {s.name for s in walk_stmts(f.body) if isinstance(s, n.Assign) and ctx.may_differentiate(s.value)}
+        for _, y, _ in ctx.sites(f.body):
+            if ctx.may_differentiate(y) or closure(free_syms(y), deps) & results:
+                return True
+    return False
+
+
+GRAD_CREATE_GRAPH = "grad_create_graph"     # the runtime's grad whose result keeps its graph
+
+
+def _with_create_graph(stmts) -> tuple[n.Stmt, ...]:
+    from phc.ir.simplify import map_children
+
+    def call(e):
+        e = map_children(e, call)
+        if isinstance(e, n.Call) and e.func == "grad" and e.obj is None and len(e.args) == 2:
+            return replace(e, func=GRAD_CREATE_GRAPH)
+        return e
+    out = []
+    for s in stmts:
+        if isinstance(s, n.Grads):
+            s = replace(s, create_graph=True, free_graph=False)
+        elif isinstance(s, (n.Loop, n.If)):
+            s = replace(s, body=_with_create_graph(s.body))
+            if isinstance(s, n.If):
+                s = replace(s, orelse=_with_create_graph(s.orelse))
+        for attr in ("value", "cond", "y"):
+            v = getattr(s, attr, None)
+            if v is not None:
+                s = replace(s, **{attr: call(v)})
         out.append(s)
     return tuple(out)

@@ -108,7 +108,7 @@ class Evaluator:
                 self.expr(value, env)
             case n.Grads(targets, y, wrt):
                 ys = self.expr(y, env)
-                gs = rt.grads(ys, tuple(self.expr(w, env) for w in wrt))
+                gs = rt.grads(ys, tuple(self.expr(w, env) for w in wrt), create_graph=s.create_graph)
                 for t, g in zip(targets, gs):
                     env[t] = g
 

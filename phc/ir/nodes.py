@@ -257,6 +257,7 @@ class Grads:
     wrt: tuple[Expr, ...]
     span: Span = field(default=NOSPAN, compare=False)
     free_graph: bool = False   # proved the only backward through y's graph: free it at once
+    create_graph: bool = False  # some `grad` differentiates a derivative: results keep a graph
 
 
 Stmt = Union[Assign, SetField, Store, Loop, If, Return, Print, Eval, Grads]
