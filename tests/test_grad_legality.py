@@ -273,3 +273,17 @@ def test_the_seed_takes_first_derivatives_only(seed_source):
     module = pipeline.compile_source(seed_source, "seed.phk").module
     (g,) = [s for s in walk_stmts(module.main.body) if isinstance(s, n.Grads)]
     assert g.free_graph and not g.create_graph
+
+
+def test_grad_with_respect_to_a_derivative():
+    src = """
+a: ℝ = 3.0
+g = grad(a * a, a)
+h = g * g
+grad(h, g)
+"""
+    a = torch.tensor(3.0, requires_grad=True)
+    (g,) = torch.autograd.grad(a * a, a)
+    g = g.detach().requires_grad_(True)
+    (want,) = torch.autograd.grad(g * g, g)
+    close(printed(src)[0], want)

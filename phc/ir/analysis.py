@@ -473,12 +473,16 @@ def _mark_leaf_stmts(stmts, f, tracked, tracked_fields, deps, facts, ctx) -> tup
                 s = replace(s, fresh_fields=fresh)
             case n.SetField(obj, name, _) if any(name in tracked_fields[c] for c in classes_of(obj, f, ctx)):
                 s = replace(s, leaf="track")
+            case n.Grads(targets) if set(targets) & tracked:
+                # a derivative that some `grad` differentiates with respect to
+                out.append(s)
+                s = [n.Assign(t, n.Sym(t), s.span, leaf="track") for t in targets if t in tracked]
             case n.Loop():
                 s = replace(s, body=_mark_leaf_stmts(s.body, f, tracked, tracked_fields, deps, facts, ctx))
             case n.If():
                 s = replace(s, body=_mark_leaf_stmts(s.body, f, tracked, tracked_fields, deps, facts, ctx),
                             orelse=_mark_leaf_stmts(s.orelse, f, tracked, tracked_fields, deps, facts, ctx))
-        out.append(s)
+        out += s if isinstance(s, list) else [s]
     return tuple(out)
 
 
