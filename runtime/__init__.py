@@ -23,4 +23,4 @@ from runtime.elementwise import (abs, cos, exp, floor_int, full, fused_softmax, 
                                  sigmoid, sin, sqrt, stack, tan, tanh, tensor, value)
 from runtime import idioms  # noqa: E402,F401
 from runtime.elementwise import (argmax, max, min, ones, print, sum, zeros)  # noqa: E402,F401
-from runtime.elementwise import float, int  # noqa: E402,F401,A001
+from runtime.elementwise import float, host_value, int  # noqa: E402,F401,A001

@@ -84,6 +84,12 @@ def value(x):
     return x
 
 
+def host_value(x):
+    """A value the lowering marked to be computed on the host, point by point (a sub-tensor
+    body that is not elementwise): the identity; the emitter cannot vectorise the call."""
+    return x
+
+
 def fused_softmax(x):
     """The softmax of a vector, evaluated stably (phc fuses the three-nest form into this)."""
     return torch.softmax(x, dim=-1)

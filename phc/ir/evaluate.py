@@ -141,6 +141,10 @@ class Evaluator:
             case n.Slice(tensor, lo, hi):
                 t = self.expr(tensor, env)
                 return t[None if lo is None else _index(self.expr(lo, env)):None if hi is None else _index(self.expr(hi, env))]
+            case n.Subscript(tensor, parts):
+                return rt.nests.subscript(self.expr(tensor, env), tuple(
+                    slice(*(None if x is None else _index(self.expr(x, env)) for x in (p.lo, p.hi, p.step)))
+                    if isinstance(p, n.Range) else _index(self.expr(p, env)) for p in parts))
             case n.Bin(op, a, b):
                 return _binop(op, self.expr(a, env), self.expr(b, env))
             case n.Un(op, a):

@@ -94,6 +94,22 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
+class Range:
+    """`lo:hi:step`, one part of a `Subscript` or of a host `Store`'s index (host code only)."""
+    lo: Expr | None
+    hi: Expr | None
+    step: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscript:
+    """`tensor[p0, p1, …]` where each part is an index or a `Range`: Python slicing with steps
+    and several axes (`x[:, 0]`, `x[::2]`), host code only."""
+    tensor: Expr
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Bin:
     op: str                    # + - * / // % ** @ < > <= >= == != and or min max
     a: Expr
@@ -177,7 +193,7 @@ class Attr:
     name: str
 
 
-Expr = Union[Const, Sym, Dim, Load, Item, Slice, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
+Expr = Union[Const, Sym, Dim, Load, Item, Slice, Range, Subscript, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
              ArrayLit, Sample, Call, Attr]
 
 

@@ -158,6 +158,11 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
             lo_s = "" if lo is None else expr(lo, reduces)
             hi_s = "" if hi is None else expr(hi, reduces)
             return f"{expr(tensor, reduces, 9)}[{lo_s}:{hi_s}]"
+        case n.Range(lo, hi, step):
+            parts = ["" if x is None else expr(x, reduces) for x in (lo, hi)]
+            return ":".join(parts + ([expr(step, reduces)] if step is not None else []))
+        case n.Subscript(tensor, parts):
+            return f"{expr(tensor, reduces, 9)}[{', '.join(expr(p, reduces) for p in parts)}]"
         case n.Bin(op, a, b) if op in ("min", "max"):
             return f"{op}({expr(a, reduces)}, {expr(b, reduces)})"
         case n.Bin(op, a, b):
