@@ -463,13 +463,13 @@ def _mark_leaf_stmts(stmts, f, tracked, tracked_fields, deps, facts, ctx) -> tup
     for s in stmts:
         match s:
             case n.Assign(name, value) if name in tracked:
-                legal = fresh_leaf_is_legal(f, s, tracked, deps, facts, ctx)
+                legal = fresh_leaf_is_legal(f, s, deps, facts, ctx)
                 # a new tensor that is then written in place must not be a leaf: a copy in the graph
                 stored = "+stores" if _fresh_value(value) and _stored_into(f.body, name) else ""
                 s = replace(s, leaf=("fresh" if legal else "track") + stored)
             case n.Assign(name, value) if _constructs(value, ctx) and tracked_fields[value.func]:
                 fresh = tuple(sorted(fl for fl in tracked_fields[value.func]
-                                     if fresh_field_is_legal(f, s, fl, tracked, deps, facts, ctx)))
+                                     if fresh_field_is_legal(f, s, fl, deps, facts, ctx)))
                 s = replace(s, fresh_fields=fresh)
             case n.SetField(obj, name, _) if any(name in tracked_fields[c] for c in classes_of(obj, f, ctx)):
                 s = replace(s, leaf="track")
@@ -486,7 +486,7 @@ def _mark_leaf_stmts(stmts, f, tracked, tracked_fields, deps, facts, ctx) -> tup
     return tuple(out)
 
 
-def fresh_leaf_is_legal(f, s: n.Assign, tracked, deps, facts, ctx) -> bool:
+def fresh_leaf_is_legal(f, s: n.Assign, deps, facts, ctx) -> bool:
     """`x = e` with x a `grad` target may cut e's graph (a fresh leaf, so that no graph grows
     across the steps of `x = x - lr * grad(y, x)`) when no `grad` can differentiate through the
     cut or tell the fresh tensor from e's:
@@ -503,7 +503,7 @@ def fresh_leaf_is_legal(f, s: n.Assign, tracked, deps, facts, ctx) -> bool:
     return _other_targets_apart(f, s.name, free_syms(s.value), deps, ctx)
 
 
-def fresh_field_is_legal(f, s: n.Assign, field: str, tracked, deps, facts, ctx) -> bool:
+def fresh_field_is_legal(f, s: n.Assign, field: str, deps, facts, ctx) -> bool:
     """`o = C(…)` may start `field` as a fresh leaf (the seed's `cnn = ConvNets(new_kernel, …)`)
     when, besides the conditions of `fresh_leaf_is_legal` for o:
     - the argument is a new tensor, or a variable that only ever holds new tensors and is read
