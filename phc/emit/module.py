@@ -166,7 +166,8 @@ class FunctionEmitter:
                 c.line(f"{self.names.py(name)} = {v}", tag)
             case n.SetField(obj, field, value):
                 v = self.value(value)
-                c.line(f"{h.expr(obj)}.{self.names.py(field)} = {'rt.track(' + v + ')' if s.leaf else v}", tag)
+                # the place written as it is read (`obj.field`)
+                c.line(f"{h.expr(n.Attr(obj, field))} = {'rt.track(' + v + ')' if s.leaf else v}", tag)
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
