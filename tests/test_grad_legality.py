@@ -287,3 +287,16 @@ grad(h, g)
     g = g.detach().requires_grad_(True)
     (want,) = torch.autograd.grad(g * g, g)
     close(printed(src)[0], want)
+
+
+def test_a_differentiated_parameter_written_in_place():
+    src = """
+def g(x: ℝ[2]): ℝ[2]:
+    x[0] = 3.0
+    return grad(sum(x * x), x)
+g([1.0, 2.0])
+"""
+    x = torch.tensor([1.0, 2.0], requires_grad=True).clone()
+    x[0] = 3.0
+    (want,) = torch.autograd.grad((x * x).sum(), x)
+    close(printed(src)[0], want)

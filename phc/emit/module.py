@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from phc.ir import nodes as n
-from phc.ir.analysis import walk_stmts
+from phc.ir.analysis import root_name, walk_stmts
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -98,9 +98,12 @@ class FunctionEmitter:
             params = ["this"] + params
         name = "__call__" if f.name == "λ" else self.names.py(f.name)
         self.code.indent = 1
+        stored = {root_name(s.tensor) for s in walk_stmts(f.body) if isinstance(s, n.Store)}
         for p in f.tracked_params:
             # a parameter some `grad` here differentiates: in the caller's graph, or a new leaf
-            self.code.line(f"{self.names.py(p)} = rt.track({self.names.py(p)})")
+            # (a copy in the graph when the body writes it in place: a leaf cannot be written)
+            v = f"rt.track({self.names.py(p)})"
+            self.code.line(f"{self.names.py(p)} = {'rt.storable(' + v + ')' if p in stored else v}")
         self.body(f.body)
         if not f.body:
             self.code.line("pass")
