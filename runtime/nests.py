@@ -207,12 +207,15 @@ def reduce_values(op: str, items, lo: int = 0):
 
 
 def extremum(body: torch.Tensor, dims, op: str):
-    """`amax`/`amin` over `dims`; over an empty range the identity (-inf / +inf)."""
+    """The maximum/minimum over `dims` (contiguous); over an empty range the identity (-inf / +inf)."""
     if body.numel() == 0 or any(body.shape[d] == 0 for d in dims):
         shape = [s for d, s in enumerate(body.shape) if d not in dims]
         fill = -float("inf") if op == "max" else float("inf")
         return torch.full(shape, fill, dtype=body.dtype, device=body.device)
-    return body.amax(dim=dims) if op == "max" else body.amin(dim=dims)
+    # the first extremum gets the whole gradient, as in a strict scan (`amax` splits it)
+    flat = body.flatten(dims[0], dims[-1]) if len(dims) > 1 else body
+    found = flat.max(dim=dims[0]) if op == "max" else flat.min(dim=dims[0])
+    return found.values
 
 
 def arg_extremum(body: torch.Tensor, dim: int, fn: str, lo):

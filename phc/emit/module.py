@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from phc.ir import nodes as n
-from phc.ir.analysis import grad_vars, walk_stmts
+from phc.ir.analysis import root_name, walk_stmts
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -56,10 +56,9 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
     names.backend = backend
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
-    leaves = grad_vars(module)
-    functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
-    classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
-    main = FunctionEmitter(names, leaves).main(module.main)
+    functions = [FunctionEmitter(names).function(f) for f in module.functions]
+    classes = [ClassEmitter(names).cls(c) for c in module.classes]
+    main = FunctionEmitter(names).main(module.main)
     kernels = _kernel_source(plan, names) if backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -95,17 +94,15 @@ def line_table(generated: str) -> dict[int, tuple[int, int]]:
 
 
 class FunctionEmitter:
-    def __init__(self, names: Names, leaves: set[str]):
-        self.names, self.leaves = names, leaves
+    def __init__(self, names: Names):
+        self.names = names
         self.code = Code()
         self.host = Host(self.code, names, getattr(names, "backend", "torch"))
         self.in_nograd = False
-        self.grad_counts = {}
 
     def count_grads(self, body):
         from collections import Counter
         from phc.ir.simplify import extent
-        self.grad_counts = Counter(s.y for s in walk_stmts(body) if isinstance(s, n.Grads))
         # shapes of tensors tabulated once in this function: `e[i]` over `e`'s extent is `e`
         writes = Counter(s.name for s in walk_stmts(body) if isinstance(s, n.Assign))
         self.host.shapes = {s.name: tuple(extent(a) for a in s.value.axes) for s in walk_stmts(body)
@@ -119,6 +116,12 @@ class FunctionEmitter:
         # a method lives in its class's namespace and is called as `obj.name`: only λ is renamed
         name = "__call__" if f.name == "λ" else f.name if method else self.names.py(f.name)
         self.code.indent = 1
+        stored = {root_name(s.tensor) for s in walk_stmts(f.body) if isinstance(s, n.Store)}
+        for p in f.tracked_params:
+            # a parameter some `grad` here differentiates: in the caller's graph, or a new leaf
+            # (a copy in the graph when the body writes it in place: a leaf cannot be written)
+            v = f"rt.track({self.names.py(p)})"
+            self.code.line(f"{self.names.py(p)} = {'rt.storable(' + v + ')' if p in stored else v}")
         self.body(f.body)
         if not f.body:
             self.code.line("pass")
@@ -176,9 +179,16 @@ class FunctionEmitter:
         match s:
             case n.Assign(name, value):
                 v = self.value(value)
-                if name in self.leaves:
-                    v = f"rt.leaf({v})"
+                if s.leaf:
+                    v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
+                    v = f"rt.storable({v})" if s.leaf.endswith("+stores") else v
+                if s.fresh_fields:
+                    v = f"rt.fresh_fields({v}, {s.fresh_fields!r})"
                 c.line(f"{self.names.py(name)} = {v}", tag)
+            case n.SetField(obj, field, value):
+                v = self.value(value)
+                # the place written as it is read (`obj.field`)
+                c.line(f"{h.expr(n.Attr(obj, field))} = {'rt.track(' + v + ')' if s.leaf else v}", tag)
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
@@ -207,8 +217,9 @@ class FunctionEmitter:
             case n.Grads(targets, y, wrt):
                 ts = ", ".join(self.names.py(t) for t in targets)
                 ws = ", ".join(h.expr(w) for w in wrt)
-                # the only backward of y in this function: free its graph at once
-                keep = "" if self.grad_counts.get(y, 0) > 1 else ", retain_graph=False"
+                # proved the only backward through y's graph (analysis.free_graph_is_legal)
+                keep = ", retain_graph=False" if s.free_graph else ""
+                keep += ", create_graph=True" if s.create_graph else ""
                 c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},){keep})", tag)
             case _:
                 raise EmitError(f"cannot emit {type(s).__name__}")
@@ -268,24 +279,33 @@ class FunctionEmitter:
 
 
 class ClassEmitter:
-    def __init__(self, names: Names, leaves: set[str]):
-        self.names, self.leaves = names, leaves
+    def __init__(self, names: Names):
+        self.names = names
 
     def cls(self, c: n.ClassIR) -> str:
         fields = [self.names.py(p.name) for p in c.fields]
+        defaults = c.defaults or (None,) * len(fields)
+        # a field declared with a value may be left out of the call; its value is made per call
+        optional = [any(d is not None for d in defaults[:k + 1]) for k in range(len(fields))]
+        params = [f"{py}=None" if o else py for py, o in zip(fields, optional)]
         lines = [f"class {self.names.py(c.name)}:",
                  f'    """Physika class `{c.name}`: fields {", ".join(f"{p.name}: {p.type}" for p in c.fields)}."""',
                  f"    _fields = {tuple(p.name for p in c.fields)!r}",
                  "",
-                 f"    def __init__(this, {', '.join(fields)}):" if fields else "    def __init__(this):"]
+                 f"    def __init__(this, {', '.join(params)}):" if fields else "    def __init__(this):"]
+        for py, d in zip(fields, defaults):
+            if d is not None:
+                default = FunctionEmitter(self.names).value(d)
+                lines.append(f"        {py} = {default} if {py} is None else {py}")
         for p, py in zip(c.fields, fields):
-            v = f"rt.leaf({py})" if p.name in c.grad_fields else f"rt.value({py})"
+            # a tracked field: some `grad` may differentiate it (it keeps its graph, if any);
             # the attribute keeps the Physika name: fields are read as `obj.name` (and by `_fields`)
+            v = f"rt.track({py})" if p.name in c.grad_fields else f"rt.value({py})"
             lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")
         for m in c.methods:
-            text = FunctionEmitter(self.names, self.leaves).function(m, method=True)
+            text = FunctionEmitter(self.names).function(m, method=True)
             lines.append("")
             lines += ["    " + line if line else line for line in text.splitlines()]
         return "\n".join(lines)

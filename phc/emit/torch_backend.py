@@ -469,10 +469,12 @@ class Nest:
         match r.op:
             case n.ReduceOp.ADD:
                 return f"{body}.sum(dim={dims_s})"
-            case n.ReduceOp.MAX if nonempty:
-                return f"{body}.amax(dim={dims_s})"
-            case n.ReduceOp.MIN if nonempty:
-                return f"{body}.amin(dim={dims_s})"
+            case n.ReduceOp.MAX | n.ReduceOp.MIN if nonempty:
+                # a strict scan `if e > m: m = e` keeps the first extremum: `max(dim)` sends the
+                # whole gradient to the index it returns, the first (`amax` splits it between ties)
+                fn = "max" if r.op is n.ReduceOp.MAX else "min"
+                flat = body if len(dims) == 1 else f"{body}.flatten({dims[0]})"
+                return f"{flat}.{fn}(dim={dims[0]}).values"
             case n.ReduceOp.MAX | n.ReduceOp.MIN:
                 return f"rt.nests.extremum({body}, {dims_s}, {r.op.value!r})"
             case n.ReduceOp.MUL:

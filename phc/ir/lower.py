@@ -79,7 +79,11 @@ def _lower_class(prog: Program, c: A.ClassDef) -> n.ClassIR:
     fields = tuple(n.Param(p.name, type_text(p.type)) for p in c.params) + \
         tuple(n.Param(d.name, type_text(d.type)) for d in c.fields)
     methods = tuple(_lower_function(prog, m, c) for m in c.methods)
-    return n.ClassIR(c.name, fields, methods)
+    # a field declared with a value may be left out of the constructor call: its default
+    at_class = FnLowering(prog, None, owner=c, lazy=False)
+    defaults = tuple(None for _ in c.params) + \
+        tuple(None if d.value is None else at_class.lower_decl_value(d.type, d.value) for d in c.fields)
+    return n.ClassIR(c.name, fields, methods, defaults=defaults)
 
 
 def type_text(t: A.TypeExpr | None) -> str:
@@ -126,6 +130,9 @@ class FnLowering:
         self.defined: set[str] = set(self.locals)   # params, then names bound so far
         self.scope_binders: set[str] = set()        # comprehension variables being lowered
         self.in_nest = False                         # inside NestExec's symbolic execution
+        # `grad` differentiates with respect to a value by identity: its targets are never
+        # substituted into their uses (that would make `grad(y, b)` a derivative by `a * 2`)
+        self.grad_names = _grad_target_names(fn.body) if fn else set()
         # declared element kinds (`x: ℝ = …`, parameters): later assignments keep them
         self.declared: dict[str, A.Scalar] = {p.name: p.type.scalar for p in fn.params
                                               if p.type is not None and not p.type.class_name} if fn else {}
@@ -144,8 +151,11 @@ class FnLowering:
         self.block(stmts)
         if self.is_main:
             self.flush()
-            return tuple(_eliminate_dead_allocs(_group_grads(self.out)))
-        return tuple(_fold_return(_dead_code(_eliminate_dead_allocs(_group_grads(self.out)))))
+            return tuple(_eliminate_dead_allocs(_group_grads(self.out, self._builtin_grad())))
+        return tuple(_fold_return(_dead_code(_eliminate_dead_allocs(_group_grads(self.out, self._builtin_grad())))))
+
+    def _builtin_grad(self) -> bool:
+        return "grad" not in self.prog.functions
 
     def block(self, stmts):
         for s in stmts:
@@ -172,7 +182,7 @@ class FnLowering:
         self.defined.add(name)
         # values computed from the old binding of `name` must be materialised first
         self.flush([k for k, v in self.env.items() if k != name and uses(v, name)])
-        if self.lazy and _cheap(value) and not uses(value, name):
+        if self.lazy and _cheap(value) and not uses(value, name) and name not in self.grad_names:
             self.env[name] = value
             return
         self.env.pop(name, None)
@@ -187,6 +197,11 @@ class FnLowering:
                 self.define(name, v, s.span)
             case A.Assign(A.Name(name), value):
                 self.define(name, self.declared_kind(name, self.expr(value), value), s.span)
+            case A.Assign(A.Attribute(obj, attr) as target, value):
+                self.set_field(target, obj, attr, self.expr(value), s.span)
+            case A.AugAssign(A.Attribute(obj, attr) as target, op, value):
+                old = n.Attr(self.expr(obj), attr)
+                self.set_field(target, obj, attr, n.Bin(op, old, self.expr(value)), s.span)
             case A.Assign(target, value):
                 tensor, index = self.store_target(target)
                 self.flush_before_store(tensor)
@@ -207,6 +222,16 @@ class FnLowering:
                 self.for_loop(s)
             case A.FuncDef() | A.ClassDef():
                 pass    # nested definitions are not part of the numeric core
+
+    def set_field(self, target: A.Attribute, obj, attr: str, value: n.Expr, span):
+        """`obj.attr = value`: pending values that read the instance are computed first."""
+        from phc.types import TensorT, ScalarT
+        instance = self.expr(obj)
+        self.flush(list(free_syms(instance)))
+        kind = self.prog.types.get(target)
+        if isinstance(kind, (TensorT, ScalarT)) and kind.kind is A.Scalar.REAL:
+            value = _to_real(value)
+        self.emit(n.SetField(instance, attr, simplify(value, frozenset(self.int_syms)), span))
 
     def lower_decl_value(self, t: A.TypeExpr, value) -> n.Expr:
         if value is None:
@@ -275,7 +300,7 @@ class FnLowering:
         sub.declared = self.declared
         sub.block(stmts)
         sub.flush()
-        return tuple(_group_grads(sub.out))
+        return tuple(_group_grads(sub.out, self._builtin_grad()))
 
     def for_loop(self, s: A.For):
         try:
@@ -1169,11 +1194,12 @@ def _read_names(s) -> set[str]:
     return {x.id for x in A.walk(s) if isinstance(x, A.Name)}
 
 
-def _group_grads(stmts: list[n.Stmt]) -> list[n.Stmt]:
-    """Adjacent `t = grad(y, x)` with the same `y` become one `Grads` (one backward pass)."""
+def _group_grads(stmts: list[n.Stmt], builtin: bool = True) -> list[n.Stmt]:
+    """Adjacent `t = grad(y, x)` with the same `y` become one `Grads` (one backward pass);
+    not where the program defines its own `grad`."""
     out: list[n.Stmt] = []
     for s in stmts:
-        g = _as_grad(s)
+        g = _as_grad(s) if builtin else None
         if g is not None and out and isinstance(out[-1], n.Grads) and out[-1].y == g[1] \
                 and not any(uses(w, t) for t in out[-1].targets for w in (g[1], g[2])):
             prev = out[-1]
@@ -1190,6 +1216,13 @@ def _as_grad(s):
             and s.value.obj is None and len(s.value.args) == 2:
         return s.name, s.value.args[0], s.value.args[1]
     return None
+
+
+def _grad_target_names(stmts) -> set[str]:
+    """Names that some `grad(y, name)` in these statements differentiates."""
+    return {x.args[1].id for s in stmts for x in A.walk(s)
+            if isinstance(x, A.Call) and isinstance(x.func, A.Name) and x.func.id == "grad"
+            and len(x.args) == 2 and isinstance(x.args[1], A.Name)}
 
 
 def _single_return(block) -> bool:

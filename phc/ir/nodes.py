@@ -205,6 +205,18 @@ class Assign:
     value: Expr
     span: Span = field(default=NOSPAN, compare=False)
     nograd: bool = False       # the value never reaches a `grad`: computed without a graph
+    leaf: str = ""             # grad target: "track" (keeps its graph) or "fresh" (a proved cut)
+    fresh_fields: tuple[str, ...] = ()  # a constructed instance's fields that start fresh leaves
+
+
+@dataclass(frozen=True, slots=True)
+class SetField:
+    """`obj.name = value` (`this.w = …`, `p.w = …`): the instance is changed in place."""
+    obj: Expr
+    name: str
+    value: Expr
+    span: Span = field(default=NOSPAN, compare=False)
+    leaf: str = ""             # "track" when some `grad` may differentiate this field
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +272,11 @@ class Grads:
     y: Expr
     wrt: tuple[Expr, ...]
     span: Span = field(default=NOSPAN, compare=False)
+    free_graph: bool = False   # proved the only backward through y's graph: free it at once
+    create_graph: bool = False  # some `grad` differentiates a derivative: results keep a graph
 
 
-Stmt = Union[Assign, Store, Loop, If, Return, Print, Eval, Grads]
+Stmt = Union[Assign, SetField, Store, Loop, If, Return, Print, Eval, Grads]
 
 
 # ---------------------------------------------------------------- functions and modules
@@ -282,6 +296,7 @@ class Function:
     owner: str | None = None   # class name for methods
     inlined: bool = False      # small enough that callers inline it (it is kept for callers from Python)
     span: Span = field(default=NOSPAN, compare=False)
+    tracked_params: tuple[str, ...] = ()   # parameters some `grad` here differentiates
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +304,8 @@ class ClassIR:
     name: str
     fields: tuple[Param, ...]
     methods: tuple[Function, ...]
-    grad_fields: frozenset[str] = frozenset()   # fields that some `grad` differentiates: leaves
+    grad_fields: frozenset[str] = frozenset()   # tensor fields some `grad` may differentiate: tracked
+    defaults: tuple = ()       # per field: its declared value (an Expr) or None
 
 
 @dataclass(frozen=True, slots=True)
