@@ -486,7 +486,8 @@ def snip_conv(g: Gen) -> None:
     elif bias == "vector":
         params.append("bias: ℝ[K]")
     bterm = {"scalar": " + bias", "vector": " + bias[o]", None: ""}[bias]
-    comprehension = not p and not cin and not batch and not cout and near is None and g.chance(0.4)
+    comprehension = (not p and not cin and not batch and not cout and g.chance(0.6)
+                     and near in (None, "flip", "offbyone", "dilate", "transpose_in"))
     lines = [f"def {f}({', '.join(params)}): ℝ[{symbols(len(oshape), 'm')}]:"]
     if near == "outer_kernel":
         lines = [f"def nrm{f}(k: ℝ[{symbols(len(wshape) - 1, 'P')}]): ℝ:",
