@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE.parent))             # tests/: `difftest`, `helpers`
 sys.path.insert(0, str(HERE.parents[1]))         # the repository: `phc`, `runtime`
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("PHC_VERIFY", "1")           # an invalid IR is a traceback, not a fallback
 
 
 def _init_worker() -> None:

@@ -48,6 +48,7 @@ class Result:
     status: str
     output: str = ""
     detail: str = ""          # the diagnostic, or `ExceptionType: message` and where it was raised
+    fallback: str = ""        # level 2 gave up and ran the program at level 0: the note saying why
 
     @property
     def error_kind(self) -> str:
@@ -113,6 +114,8 @@ def _run(source: str, backend: str, opt, out: io.StringIO) -> Result:
         return Result("compile-error", "", "PhcError: " + "; ".join(d.message for d in e.diagnostics if d.is_error)[:300])
     except Exception as e:                 # noqa: BLE001 — a compiler exception is what we look for
         return Result("traceback", "", _where(e))
+    fallback = "" if opt == "eval" else next(
+        (text for _, text in getattr(compiled, "notes", []) if "runs literally" in text), "")
     try:
         rt.manual_seed(0)
         with contextlib.redirect_stdout(out):
@@ -122,8 +125,8 @@ def _run(source: str, backend: str, opt, out: io.StringIO) -> Result:
                 module, _ = load_module(compiled.python, f"{name}_{backend}_o{opt}")
                 module.main()
     except Exception as e:                 # noqa: BLE001
-        return Result("runtime-crash", out.getvalue(), _where(e))
-    return Result("ok", out.getvalue())
+        return Result("runtime-crash", out.getvalue(), _where(e), fallback)
+    return Result("ok", out.getvalue(), "", fallback)
 
 
 def same_output(got: str, want: str, rel: float = REL, abs_: float = ABS) -> bool:
