@@ -1273,9 +1273,30 @@ def snip_class(g: Gen) -> None:
 
 
 def snip_grad_intermediate(g: Gen) -> None:
-    """`grad` w.r.t. an input and w.r.t. an intermediate of the same value (J)."""
+    """`grad` w.r.t. an input and w.r.t. an intermediate of the same value (J); `grad` inside a
+    function w.r.t. its parameter and an intermediate, and inside a method w.r.t. a field."""
     shape = g.shape(g.r.randint(1, 2))
     a = g.tensor(shape)
+    if g.chance(0.35):
+        f = g.fresh("dfd")
+        sig = symbols(len(shape))
+        body = g.scalar(["v", "h"], 2)
+        g.emit(f"def {f}(v: ℝ[{sig}]): ℝ[{sig}]:",
+               "    h = v * 0.5 + 1.0",
+               f"    y = sum({body} * h)",
+               f"    return grad(y, {g.pick('v', 'h')})")
+        out = g.fresh("gp")
+        g.emit(f"{out} = {f}({a.name})", out)
+        g.feat("grad", "grad_param")
+        if g.chance(0.5):
+            C, obj = g.fresh("Fit"), g.fresh("fit")
+            g.emit(f"class {C}:", f"    w: ℝ[{sig}]",
+                   f"    def step(v: ℝ[{sig}]): ℝ[{sig}]:",
+                   "        loss = sum((this.w - v) * (this.w - v) * this.w)",
+                   "        return grad(loss, this.w)",
+                   f"{obj}: {C} = {C}({a.name} * 0.5)", f"{obj}.step({a.name})")
+            g.feat("grad_field", "grad_in_method")
+        return
     mid = g.fresh("mid")
     y = g.fresh("y")
     g.emit(f"{mid} = {g.scalar([a.name], 1) if g.chance(0.5) else a.name + ' * 2.0'}")
@@ -1329,5 +1350,5 @@ REQUIRED_FEATURES = {
     "near_miss", "conv_partial_out", "conv_partial_in", "conv_offbyone", "conv_flip",
     "conv_outer_kernel", "pool_partial_chan", "linear_partial_batch", "linear_x_longer",
     "softmax", "control", "host_condition", "and_or", "call_in_compr", "copy_then_store",
-    "alias_store", "loopvar_after", "formula_input",
+    "alias_store", "loopvar_after", "formula_input", "grad_param", "grad_in_method",
 }
