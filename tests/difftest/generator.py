@@ -149,6 +149,16 @@ class Gen:
             return self.r.choice(fits)
         return self.declare(shape, stem)
 
+    def some_shape(self, ranks, lo: int = 1, chain: float = 0.5) -> tuple[int, ...]:
+        """The shape of an existing real tensor of one of these ranks (so snippets chain: a pool
+        of a convolution's output), or a random one; every dimension at least `lo`."""
+        fits = [t.shape for t in self.tensors + self.pending_tensors
+                if t.real and len(t.shape) in ranks and min(t.shape, default=0) >= lo]
+        if fits and self.chance(chain):
+            self.feat("chained")
+            return self.r.choice(fits)
+        return self.shape(self.r.choice(list(ranks)), lo, max(lo, 6))
+
     def output(self, name: str, shape: tuple[int, ...], real: bool = True, grad_ok: bool = True):
         self.pending_tensors.append(Tensor(name, shape, real, grad_ok and real))
 
@@ -230,8 +240,8 @@ def loop_head(g: Gen, var: str, extent: str, name: str | None = None, axis: int 
 
 def snip_elementwise(g: Gen) -> None:
     """An elementwise map: an expression of whole tensors, a comprehension, or a loop of stores."""
-    shape = g.shape(g.r.randint(1, 3))
-    x = g.tensor(shape)
+    shape = g.some_shape((1, 2, 3))
+    x = g.tensor(shape, reuse=0.8)
     y = g.tensor(shape) if g.chance(0.5) else x
     vars_ = IDX[:len(shape)]
     form = g.r.randrange(4)
@@ -288,9 +298,9 @@ def snip_elementwise(g: Gen) -> None:
 
 def snip_reduce(g: Gen) -> None:
     """A reduction over a chosen subset of axes, as loops with `acc op= …`, with several ops."""
-    rank = g.r.randint(1, 3)
-    shape = g.shape(rank)
-    x = g.tensor(shape)
+    shape = g.some_shape((1, 2, 3))
+    rank = len(shape)
+    x = g.tensor(shape, reuse=0.8)
     vars_ = list(IDX[:rank])
     keep = [k for k in range(rank) if g.chance(0.4)]
     if len(keep) == rank:
@@ -373,9 +383,9 @@ def snip_reduce(g: Gen) -> None:
 
 def snip_builtin_reduce(g: Gen) -> None:
     """`sum`, `max`, `min`, `argmax` builtins: of tensors, of rows, of comprehensions."""
-    rank = g.r.randint(1, 3)
-    shape = g.shape(rank)
-    x = g.tensor(shape)
+    shape = g.some_shape((1, 2, 3))
+    rank = len(shape)
+    x = g.tensor(shape, reuse=0.8)
     n = shape[0]
     form = g.r.randrange(8)
     if form == 0:
@@ -431,6 +441,12 @@ def snip_conv(g: Gen) -> None:
     dil = 2 if near == "dilate" else 1
     H = g.r.randint(max(1, dil * (K - 1) + 1 - 2 * p), 6)
     W = g.r.randint(max(1, dil * (L - 1) + 1 - 2 * p), 6)
+    if not batch and near != "partial_in" and g.chance(0.5):     # chain: convolve an earlier result
+        prev = g.some_shape((3,) if cin else (2,), lo=max(1, dil * (max(K, L) - 1) + 1 - 2 * p), chain=0.7)
+        if cin:
+            cin, H, W = prev
+        else:
+            H, W = prev
     if near == "transpose_in":
         W = H = max(H, W)
     off = 1 if near == "offbyone" else 0
@@ -558,6 +574,13 @@ def snip_pool(g: Gen) -> None:
     kb = k - 1 if near == "short_window" else k
     H = g.r.randint(k + start, 6)
     W = g.r.randint(k, 6)
+    prev = g.some_shape((2, 3), lo=k + start, chain=0.6)
+    if len(prev) == 3 and not batch:
+        chans, H, W = prev
+        if near == "partial_chan" and chans < 2:
+            near = None
+    elif len(prev) == 2:
+        H, W = prev
     oh, ow = (H - k - start) // s + 1, (W - k) // s + 1
     lead = ((batch,) if batch else ()) + ((chans,) if chans else ())
     x = g.tensor(lead + (H, W))
@@ -797,9 +820,9 @@ def snip_reshape(g: Gen) -> None:
 
 def snip_slice(g: Gen) -> None:
     """Slices of one and several axes, with steps; chained indexing."""
-    rank = g.r.randint(1, 3)
-    shape = g.shape(rank, 2, 6)
-    x = g.tensor(shape)
+    shape = g.some_shape((1, 2, 3), lo=2)
+    rank = len(shape)
+    x = g.tensor(shape, reuse=0.8)
     n = shape[0]
     a = g.r.randint(0, n - 1)
     b = g.r.randint(a + 1, n)
@@ -1330,10 +1353,51 @@ def snip_grad_tail(g: Gen) -> None:
     g.feat("grad", "grad_tail")
 
 
+def snip_train(g: Gen) -> None:
+    """Training loops as the seed writes them: grads of fields of the current instance, a new
+    instance from the updated tensors, a running loss; or gradient descent on a plain variable."""
+    m, n = g.r.randint(1, 4), g.r.randint(1, 4)
+    if g.chance(0.35):
+        x = g.tensor((n,))
+        c = g.tensor((n,))
+        w, lv, gw = g.fresh("wd"), g.fresh("l"), g.fresh("gw")
+        g.emit(f"{w} = {x.name} * 1.0",
+               f"for step: ℕ({g.r.randint(1, 3)}):",
+               f"    {lv} = sum(({w} * {c.name} - 0.5) * ({w} * {c.name} - 0.5))",
+               f"    {gw} = grad({lv}, {w})",
+               f"    {w} = {w} - 0.1 * {gw}",
+               w, lv)
+        g.feat("train", "grad", "grad_in_loop")
+        return
+    S = g.r.randint(1, 3)
+    w, b = g.tensor((m, n), "w"), g.tensor((m,), "b")
+    X, T = g.declare((S, n), "x"), g.declare((S, m), "x")
+    C, loss, net = g.fresh("Net"), g.fresh("lossf"), g.fresh("net")
+    body = g.pick("this.w @ x + this.b", "for i -> tanh(sum(for j -> this.w[i, j] * x[j]) + this.b[i])")
+    g.emit(f"class {C}(w: ℝ[m, n], b: ℝ[m]):",
+           "    def λ(x: ℝ[n]) -> ℝ[m]:",
+           f"        return {body}",
+           f"def {loss}(z: ℝ[m], t: ℝ[m]): ℝ:",
+           "    return sum((z - t) * (z - t))",
+           f"{net}: {C} = {C}({w.name}, {b.name})",
+           f"for ep: ℕ({g.r.randint(1, 2)}):",
+           "    tot = 0",
+           f"    for sm: ℕ({S}):",
+           f"        z = {net}({X.name}[sm])",
+           f"        cur = {loss}(z, {T.name}[sm])",
+           "        tot += cur",
+           f"        dw = grad(cur, {net}.w)",
+           f"        db = grad(cur, {net}.b)",
+           f"        {net} = {C}({net}.w - 0.1 * dw, {net}.b - 0.1 * db)",
+           "    physika_print(tot)",
+           f"{net}.w", f"{net}.b")
+    g.feat("train", "grad", "grad_field", "class_lambda")
+
+
 SNIPPETS = [snip_elementwise, snip_reduce, snip_builtin_reduce, snip_conv, snip_conv, snip_pool,
             snip_pool, snip_linear, snip_linear, snip_reshape, snip_slice, snip_comprehension,
             snip_stores, snip_scan, snip_kinds, snip_control, snip_functions, snip_class,
-            snip_grad_intermediate]
+            snip_grad_intermediate, snip_train]
 
 # What every set of a few hundred programs must contain (tests/test_differential.py checks it).
 REQUIRED_FEATURES = {
@@ -1351,4 +1415,5 @@ REQUIRED_FEATURES = {
     "conv_outer_kernel", "pool_partial_chan", "linear_partial_batch", "linear_x_longer",
     "softmax", "control", "host_condition", "and_or", "call_in_compr", "copy_then_store",
     "alias_store", "loopvar_after", "formula_input", "grad_param", "grad_in_method",
+    "train", "grad_in_loop", "chained",
 }

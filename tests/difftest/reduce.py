@@ -9,7 +9,8 @@ and that `phc check` still accepts. Three passes, repeated until none removes an
 3. unwrapping: a `for`/`if`/`else`/`elif` header is removed and its body dedented.
 
 `failure_predicate(source, backend)` builds the usual `interesting`: the program fails the same way
-(same verdict; for a crash or traceback, the same exception type) as `source` does now.
+as `source` does now: the same verdict; for a crash or traceback the same exception type; for a
+wrong value the same printed types on the first line that differs.
 """
 from __future__ import annotations
 
@@ -119,4 +120,22 @@ def _kind(verdict: str, ref, got) -> str:
         return ref.error_kind
     if verdict in ("crash", "traceback", "rejected", "timeout"):
         return got.error_kind
+    if verdict == "wrong":
+        return "wrong " + first_difference(ref.output, got.output)
     return verdict
+
+
+def first_difference(want: str, got: str) -> str:
+    """The types printed on the first line where two outputs differ (`ℝ[3] / ℕ[3]`, `- / None`):
+    a reduction keeps them, so it cannot drift from one wrong value to another."""
+    from difftest.oracle import same_output
+    a, b = want.splitlines(), got.splitlines()
+    for k in range(max(len(a), len(b))):
+        x, y = (a[k] if k < len(a) else "-"), (b[k] if k < len(b) else "-")
+        if not same_output(x, y):
+            return f"{_type_of(x)} / {_type_of(y)}"
+    return ""
+
+
+def _type_of(line: str) -> str:
+    return line.rsplit("∈", 1)[1].strip() if "∈" in line else line.strip()[:40]
