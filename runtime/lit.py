@@ -105,14 +105,16 @@ def array(items: list, real: bool) -> Any:
     return _stack([array(i, real) if isinstance(i, list) else i for i in items], real)
 
 
-def tabulate(indices, body, real: bool) -> torch.Tensor:
-    """A comprehension: `body(i)` for every i, stacked into a new tensor."""
-    return _stack([body(i) for i in indices], real)
+def tabulate(indices, body, real: bool, rows=None) -> torch.Tensor:
+    """A comprehension: `body(i)` for every i, stacked into a new tensor. `rows()`: the shape
+    of one row (nested comprehensions' lengths), for an empty range."""
+    return _stack([body(i) for i in indices], real, rows)
 
 
-def _stack(items: list, real: bool) -> torch.Tensor:
+def _stack(items: list, real: bool, rows=None) -> torch.Tensor:
     if not items:
-        return torch.zeros(0, dtype=torch.float32 if real else torch.long, device=device())
+        shape = (0, *rows()) if rows is not None else (0,)
+        return torch.zeros(shape, dtype=torch.float32 if real else torch.long, device=device())
     ts = [as_real(v) if real else _tensor(v) for v in items]
     if not real and any(t.is_floating_point() for t in ts):
         ts = [as_real(t) for t in ts]

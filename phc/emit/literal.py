@@ -418,7 +418,22 @@ class LiteralModule:
         inner = Scope(sc.key, sc.variables - {e.var}, sc.types, sc.targets - {e.var}, sc.stored,
                       sc.symbols, sc.ints | {e.var}, sc.owner, sc.ret)
         body = self.expr(e.body, inner)
-        return f"rt.lit.tabulate({rng}, lambda {self.py(e.var)}: {body}, {_real(self.types.get(e))})"
+        tail = self.inner_extents(e, sc)
+        shape = f", lambda: ({''.join(f'len({r}), ' for r in tail)})" if tail else ""
+        return f"rt.lit.tabulate({rng}, lambda {self.py(e.var)}: {body}, {_real(self.types.get(e))}{shape})"
+
+    def inner_extents(self, e: A.Comprehension, sc: Scope) -> list[str]:
+        """The ranges of the comprehensions nested in `e`'s body that do not depend on an
+        enclosing comprehension's variable: the shape of the rows when `e`'s range is empty."""
+        bound, out = {e.var}, []
+        body = e.body
+        while isinstance(body, A.Comprehension) and body.range is not None:
+            if any(isinstance(x, A.Name) and x.id in bound for x in A.walk(body.range)):
+                break
+            out.append(self.loop_range(body.range, [], body.var, sc, body.span))
+            bound.add(body.var)
+            body = body.body
+        return out
 
     def call(self, e: A.Call, sc: Scope) -> str:
         args = [self.bound(a, sc) for a in e.args]
