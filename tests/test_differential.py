@@ -2,7 +2,7 @@
 print at level 0, the literal reference semantics, on the torch backend and on the Triton backend
 under the interpreter. Plus tests of the generator, the oracle and the reducer themselves.
 
-PHC_DIFF_TORCH / PHC_DIFF_TRITON change the number of programs (default 300 / 60). A failure names
+PHC_DIFF_TORCH / PHC_DIFF_TRITON change the number of programs (default 400 / 100). A failure names
 its seeds; `python tests/difftest/campaign.py --seed S --count 1 --out DIR` writes the program and
 its reduction.
 """
@@ -15,10 +15,10 @@ import pytest
 
 from difftest import oracle
 from difftest.generator import REQUIRED_FEATURES, generate, generate_program
-from difftest.reduce import ddmin, reduce, valid
+from difftest.reduce import ddmin, first_difference, reduce, valid
 
-TORCH_PROGRAMS = int(os.environ.get("PHC_DIFF_TORCH", "300"))
-TRITON_PROGRAMS = int(os.environ.get("PHC_DIFF_TRITON", "60"))
+TORCH_PROGRAMS = int(os.environ.get("PHC_DIFF_TORCH", "400"))
+TRITON_PROGRAMS = int(os.environ.get("PHC_DIFF_TRITON", "100"))
 GENERATOR_SEEDS = range(300)
 program = functools.lru_cache(maxsize=None)(generate_program)     # seeds shared by several tests
 
@@ -30,6 +30,9 @@ def _campaign(seeds, backend: str) -> list[str]:
         v, ref, got = oracle.check(text, backend, 2, timeout=60.0, ref_opt=0)
         if v == "agree" and not ref.output.strip():
             failures.append(f"seed {seed}: prints nothing (a generator bug)")
+        elif v == "wrong":
+            failures.append(f"seed {seed}: wrong: first differing line prints "
+                            f"{first_difference(ref.output, got.output)} (level 0 / level 2)")
         elif v != "agree":
             failures.append(f"seed {seed}: {v}: reference {ref.status} {ref.detail[:120]} | "
                             f"level 2 {got.status} {got.detail[:120]}")

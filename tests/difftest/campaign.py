@@ -56,8 +56,9 @@ def reduce_one(text: str, backend: str, timeout: float, budget: float, ref_opt) 
 def signature(verdict: str, ref, got) -> str:
     if verdict.startswith("oracle-"):
         return f"{verdict} {ref.detail.split(' (at ')[0][:80]}"
-    if verdict == "wrong":
-        return "wrong"
+    if verdict == "wrong":                # the printed types where the outputs first differ
+        from difftest.reduce import first_difference
+        return f"wrong {first_difference(ref.output, got.output)}"
     return f"{verdict} {got.detail.split(' (at ')[0][:80]}"
 
 
@@ -75,8 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per program and level")
     ap.add_argument("--reduce", type=int, default=2,
                     help="reduce the first N failures of each signature (0: none)")
-    ap.add_argument("--reduce-wrong", type=int, default=8,
-                    help="reduce the first N wrong-value failures (they share one signature)")
+    ap.add_argument("--reduce-wrong", type=int, default=3,
+                    help="reduce the first N wrong-value failures of each signature")
     ap.add_argument("--reduce-budget", type=float, default=120.0, help="seconds per reduction")
     args = ap.parse_args(argv)
     backends = ("torch", "triton") if args.backend == "both" else (args.backend,)
