@@ -1394,10 +1394,86 @@ def snip_train(g: Gen) -> None:
     g.feat("train", "grad", "grad_field", "class_lambda")
 
 
+def snip_loops(g: Gen) -> None:
+    """Loops whose meaning depends on their order or on the index: an early `return`, in-place
+    shifts (forward reads old values, backward reads new ones), a nonlinear use of an inner sum,
+    index-dependent conditions, neighbour differences, real and halved indices."""
+    n = g.r.randint(2, 6)
+    m = g.r.randint(1, 5)
+    f = g.fresh("lp")
+    out = g.fresh("z")
+    form = g.r.randrange(8)
+    if form == 0:
+        x = g.tensor((n,))
+        th = fmt(g.r.uniform(-1.5, 1.5))
+        g.emit(f"def {f}(x: ℝ[n]): ℕ:",
+               "    for i: ℕ(len(x)):",
+               f"        if x[i] > {th}:",
+               "            return i",
+               "    return len(x)")
+        g.emit(f"{out} = {f}({x.name})", out)
+        g.feat("early_return")
+        return
+    if form in (1, 2):
+        x = g.tensor((n,))
+        body = ("    for i: ℕ(len(c) - 1):", "        c[i] = c[i + 1] * 0.5") if form == 1 else \
+               ("    for i: ℕ(1, len(c)):", "        c[i] = c[i - 1] * 0.5 + c[i]")
+        g.emit(f"def {f}(x: ℝ[n]): ℝ[n]:", "    c = x * 1.0", *body, "    return c")
+        g.emit(f"{out} = {f}({x.name})", out)
+        g.output(out, (n,))
+        g.feat("inplace_shift", "stores")
+        return
+    if form == 3:
+        x = g.tensor((n, m))
+        g.emit(f"def {f}(x: ℝ[n, m]): ℝ:",
+               "    total = 0",
+               "    for i: ℕ(len(x)):",
+               "        s = 0",
+               "        for j: ℕ(len(x[0])):",
+               "            s += x[i, j]",
+               f"        total += {g.pick('s * s', 'tanh(s)', 'abs(s)')}",
+               "    return total")
+        g.emit(f"{out} = {f}({x.name})", out)
+        g.feat("nested_nonlinear_reduce", "reduction")
+        return
+    if form == 4:
+        x = g.tensor((n, n))
+        cond = g.pick("i == j", "i < j", "(i + j) % 2 == 0", "i >= j")
+        g.emit(f"def {f}(x: ℝ[n, n]): ℝ[n, n]:",
+               "    r: ℝ[len(x), len(x)] = zeros(len(x), len(x))",
+               "    for i: ℕ(len(x)):",
+               "        for j: ℕ(len(x)):",
+               f"            if {cond}:",
+               "                r[i, j] = x[i, j]",
+               "            else:",
+               "                r[i, j] = 0.5 * x[j, i]",
+               "    return r")
+        g.emit(f"{out} = {f}({x.name})", out)
+        g.output(out, (n, n))
+        g.feat("index_condition", "control")
+        return
+    if form == 5:
+        x = g.tensor((n,))
+        g.emit(f"{out} = for i: ℕ(len({x.name}) - 1) -> {x.name}[i + 1] - {x.name}[i]", out)
+        g.output(out, (n - 1,))
+        g.feat("differences", "comprehension")
+        return
+    if form == 6:
+        x = g.tensor((n,))
+        lab = g.fresh("lab")
+        g.emit(f"{lab}: ℝ = {g.r.randrange(n) + 0.6}", f"{x.name}[{lab}]", f"{x.name}[{lab}] * 2.0")
+        g.feat("real_index")
+        return
+    x = g.tensor((n,))
+    g.emit(f"{out} = for i: ℕ({2 * n}) -> {x.name}[i // 2] * 0.5", out)
+    g.output(out, (2 * n,))
+    g.feat("halved_index", "comprehension")
+
+
 SNIPPETS = [snip_elementwise, snip_reduce, snip_builtin_reduce, snip_conv, snip_conv, snip_pool,
             snip_pool, snip_linear, snip_linear, snip_reshape, snip_slice, snip_comprehension,
             snip_stores, snip_scan, snip_kinds, snip_control, snip_functions, snip_class,
-            snip_grad_intermediate, snip_train]
+            snip_grad_intermediate, snip_train, snip_loops, snip_loops]
 
 # What every set of a few hundred programs must contain (tests/test_differential.py checks it).
 REQUIRED_FEATURES = {
@@ -1415,5 +1491,6 @@ REQUIRED_FEATURES = {
     "conv_outer_kernel", "pool_partial_chan", "linear_partial_batch", "linear_x_longer",
     "softmax", "control", "host_condition", "and_or", "call_in_compr", "copy_then_store",
     "alias_store", "loopvar_after", "formula_input", "grad_param", "grad_in_method",
-    "train", "grad_in_loop", "chained",
+    "train", "grad_in_loop", "chained", "early_return", "inplace_shift", "nested_nonlinear_reduce",
+    "index_condition", "differences", "real_index", "halved_index",
 }
