@@ -102,6 +102,15 @@ def track(t: Any) -> Any:
     return t
 
 
+def track_field(t: Any) -> Any:
+    """A tensor field that some `grad` differentiates: a variable of its own. A new node of t's
+    graph when t has one (`grad(y, obj.f)` is then the derivative through the field's uses only,
+    and `grad(y, t)` still reaches t through it), else a fresh leaf (track)."""
+    if isinstance(t, torch.Tensor) and t.requires_grad:
+        return t.view_as(t)
+    return track(t)
+
+
 def storable(t: Any) -> Any:
     """A new tracked tensor that the program then writes in place: a leaf cannot be written, so
     the copy in its graph is (`grad` differentiates with respect to that copy)."""

@@ -191,7 +191,10 @@ def field_leaf(v: Any) -> Any:
     """A class field that some `grad` differentiates, as it is bound (construction, field
     assignment): like a name, kept as it is when it takes part in a graph (a constructor keeps
     its arguments' graphs), else a fresh leaf; an instance or a list held by the field is
-    unchanged."""
+    unchanged. A field is a variable of its own: a value in a graph gets a new node of it, so
+    `grad(y, obj.f)` is the derivative through the field's uses only."""
+    if isinstance(v, torch.Tensor) and v.requires_grad:
+        return v.view_as(v)
     return leafy(v)
 
 

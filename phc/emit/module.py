@@ -188,7 +188,7 @@ class FunctionEmitter:
             case n.SetField(obj, field, value):
                 v = self.value(value)
                 # the place written as it is read (`obj.field`)
-                c.line(f"{h.expr(n.Attr(obj, field))} = {'rt.track(' + v + ')' if s.leaf else v}", tag)
+                c.line(f"{h.expr(n.Attr(obj, field))} = {'rt.track_field(' + v + ')' if s.leaf else v}", tag)
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
@@ -300,7 +300,7 @@ class ClassEmitter:
         for p, py in zip(c.fields, fields):
             # a tracked field: some `grad` may differentiate it (it keeps its graph, if any);
             # the attribute keeps the Physika name: fields are read as `obj.name` (and by `_fields`)
-            v = f"rt.track({py})" if p.name in c.grad_fields else f"rt.value({py})"
+            v = f"rt.track_field({py})" if p.name in c.grad_fields else f"rt.value({py})"
             lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")

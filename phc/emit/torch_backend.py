@@ -195,6 +195,18 @@ def _is_int_expr(e: n.Expr, ints=frozenset()) -> bool:
     return False
 
 
+def _surely_nonnegative(e: n.Expr) -> bool:
+    """An extent that cannot be negative: a constant ≥ 0, a size, or a sum/product of those."""
+    match e:
+        case n.Const(v, _):
+            return not isinstance(v, bool) and v >= 0
+        case n.Dim():
+            return True
+        case n.Bin("+" | "*" | "//", a, b):
+            return _surely_nonnegative(a) and _surely_nonnegative(b)
+    return False
+
+
 class Nest:
     """Vectorises one expression over the loop axes `axes` (outermost first)."""
 
@@ -289,7 +301,9 @@ class Nest:
             raise EmitError(f"the range of `{a.var}` depends on an enclosing loop variable")
         if a.var not in self.sizes:
             name = self.code.tmp("_n")
-            self.code.line(f"{name} = {self.host.int_expr(extent(a))}")
+            size = self.host.int_expr(extent(a))
+            # ℕ(a, b) with b < a runs no iteration: an extent that may be negative is clamped (DT01)
+            self.code.line(f"{name} = {size if _surely_nonnegative(extent(a)) else f'max({size}, 0)'}")
             self.sizes[a.var] = name
         return self.sizes[a.var]
 

@@ -892,7 +892,12 @@ class NestExec:
             full = covers(loops, st.index, pending.shape, frozenset(h.int_syms))
             if full is not None:
                 h.env.pop(name)
-                value = simplify(n.Tabulate(tuple(loops), st.value), frozenset(h.int_syms))
+                # the tensor keeps the kind it was made with: integers stored into a real tensor
+                # are reals (DT02)
+                ints = frozenset(h.int_syms)
+                elem = _to_real(st.value) if pending.dtype is n.DType.F32 and _surely_integral(st.value, ints) \
+                    else st.value
+                value = simplify(n.Tabulate(tuple(loops), elem), frozenset(h.int_syms))
                 if full != "identity":
                     value = simplify(n.Reshape(value, pending.shape), frozenset(h.int_syms))
                 return n.Assign(name, value, st.span)
@@ -1114,6 +1119,29 @@ def _floor(e: n.Expr) -> n.Expr:
     return n.Un("floor", e)
 
 
+def _surely_integral(e: n.Expr, ints) -> bool:
+    """An expression of integer kind for certain: integer constants, loop indices, sizes, and
+    integer arithmetic and reductions of those (a load's kind is not known here: not proved)."""
+    match e:
+        case n.Const(v, _):
+            return isinstance(v, int) and not isinstance(v, bool)
+        case n.Sym(name):
+            return name in ints
+        case n.Dim():
+            return True
+        case n.Un("floor" | "int", _):
+            return True
+        case n.Bin("+" | "-" | "*" | "//" | "%", a, b):
+            return _surely_integral(a, ints) and _surely_integral(b, ints)
+        case n.Reduce(n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN, _, _):
+            return True
+        case n.Select(_, a, b):
+            return _surely_integral(a, ints) and _surely_integral(b, ints)
+        case n.Reduce(_, axes, body):
+            return _surely_integral(body, ints | {a.var for a in axes})
+    return False
+
+
 def _to_real(v: n.Expr) -> n.Expr:
     if isinstance(v, n.Const) and isinstance(v.value, int) and not isinstance(v.value, bool):
         return n.Const(float(v.value))
@@ -1189,6 +1217,9 @@ def _reads_outside(stmts, loop, name: str) -> bool:
             return False
         if isinstance(node, A.Assign) and isinstance(node.target, A.Name):
             return reads(node.value)
+        # a loop or comprehension that binds `name` itself: its body reads its own binding
+        if isinstance(node, A.For) and name in node.vars or isinstance(node, A.Comprehension) and node.var == name:
+            return node.range is not None and reads(node.range)
         if isinstance(node, A.Name) and node.id == name:
             return True
         return any(reads(c) for c in A.children(node))
