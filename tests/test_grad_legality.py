@@ -215,7 +215,9 @@ new_w = net.w - 0.1 * g
     if "old" in rest:
         (want,) = torch.autograd.grad((new_w * v).sum(), w0)
     else:
-        (want,) = torch.autograd.grad((new_w * v).sum() * new_w.sum(), new_w)
+        # the field is a variable of its own (docs/language.md): `sum(new_w)` does not read it
+        field = new_w.view_as(new_w)
+        (want,) = torch.autograd.grad((field * v).sum() * new_w.sum(), field)
     got = printed(src)
     close(got[-1], want)
 
