@@ -55,9 +55,11 @@ RUNNER = ("import sys, torch\n"
           "from phc.cli import main\n"
           "sys.exit(main(sys.argv[1:]))\n")
 
-# The dry run's short training: lenet5 (conv with padding, pooling, linear), 2 steps of 8 digits.
-SHRINK = {"lenet5": ((r"^epochs: ℕ = \d+", "epochs: ℕ = 1"), (r"^batch: ℕ = \d+", "batch: ℕ = 8"),
-                     (r"create_mnist\(4000, 1000, 0\)", "create_mnist(16, 8, 0)"))}
+# The dry run's short training (the Triton interpreter is slow): the seed, one epoch of 2 samples,
+# tested on 2 (its conv, pooling and linear layers run as Triton kernels).
+TINY = "cnn_seed"
+SHRINK = {TINY: ((r"^epochs: ℕ = \d+", "epochs: ℕ = 1"),
+                 (r"create_dataset\(80, 100\)", "create_dataset(50, 4)"))}
 
 
 # ---------------------------------------------------------------- what runs
@@ -81,13 +83,13 @@ def shown_variable(program: Path) -> str:
     return "accuracy" if program.stem == "cnn_seed" else "test_accuracy"
 
 
-def shrunk_source(name: str) -> str:
-    """The example with the substitutions of SHRINK, each of which must match exactly once."""
-    text = (ROOT / "examples" / f"{name}.phk").read_text(encoding="utf-8")
-    for pattern, replacement in SHRINK[name]:
+def shrunk_source(program: Path) -> str:
+    """The program with the substitutions of SHRINK, each of which must match exactly once."""
+    text = program.read_text(encoding="utf-8")
+    for pattern, replacement in SHRINK[program.stem]:
         text, count = re.subn(pattern, replacement, text, flags=re.M)
         if count != 1:
-            raise ValueError(f"`{pattern}` occurs {count} times in examples/{name}.phk, not once")
+            raise ValueError(f"`{pattern}` occurs {count} times in {program}, not once")
     return text
 
 
@@ -206,11 +208,14 @@ def printed_figures(text: str) -> list[float]:
     return figures
 
 
-# Float32 noise: the backends sum in different orders (differences near 1e-7), and over hundreds
-# of training steps those differences grow; the first epoch's figures must agree closely, the
-# rest within a drift that still leaves accuracies within 1 % of the test set.
-FIRST_TOL = 1e-4
-DRIFT_TOL = 1e-2
+# Float32 noise: the backends sum in different orders (differences near 1e-7). Digit images have
+# plateaus, so pooling windows hold exact ties, and a 1-ulp difference in a convolution's output
+# can send a window's gradient to another element: after one step of the seed the two backends'
+# kernels differ by about 1e-2, their losses by about 1e-4. Over hundreds of steps differences
+# grow. So: the first figures within 1e-3, every figure within 2e-2 (relative to max(1, |v|));
+# an indexing or gradient bug is off by far more from the first step on.
+FIRST_TOL = 1e-3
+DRIFT_TOL = 2e-2
 
 
 def compare_figures(a: list[float], b: list[float], first: int = 2) -> tuple[bool, float, float, str]:
@@ -432,6 +437,7 @@ import kernels, seed_cnn
 ops = kernels.load_ops([c.spec for c in kernels.cases()])
 assert all(c.spec.name in ops for c in kernels.cases())
 print("imports ok;", len(kernels.cases()), "kernel cases rendered")
+assert kernels.main(["--out", "-"]) == 0       # without a GPU: says so, measures nothing
 """
 
 
@@ -442,6 +448,7 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
     problems += [f"missing {p.relative_to(ROOT)}" for p in needed if not p.is_file()]
     if not seed_program():
         problems.append("no seed program (examples/cnn_seed.phk or ../shared/programs/cnn_seed.phk)")
+        return report_problems(problems, notes)
     if len(programs()) < 2:
         problems.append("no example in examples/")
     origins = module_origins(env)
@@ -454,19 +461,18 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
         notes.append("no wheels in .whl/: run `bash benchmarks/gpu_wheels.sh` before carrying "
                      "the tree to the GPU machine (lark, mlxtend, pytest and its dependencies)")
     with tempfile.TemporaryDirectory(prefix="phc-dry-") as tmp:
-        tiny = Path(tmp) / "lenet5_tiny.phk"
-        tiny.write_text(shrunk_source("lenet5"), encoding="utf-8")
+        tiny = Path(tmp) / f"{TINY}.phk"          # named as the seed: shown_variable goes by the name
+        tiny.write_text(shrunk_source(seed_program()), encoding="utf-8")
         bench_out = Path(tmp) / "seed.md"
         jobs = [("imports", [sys.executable, "-c", _IMPORT_CHECK], env, 120),
                 *[(label, argv, env, 120) for label, argv in test_commands(True)],
                 ("tiny/torch", program_command(tiny, "cpu", "torch"), env, 120),
                 ("tiny/triton", program_command(tiny, "cpu", "triton"), env, 120),
-                ("kernels", [sys.executable, "benchmarks/kernels.py", "--out", "-"], env, 120),
                 ("seed", [sys.executable, "benchmarks/seed_cnn.py", "--device", "cpu", "--epochs", "1",
                           "--repeat", "1", "--no-scalar", "--no-compile", "--out", str(bench_out)],
                  env, 120)]
-        done = side_by_side(jobs, args.workers)
-        for label in ("imports", "collect", "tiny/torch", "tiny/triton", "kernels", "seed"):
+        done = side_by_side(jobs, min(args.workers, os.cpu_count() or 1))
+        for label in ("imports", "collect", "tiny/torch", "tiny/triton", "seed"):
             o = done[label]
             print(f"  {label}: {'ok' if o.ok else 'FAILED'} ({o.seconds:.1f} s)")
             if not o.ok:
@@ -474,12 +480,12 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
         collected = pytest_counts(done["collect"].out).get("collected", 0)
         if collected == 0:
             problems.append(f"no gpu test collected from {GPU_TESTS}")
-        tiny_result = ProgramResult("lenet5 (1 epoch, 2 steps of 8)",
+        tiny_result = ProgramResult(f"{TINY} (1 epoch of 2 samples)",
                                     {"triton": done["tiny/triton"], "torch": done["tiny/torch"]})
         (agree, head, worst, why), = [c for _, c in tiny_result.comparisons()]
         if not agree:
             problems.append(f"the tiny run's backends disagree: {why}")
-        if "no CUDA device" not in done["kernels"].out and "TRITON_INTERPRET=1" not in done["kernels"].out:
+        if "no CUDA device" not in done["imports"].out and "TRITON_INTERPRET=1" not in done["imports"].out:
             problems.append("benchmarks/kernels.py did not refuse to run without a GPU")
         if done["seed"].ok and "µs per step" not in bench_out.read_text(encoding="utf-8"):
             problems.append("benchmarks/seed_cnn.py wrote no table")
@@ -488,11 +494,15 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
         text = render_report(header, fake_tests, [tiny_result], None, seed, notes)
         path = write_report(text, Path(args.out or tmp), "dry run")
         written = path.read_text(encoding="utf-8")
-        for must in (header["device"], header["torch"], header["triton"], "| lenet5"):
+        for must in (header["device"], header["torch"], header["triton"], f"| {TINY}"):
             if must not in written:
                 problems.append(f"the results file lacks {must!r}")
         print(f"  results writer: {path.name}, {len(written.splitlines())} lines, "
               f"{collected} gpu tests collected, tiny run agrees to {_fmt(worst)}")
+    return report_problems(problems, notes)
+
+
+def report_problems(problems: list[str], notes: list[str]) -> int:
     for p in problems:
         print(f"dry run: {p}")
     for n in notes:
