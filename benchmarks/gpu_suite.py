@@ -46,8 +46,8 @@ GPU_TESTS = "tests/test_gpu.py"
 # Packages the bare GPU machine lacks, by import name (mlxtend is only looked up, never imported).
 NEEDED = ("lark", "mlxtend", "pytest")
 BUDGET_S = 450                          # all four steps; the issue allows 8 minutes
-# The gpu tests in shards that run side by side (compilation is the slow part; 16 cores).
-TEST_SHARDS = ("conv2d", "every_gpu_config", "not conv2d and not every_gpu_config")
+# The gpu tests run in this many pytest processes side by side (compiling is the slow part).
+TEST_SHARDS = 4
 
 # Sets TF32 off, then runs the phc command line with the given arguments.
 RUNNER = ("import sys, torch\n"
@@ -166,14 +166,35 @@ def tail(text: str, lines: int = 25) -> str:
 
 # ---------------------------------------------------------------- (1) the gpu tests
 
-def test_commands(collect_only: bool) -> list[tuple[str, list[str]]]:
-    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-rfEs"]
-    if collect_only:
-        return [("collect", base + ["--collect-only", GPU_TESTS])]
-    return [(f"shard {i + 1}: -k '{k}'", base + ["-k", k, GPU_TESTS]) for i, k in enumerate(TEST_SHARDS)]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-rfEs"]
 
 
-_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed|tests? collected)")
+def collect_command() -> list[str]:
+    return PYTEST + ["--collect-only", GPU_TESTS]
+
+
+def collected_ids(text: str) -> list[str]:
+    """The test ids that `pytest --collect-only -q` listed."""
+    return [line.strip() for line in text.splitlines() if line.startswith(GPU_TESTS + "::")]
+
+
+def shard(ids: list[str], n: int) -> list[list[str]]:
+    """The ids in at most n groups of about equal size, the cases of one test function together
+    (they share compiled kernels); every id in exactly one group."""
+    by_function: dict[str, list[str]] = {}
+    for test_id in ids:
+        by_function.setdefault(test_id.split("[", 1)[0], []).append(test_id)
+    groups: list[list[str]] = [[] for _ in range(n)]
+    for cases in sorted(by_function.values(), key=len, reverse=True):
+        min(groups, key=len).extend(cases)
+    return [g for g in groups if g]
+
+
+def test_commands(ids: list[str]) -> list[tuple[str, list[str]]]:
+    return [(f"shard {i + 1} ({len(g)} tests)", PYTEST + g) for i, g in enumerate(shard(ids, TEST_SHARDS))]
+
+
+_COUNT = re.compile(r"(\d+)(?:/\d+)? (passed|failed|errors?|skipped|deselected|xfailed|xpassed|tests? collected)")
 
 
 def pytest_counts(text: str) -> dict[str, int]:
@@ -382,8 +403,11 @@ def side_by_side(jobs: list[tuple[str, list[str], dict, float]], workers: int) -
 def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
     import torch
     clock = Clock(args.budget)
+    collect = run("collect", collect_command(), env, 120)
+    ids = collected_ids(collect.out)
     phase_a = min(args.budget * 0.5, clock.left())
-    jobs = [(f"test {label}", argv, env, phase_a) for label, argv in test_commands(False)]
+    tests = test_commands(ids)
+    jobs = [(f"test {label}", argv, env, phase_a) for label, argv in tests]
     progs = [ProgramResult(p.stem) for p in programs()]
     if not seed_program():
         notes.append("the seed program was not found (examples/cnn_seed.phk or "
@@ -395,7 +419,7 @@ def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
             jobs.append((f"{p.name}/cpu", program_command(path, "cpu", "torch"), cpu_env, phase_a))
     print(f"(1, 2) {len(jobs)} commands side by side, at most {phase_a:.0f} s ...", flush=True)
     done = side_by_side(jobs, args.workers)
-    tests = [done[f"test {label}"] for label, _ in test_commands(False)]
+    tests = [done[f"test {label}"] for label, _ in tests] or [collect]
     for p in progs:
         p.runs = {k: done[f"{p.name}/{k}"] for k in ("triton", "torch", "cpu") if f"{p.name}/{k}" in done}
     for t in tests:
@@ -420,7 +444,7 @@ def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
     path = write_report(text, Path(args.out) if args.out else RESULTS, torch.cuda.get_device_name())
     print(text)
     print(f"wrote {path}")
-    ok = (all(t.ok for t in tests) and all(p.agree for p in progs)
+    ok = (ids and all(t.ok for t in tests) and all(p.agree for p in progs)
           and kernels is not None and kernels.ok and seed is not None and seed.ok)
     return 0 if ok else 1
 
@@ -465,7 +489,7 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
         tiny.write_text(shrunk_source(seed_program()), encoding="utf-8")
         bench_out = Path(tmp) / "seed.md"
         jobs = [("imports", [sys.executable, "-c", _IMPORT_CHECK], env, 120),
-                *[(label, argv, env, 120) for label, argv in test_commands(True)],
+                ("collect", collect_command(), env, 120),
                 ("tiny/torch", program_command(tiny, "cpu", "torch"), env, 120),
                 ("tiny/triton", program_command(tiny, "cpu", "triton"), env, 120),
                 ("seed", [sys.executable, "benchmarks/seed_cnn.py", "--device", "cpu", "--epochs", "1",
@@ -477,9 +501,12 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
             print(f"  {label}: {'ok' if o.ok else 'FAILED'} ({o.seconds:.1f} s)")
             if not o.ok:
                 problems.append(f"{label} failed:\n{tail(o.out)}")
+        ids = collected_ids(done["collect"].out)
         collected = pytest_counts(done["collect"].out).get("collected", 0)
-        if collected == 0:
-            problems.append(f"no gpu test collected from {GPU_TESTS}")
+        if not ids or len(ids) != collected:
+            problems.append(f"{len(ids)} gpu test ids read from {GPU_TESTS}, pytest counted {collected}")
+        if sorted(i for g in shard(ids, TEST_SHARDS) for i in g) != sorted(ids):
+            problems.append("the shards of the gpu tests do not hold every test once")
         tiny_result = ProgramResult(f"{TINY} (1 epoch of 2 samples)",
                                     {"triton": done["tiny/triton"], "torch": done["tiny/torch"]})
         (agree, head, worst, why), = [c for _, c in tiny_result.comparisons()]

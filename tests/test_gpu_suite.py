@@ -56,6 +56,20 @@ def test_pytest_counts(suite):
         "failed": 3, "passed": 70, "skipped": 2}
     assert suite.pytest_counts("x\n79 tests collected in 1.75s\n") == {"collected": 79}
     assert suite.pytest_counts("1 error in 0.1s") == {"error": 1}
+    assert suite.pytest_counts("11/79 tests collected (68 deselected) in 8.10s") == {
+        "collected": 11, "deselected": 68}
+
+
+def test_shards_hold_every_test_once_and_keep_a_function_together(suite):
+    ids = [f"tests/test_gpu.py::test_{f}[{i}]" for f, n in (("a", 7), ("b", 3), ("c", 2), ("d", 1))
+           for i in range(n)] + ["tests/test_gpu.py::test_e"]
+    shards = suite.shard(ids, 3)
+    assert sorted(i for s in shards for i in s) == sorted(ids) and len(shards) == 3
+    for name in "abcd":
+        assert sum(any(f"test_{name}[" in i for i in s) for s in shards) == 1
+    assert suite.shard(ids[:2], 4) == [ids[:2]]
+    listing = "tests/test_gpu.py::test_a[0]\ntests/test_gpu.py::test_e\n\n2 tests collected in 1s\n"
+    assert suite.collected_ids(listing) == ["tests/test_gpu.py::test_a[0]", "tests/test_gpu.py::test_e"]
 
 
 def test_results_file_is_named_after_the_device(suite, tmp_path):
@@ -96,6 +110,7 @@ def test_every_program_runs_on_both_backends(suite):
     assert names[0] == "cnn_seed" and names.count("cnn_seed") == 1
     assert set(names[1:]) == {p.stem for p in (ROOT / "examples").glob("*.phk")} - {"cnn_seed"}
     argv = suite.program_command(suite.programs()[1], "cuda", "triton")
+    assert "allow_tf32 = False" in argv[2]
     assert argv[-6:] == ["--device", "cuda", "--backend", "triton", "--show", "test_accuracy"]
 
 
