@@ -60,6 +60,15 @@ def test_pytest_counts(suite):
         "collected": 11, "deselected": 68}
 
 
+def test_a_shard_passes_only_when_every_test_ran_and_passed(suite):
+    outcome = lambda rc, out: suite.Outcome("shard", [], rc, out, 1.0)
+    assert suite.shard_passed(outcome(0, "....\n4 passed in 2s"))
+    assert not suite.shard_passed(outcome(0, "ssss\n4 skipped in 2s"))       # no GPU after all
+    assert not suite.shard_passed(outcome(0, "3 passed, 1 skipped in 2s"))
+    assert not suite.shard_passed(outcome(1, "3 passed, 1 failed in 2s"))
+    assert not suite.shard_passed(outcome(None, "[timed out after 9 s]"))
+
+
 def test_shards_hold_every_test_once_and_keep_a_function_together(suite):
     ids = [f"tests/test_gpu.py::test_{f}[{i}]" for f, n in (("a", 7), ("b", 3), ("c", 2), ("d", 1))
            for i in range(n)] + ["tests/test_gpu.py::test_e"]
