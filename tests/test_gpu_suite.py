@@ -133,3 +133,21 @@ def test_gpu_tests_force_every_config_of_every_kernel_family():
     assert {blocks for blocks, _ in module.GPU_CONFIGS} == families
     wanted = {(tuple(b for b, _ in t.sizes), c) for t in all_tiles(module.SPECS) for c in t.gpu}
     assert set(module.GPU_CONFIGS) == wanted
+
+
+def test_kernel_summary_reads_the_benchmark_table(suite):
+    table = ("| layer | batch | pass | phc (µs) | torch (µs) | speedup | max abs diff |\n"
+             "|---|---:|---|---:|---:|---:|---:|\n"
+             "| lenet conv2 6->16 5x5 14x14 | 256 | fwd | 30.0 | 10.0 | 0.33x | 1.0e-06 |\n"
+             "| lenet fc1 400->120 | 256 | fwd+bwd | 12.0 | 10.0 | 0.83x | 1.0e-06 |\n"
+             "| lenet fc1 400->120 | 1 | fwd | 50.0 | 10.0 | 0.20x | 1.0e-06 |\n"
+             "| seed linear 169->10 | 256 | fwd | 50.0 | 10.0 | 0.20x | 1.0e-06 |\n")
+    assert suite.kernel_rows(table)[0] == ("lenet conv2 6->16 5x5 14x14", 256, "fwd", 3.0)
+    summary = suite.kernel_summary(table)[0]
+    assert "1 of 2 measurements within 1.5x" in summary and "lenet conv2 6->16 5x5 14x14, fwd, 3.00x" in summary
+
+
+def test_jobs_past_the_deadline_are_not_started(suite):
+    py = [sys.executable, "-c", "import time; time.sleep(8)"]
+    done = suite.side_by_side([("slow", py, dict(os.environ), 60), ("late", py, dict(os.environ), 6)], workers=1)
+    assert done["slow"].ok and done["late"].rc is None and "not started" in done["late"].out
