@@ -54,6 +54,10 @@ RUNNER = ("import sys, torch\n"
           "torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False\n"
           "from phc.cli import main\n"
           "sys.exit(main(sys.argv[1:]))\n")
+# The same with torch's defaults (cuDNN convolutions in TF32): what `phc run` does today.
+RUNNER_TF32_DEFAULT = RUNNER.replace(
+    "torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False\n", "")
+TF32_PROGRAM = "lenet5"        # the most convolution work: where TF32 shows
 
 # The dry run's short training (the Triton interpreter is slow): the seed, one epoch of 2 samples,
 # tested on 2 (its conv, pooling and linear layers run as Triton kernels).
@@ -219,9 +223,9 @@ def shard_passed(outcome: Outcome) -> bool:
 
 # ---------------------------------------------------------------- (2) the programs
 
-def program_command(program: Path, device: str, backend: str) -> list[str]:
-    return [sys.executable, "-c", RUNNER, "run", str(program), "--device", device,
-            "--backend", backend, "--show", shown_variable(program)]
+def program_command(program: Path, device: str, backend: str, tf32_off: bool = True) -> list[str]:
+    return [sys.executable, "-c", RUNNER if tf32_off else RUNNER_TF32_DEFAULT, "run", str(program),
+            "--device", device, "--backend", backend, "--show", shown_variable(program)]
 
 
 def printed_figures(text: str) -> list[float]:
@@ -270,15 +274,20 @@ class ProgramResult:
         run_ = self.runs.get(key)
         return printed_figures(run_.out) if run_ and run_.ok else []
 
-    def comparisons(self) -> list[tuple[str, tuple]]:
+    def comparisons(self, informative: bool = True) -> list[tuple[str, tuple]]:
+        """(label, compare_figures(...)) per pair of runs; `informative` adds the TF32 one, which
+        shows torch's default and is no part of the verdict."""
         pairs = [("triton vs torch", "triton", "torch")]
         if "cpu" in self.runs:
             pairs.append(("cuda torch vs cpu torch", "torch", "cpu"))
+        if informative and "torch-tf32" in self.runs:
+            pairs.append(("torch, TF32 default vs off (information)", "torch-tf32", "torch"))
         return [(label, compare_figures(self.figures(x), self.figures(y))) for label, x, y in pairs]
 
     @property
     def agree(self) -> bool:
-        return all(r.ok for r in self.runs.values()) and all(c[0] for _, c in self.comparisons())
+        return (all(r.ok for k, r in self.runs.items() if k != "torch-tf32")
+                and all(c[0] for _, c in self.comparisons(informative=False)))
 
 
 # ---------------------------------------------------------------- (4) the results file
@@ -346,13 +355,17 @@ def render_report(header: dict, tests: list[Outcome], progs: list[ProgramResult]
               f"test accuracy; last: the shown accuracy). Agreement: the first two figures within "
               f"{FIRST_TOL:.0e}, every figure within {DRIFT_TOL:.0e} (differences relative to "
               f"max(1, |value|)). Runs were concurrent: their seconds include start-up, compilation "
-              f"and autotuning, and are not timings.", "",
+              f"and autotuning, and are not timings. {TF32_PROGRAM} also runs once with torch's "
+              f"defaults (cuDNN convolutions in TF32, what `phc run` gets today), compared for "
+              f"information only.", "",
               "| program | agree | comparison | first figures | all figures | seconds (triton / torch) |",
               "|---|---|---|---:|---:|---|"]
     for p in progs:
         secs = " / ".join(f"{p.runs[k].seconds:.0f}" for k in ("triton", "torch") if k in p.runs)
         for label, (ok, head, worst, why) in p.comparisons():
-            verdict = "yes" if ok and all(r.ok for r in p.runs.values()) else f"**no** {why}"
+            runs_ok = all(r.ok for r in p.runs.values())
+            verdict = "yes" if ok and runs_ok else (f"no: {why}" if "information" in label
+                                                     else f"**no** {why or 'a run failed'}")
             lines.append(f"| {p.name} | {verdict} | {label} | {_fmt(head)} | {_fmt(worst)} | {secs} |")
     lines.append("")
     for p in progs:
@@ -463,11 +476,15 @@ def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
         if path == seed_program():
             cpu_env = {**env, "OMP_NUM_THREADS": "2"}
             jobs.append((f"{p.name}/cpu", program_command(path, "cpu", "torch"), cpu_env, phase_a))
+        if p.name == TF32_PROGRAM:
+            jobs.append((f"{p.name}/torch-tf32", program_command(path, "cuda", "torch", tf32_off=False),
+                         env, phase_a))
     print(f"(1, 2) {len(jobs)} commands side by side, at most {phase_a:.0f} s ...", flush=True)
     done = side_by_side(jobs, args.workers)
     tests = [done[f"test {label}"] for label, _ in tests] or [collect]
     for p in progs:
-        p.runs = {k: done[f"{p.name}/{k}"] for k in ("triton", "torch", "cpu") if f"{p.name}/{k}" in done}
+        p.runs = {k: done[f"{p.name}/{k}"] for k in ("triton", "torch", "cpu", "torch-tf32")
+                  if f"{p.name}/{k}" in done}
     for t in tests:
         print(f"  {t.label}: {pytest_counts(t.out)} ({t.seconds:.0f} s)")
     for p in progs:
