@@ -148,7 +148,14 @@ def jax_programs(epochs: int) -> dict[str, Callable]:
     def probs(params, x):
         kernel, b1, w, b2 = params
         z = lax.conv_general_dilated(x[None, None], kernel[None, None], (1, 1), "VALID")[0, 0] + b1
-        z = lax.reduce_window(jnp.maximum(z, 0), -jnp.inf, lax.max, (2, 2), (2, 2), "VALID")
+        # ReLU as a select: jnp.maximum(z, 0) would pass half the gradient where z == 0 exactly,
+        # and the digits' blank areas make many such zeros (torch.relu passes none)
+        z = jnp.where(z > 0, z, 0.0)
+        # 2x2 max pooling as the first maximum of each window in row-major order, as torch picks:
+        # the digits' plateaus make exact ties, and jnp.max would split their gradient
+        windows = z.reshape(13, 2, 13, 2).transpose(0, 2, 1, 3).reshape(13, 13, 4)
+        pick = jnp.argmax(windows, axis=-1)[..., None]
+        z = jnp.take_along_axis(windows, pick, axis=-1)[..., 0]
         return jax.nn.softmax(w @ z.reshape(-1) + b2)
 
     def step(params, x, y):
