@@ -617,13 +617,14 @@ def report_problems(problems: list[str], notes: list[str]) -> int:
 # ---------------------------------------------------------------- main
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 epilog="See the module docstring: python benchmarks/gpu_suite.py --help")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dry-run", action="store_true",
                     help="check on the CPU that everything would run (automatic without CUDA)")
     ap.add_argument("--budget", type=float, default=BUDGET_S, help="seconds for the whole suite")
     ap.add_argument("--workers", type=int, default=12, help="commands run side by side")
     ap.add_argument("--out", metavar="DIR", help="folder of the results file (default: benchmarks/results)")
+    ap.add_argument("--commit", help="the commit being measured, for the results file (default: "
+                                     "git's HEAD, where the tree is a git checkout)")
     args = ap.parse_args(argv)
     import torch
     dry = args.dry_run or not torch.cuda.is_available()
@@ -633,7 +634,7 @@ def main(argv=None) -> int:
         site = Path(tmp) / "site"
         wheels = unpack_wheels(WHEELS, site) if WHEELS.is_dir() else []
         env = child_env(site if wheels else None, interpret=dry, cache=Path(tmp) / "cache")
-        header = {"device": device_description(), **versions(), "commit": commit(),
+        header = {"device": device_description(), **versions(), "commit": args.commit or commit(),
                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                   "host": f"{platform.node()}, {os.cpu_count()} CPUs",
                   "wheels": ", ".join(wheels) or "none (packages already installed)"}
