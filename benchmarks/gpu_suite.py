@@ -141,16 +141,21 @@ def module_origins(env: dict, names=NEEDED) -> dict[str, str | None]:
 
 @dataclass
 class Outcome:
-    """One command's result: exit status (None: timed out), output, seconds."""
+    """One command's result: exit status (None: timed out), what it printed, seconds."""
     label: str
     argv: list[str]
     rc: int | None
-    out: str
+    out: str            # stdout: the figures and tables
     seconds: float
+    err: str = ""       # stderr: warnings, diagnostics, tracebacks
 
     @property
     def ok(self) -> bool:
         return self.rc == 0
+
+    @property
+    def text(self) -> str:
+        return self.out + ("\n" + self.err if self.err.strip() else "")
 
 
 def run(label: str, argv: list[str], env: dict, timeout: float) -> Outcome:
@@ -158,11 +163,11 @@ def run(label: str, argv: list[str], env: dict, timeout: float) -> Outcome:
     try:
         proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
                               timeout=max(1.0, timeout))
-        rc, out = proc.returncode, proc.stdout + ("\n" + proc.stderr if proc.stderr.strip() else "")
+        rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as e:
         text = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
-        rc, out = None, text(e.stdout) + text(e.stderr) + f"\n[timed out after {timeout:.0f} s]"
-    return Outcome(label, argv, rc, out, time.perf_counter() - t0)
+        rc, out, err = None, text(e.stdout), text(e.stderr) + f"\n[timed out after {timeout:.0f} s]"
+    return Outcome(label, argv, rc, out, time.perf_counter() - t0, err)
 
 
 def tail(text: str, lines: int = 25) -> str:
@@ -350,7 +355,7 @@ def render_report(header: dict, tests: list[Outcome], progs: list[ProgramResult]
     lines.append(f"- total: {totals or 'nothing ran'}")
     for t in tests:
         if not shard_passed(t) and not (t.label == "collect" and t.ok):
-            lines += ["", f"{t.label}:", f"```\n{tail(t.out, 40)}\n```"]
+            lines += ["", f"{t.label}:", f"```\n{tail(t.text, 40)}\n```"]
     lines += ["", "## 2. programs: `--device cuda --backend triton` against `--backend torch`", "",
               f"TF32 off. Every printed figure (per epoch: the mean loss, and for the examples the "
               f"test accuracy; last: the shown accuracy). Agreement: the first two figures within "
@@ -377,7 +382,7 @@ def render_report(header: dict, tests: list[Outcome], progs: list[ProgramResult]
     for p in progs:
         for key, r in p.runs.items():
             if not r.ok:
-                lines += ["", f"{p.name}, {key}:", f"```\n{tail(r.out)}\n```"]
+                lines += ["", f"{p.name}, {key}:", f"```\n{tail(r.text)}\n```"]
     lines += ["", "## 3. kernels against cuDNN/cuBLAS (benchmarks/kernels.py)", ""]
     lines += kernel_summary(kernels.out if kernels and kernels.ok else "")
     lines += [section_body(kernels)]
@@ -419,7 +424,7 @@ def section_body(outcome: Outcome | None) -> str:
     """A benchmark's markdown (its report without the title), or why there is none."""
     if outcome is None:
         return "not run (time budget spent)"
-    text = outcome.out
+    text = outcome.out if outcome.ok else outcome.text
     if not outcome.ok:
         state = "timed out" if outcome.rc is None else f"failed (exit {outcome.rc})"
         return f"{state} after {outcome.seconds:.0f} s:\n\n```\n{tail(text)}\n```"
@@ -573,7 +578,7 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
             o = done[label]
             print(f"  {label}: {'ok' if o.ok else 'FAILED'} ({o.seconds:.1f} s)")
             if not o.ok:
-                problems.append(f"{label} failed:\n{tail(o.out)}")
+                problems.append(f"{label} failed:\n{tail(o.text)}")
         notes += [line.split(" ", 1)[1] for line in done["imports"].out.splitlines()
                   if line.startswith("WARNING ")]
         ids = collected_ids(done["collect"].out)
