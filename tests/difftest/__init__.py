@@ -1,0 +1,1 @@
+"""The differential tester: a generator of valid programs, an oracle, a reducer, a campaign."""
