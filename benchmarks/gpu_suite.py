@@ -528,7 +528,7 @@ from phc import pipeline
 import runtime
 import kernels, seed_cnn
 ops = kernels.load_ops([c.spec for c in kernels.cases()])
-assert all(c.spec.name in ops for c in kernels.cases())
+assert all(c.spec.symbol in ops for c in kernels.cases())
 print("imports ok;", len(kernels.cases()), "kernel cases rendered")
 assert kernels.main(["--out", "-"]) == 0       # without a GPU: says so, measures nothing
 import re

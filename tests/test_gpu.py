@@ -152,7 +152,7 @@ def test_conv2d(ops, case):
     spec, B, C, H, W, O, K = case
     x = _randn(B, W, C, H).permute(0, 2, 3, 1)     # not contiguous: the wrapper must cope
     inputs = [x, _randn(O, C, K, K)] + ([_randn(O)] if spec.bias else [])
-    _compare(ops[spec.name], _conv_ref(spec), inputs)
+    _compare(ops[spec.symbol], _conv_ref(spec), inputs)
 
 
 # ---- pooling ----
@@ -175,12 +175,12 @@ def test_pool2d(ops, case):
         x = _randn(*shape)
     else:   # distinct values: which element a window picks is then not a matter of rounding
         x = torch.randperm(torch.Size(shape).numel(), device="cuda").float().reshape(shape)
-    _compare(ops[spec.name], _pool_ref(spec), [x], linear=spec.kind == "avg")
+    _compare(ops[spec.symbol], _pool_ref(spec), [x], linear=spec.kind == "avg")
 
 
 def test_maxpool_ties_go_to_the_first_maximum(ops):
     x = torch.ones(1, 1, 2, 2, device="cuda", requires_grad=True)
-    ops["maxpool2d_k2_s2"](x).sum().backward()
+    ops["_phc_maxpool2d_k2_s2"](x).sum().backward()
     assert x.grad.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
@@ -188,7 +188,7 @@ def test_maxpool_ties_go_to_the_first_maximum(ops):
 def test_pool2d_nan_is_picked_like_torch(ops, spec):
     x = _randn(1, 2, 7, 7)
     x[0, 0, 2, 3] = x[0, 1, 4, 4] = x[0, 1, 4, 5] = float("nan")
-    y, y_ref = ops[spec.name](x), _pool_ref(spec)(x)
+    y, y_ref = ops[spec.symbol](x), _pool_ref(spec)(x)
     torch.testing.assert_close(y, y_ref, equal_nan=True, atol=0, rtol=0)
 
 
@@ -212,7 +212,7 @@ LINEAR_CASES = [  # spec, B, N, M
 def test_linear(ops, case):
     spec, B, N, M = case
     inputs = [_randn(B, N), _randn(M, N)] + ([_randn(M)] if spec.bias else [])
-    _compare(ops[spec.name], F.linear, inputs)
+    _compare(ops[spec.symbol], F.linear, inputs)
 
 
 # ---- float64, mixed and empty inputs ----
@@ -220,19 +220,19 @@ def test_linear(ops, case):
 def test_float64_agrees_to_1e_12(ops):
     d = torch.float64
     x, w, b = _randn(3, 3, 19, 17, dtype=d), _randn(20, 3, 5, 5, dtype=d), _randn(20, dtype=d)
-    _compare(ops["conv2d_s2_p2_b"], _conv_ref(Conv2dSpec(2, 2, True)), [x, w, b], rtol=1e-12, atol=1e-12)
+    _compare(ops["_phc_conv2d_s2_p2_b"], _conv_ref(Conv2dSpec(2, 2, True)), [x, w, b], rtol=1e-12, atol=1e-12)
     linear_inputs = [_randn(70, 130, dtype=d), _randn(40, 130, dtype=d), _randn(40, dtype=d)]
-    _compare(ops["linear_b"], F.linear, linear_inputs, rtol=1e-12, atol=1e-12)
+    _compare(ops["_phc_linear_b"], F.linear, linear_inputs, rtol=1e-12, atol=1e-12)
 
 
 def test_mixed_dtypes_promote_to_float64(ops):
-    assert ops["linear"](_randn(2, 3), _randn(4, 3, dtype=torch.float64)).dtype == torch.float64
+    assert ops["_phc_linear"](_randn(2, 3), _randn(4, 3, dtype=torch.float64)).dtype == torch.float64
 
 
 def test_empty_batch(ops):
-    assert ops["conv2d_s2_p1"](_randn(0, 2, 5, 5), _randn(3, 2, 3, 3)).shape == (0, 3, 3, 3)
-    assert ops["maxpool2d_k2_s2"](_randn(0, 2, 5, 5)).shape == (0, 2, 2, 2)
-    assert ops["linear_b"](_randn(0, 3), _randn(4, 3), _randn(4)).shape == (0, 4)
+    assert ops["_phc_conv2d_s2_p1"](_randn(0, 2, 5, 5), _randn(3, 2, 3, 3)).shape == (0, 3, 3, 3)
+    assert ops["_phc_maxpool2d_k2_s2"](_randn(0, 2, 5, 5)).shape == (0, 2, 2, 2)
+    assert ops["_phc_linear_b"](_randn(0, 3), _randn(4, 3), _randn(4)).shape == (0, 4)
 
 
 # ---- each GPU config, forced ----
@@ -277,12 +277,12 @@ def test_every_gpu_config(ops, forced):
     if forced == ("BLOCK",):
         for spec in (Pool2dSpec("max", 3, 2), Pool2dSpec("avg", 2, 2)):
             x = torch.randperm(3 * 5 * 29 * 31, device="cuda").float().reshape(3, 5, 29, 31)
-            _compare(ops[spec.name], _pool_ref(spec), [x], linear=spec.kind == "avg")
+            _compare(ops[spec.symbol], _pool_ref(spec), [x], linear=spec.kind == "avg")
     elif forced == ("BLOCK_O", "BLOCK_P"):      # the bias gradient (through a conv)
         spec = Conv2dSpec(1, 0, True)
-        _compare(ops[spec.name], _conv_ref(spec), [_randn(67, 3, 9, 9), _randn(21, 3, 3, 3), _randn(21)])
+        _compare(ops[spec.symbol], _conv_ref(spec), [_randn(67, 3, 9, 9), _randn(21, 3, 3, 3), _randn(21)])
     else:
         spec = Conv2dSpec(2, 1, True)
         inputs = [_randn(9, 19, 15, 13), _randn(37, 19, 3, 3), _randn(37)]
-        _compare(ops[spec.name], _conv_ref(spec), inputs)
-        _compare(ops["linear_b"], F.linear, [_randn(133, 71), _randn(45, 71), _randn(45)])
+        _compare(ops[spec.symbol], _conv_ref(spec), inputs)
+        _compare(ops["_phc_linear_b"], F.linear, [_randn(133, 71), _randn(45, 71), _randn(45)])
