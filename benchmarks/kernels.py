@@ -1,9 +1,10 @@
 """Time each phc Triton template against cuDNN / cuBLAS (torch.nn.functional) on the seed's and
 LeNet-5's layer shapes, batch 1 and 256, forward and forward+backward, in one run on one CUDA GPU.
 
-    python benchmarks/kernels.py [--rep 200] [--warmup 50] [--tf32]
+    python benchmarks/kernels.py [--rep 200] [--warmup 50] [--tf32] [--out FILE|-]
 
-Prints a table and writes benchmarks/results/kernels-<device name>.md. Without a CUDA device it
+Prints a table and writes benchmarks/results/kernels-<device name>.md (--out FILE elsewhere,
+--out - nowhere). Without a CUDA device it
 says so and exits 0. The torch side runs in exact fp32 (TF32 off for cuDNN and cuBLAS), as phc's
 kernels do (tl.dot with input_precision="ieee"); --tf32 lets torch use TF32 instead.
 Each row first checks that phc and torch agree (max abs difference, forward and every gradient).
@@ -169,6 +170,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="ms of warm-up per measurement")
     parser.add_argument("--rep", type=int, default=200, help="ms of repetitions per measurement")
     parser.add_argument("--tf32", action="store_true", help="let cuDNN/cuBLAS use TF32")
+    parser.add_argument("--out", metavar="FILE", help="where to write the table; '-': print only")
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1":
         print("benchmarks/kernels.py: TRITON_INTERPRET=1 would time the CPU interpreter; unset it.")
@@ -186,10 +188,12 @@ def main(argv=None) -> int:
     device = torch.cuda.get_device_name()
     text = report(rows, device, args.tf32)
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"kernels-{slug(device)}.md"
+    if args.out == "-":
+        return 0
+    out = Path(args.out) if args.out else RESULTS / f"kernels-{slug(device)}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"written {out.relative_to(ROOT)}")
+    print(f"written {out}")
     return 0
 
 

@@ -27,3 +27,19 @@ def seed_source(seed_path) -> str:
 def _verify_ir(monkeypatch):
     """Every program a test lowers goes through the IR verifier."""
     monkeypatch.setenv("PHC_VERIFY", "1")
+
+
+GPU_SKIP_REASON = ("gpu marker: no CUDA device on this machine (the only tests allowed to skip; "
+                   "run them with `python benchmarks/gpu_suite.py` on a CUDA machine)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` are skipped, saying why, where no CUDA device exists; nothing else may
+    skip. With a device they run, and fail loudly unless TRITON_INTERPRET=0 (see tests/test_gpu.py)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+    if not torch.cuda.is_available():
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason=GPU_SKIP_REASON))
