@@ -150,8 +150,17 @@ def _grad(args: Args) -> Type:
     if not isinstance(args.exprs[1], (ast.Name, ast.Attribute)):
         raise BuiltinError("the second argument of `grad` must be a variable or a field",
                            1, "differentiate with respect to `x` or `obj.w`, not an expression")
-    _numeric_arg("grad", args, 0)
-    return _numeric_arg("grad", args, 1)
+    return derivative_type(_numeric_arg("grad", args, 0), _numeric_arg("grad", args, 1))
+
+
+def derivative_type(y: Type, x: Type) -> Type:
+    """dy/dx: shaped like `x` for a number `y` (or a one-element tensor, as the runtime
+    answers), else the Jacobian ℝ[out…, in…]: the axes of `y`, then those of `x`."""
+    if isinstance(y, UnknownT) or isinstance(x, UnknownT):
+        return UNKNOWN
+    if isinstance(y, ScalarT) or all(d == 1 for d in y.dims):
+        return with_kind(x, Scalar.REAL)
+    return TensorT(Scalar.REAL, y.dims + dims_of(x))
 
 
 def _nothing(args: Args) -> Type:
@@ -200,7 +209,7 @@ def _table() -> dict[str, Builtin]:
     rows = [
         Builtin("len", 1, 1, _len, "ℕ: the size of the first axis"),
         Builtin("sum", 1, 1, _sum, "the sum of all elements"),
-        Builtin("grad", 2, 2, _grad, "∂y/∂x, shaped like x"),
+        Builtin("grad", 2, 2, _grad, "∂y/∂x: shaped like x, or the Jacobian ℝ[out…, in…]"),
         Builtin("physika_print", 1, 1, _nothing, "prints `value ∈ type`"),
         Builtin("print", 0, None, _nothing, "prints its arguments"),
         Builtin("summary", 1, 1, _nothing, "prints a table of an instance's fields"),
@@ -227,5 +236,5 @@ BUILTINS: dict[str, Builtin] = _table()
 # Calls of these are statements that print by themselves: a bare call prints nothing more.
 RETURNS_NOTHING = frozenset(n for n, b in BUILTINS.items() if b.rule is _nothing)
 
-__all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "dims_clash",
+__all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "derivative_type", "dims_clash",
            "dims_of", "fits_kind", "join_dim", "join_kind", "numeric", "with_kind"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from phc import ast
 from phc.ast import Scalar, Span
-from phc.builtins import (BUILTINS, Args, BuiltinError, dims_clash, dims_of, fits_kind,
+from phc.builtins import (BUILTINS, Args, BuiltinError, derivative_type, dims_clash, dims_of, fits_kind,
                           join_dim, join_kind, numeric, with_kind)
 from phc.diagnostics import Diagnostic, error, warning
 from phc.types import (INT, NAT, NONE, REAL, UNKNOWN, ClassT, Dim, FuncT, NoneT, ScalarT, TensorT,
@@ -817,11 +817,38 @@ class Checker:
             return self.construct(e, self.classes[name], f)
         if f.info is not None and name in self.top_names:
             return self.call_value(e, self.expr(fn, f), f, {})
+        if name == "grad" and len(e.args) == 2 and self.names_function(e.args[0], f):
+            return self.grad_of_function(e, f)
         if name in BUILTINS:
             return self.builtin_call(e, name, f)
         self.expr(fn, f)                       # reports the unknown name
         self.check_args(e, f)
         return UNKNOWN
+
+    def names_function(self, e: ast.Expr, f: Frame) -> bool:
+        """`e` is the bare name of a top-level function (not shadowed by a variable)."""
+        return isinstance(e, ast.Name) and e.id in self.functions and e.id not in f.vars
+
+    def grad_of_function(self, e: ast.Call, f: Frame) -> Type:
+        """`grad(f, x)`: the derivative of the one-argument function `f` at `x` — shaped like
+        `x` where `f` returns a number, else the Jacobian `ℝ[out…, in…]`."""
+        fn, x = e.args
+        info = self.functions[fn.id]
+        self.expr_types[e.func] = UNKNOWN
+        self.expr_types[fn] = self.func_type(info)
+        if len(info.params) != 1:
+            self.expr(x, f)
+            self.report(error, f"`grad({fn.id}, …)` needs a function of one argument, but "
+                        f"`{fn.id}` takes {_plural(len(info.params), 'argument')}", fn.span,
+                        f"differentiate a call instead: `grad({fn.id}(a, b), a)`")
+            return UNKNOWN
+        out = self.apply(self.func_sig(info, f"`{fn.id}`"), ast.Call(fn, (x,), e.span), f, None)
+        xt = self.expr_types.get(x, UNKNOWN)
+        for t in (out, xt):
+            if not isinstance(t, (ScalarT, TensorT, UnknownT)):
+                self.report(error, f"`grad` needs numbers or tensors, not {t}", e.span)
+                return UNKNOWN
+        return derivative_type(out, xt)
 
     def call_value(self, e: ast.Call, t: Type, f: Frame, inst) -> Type:
         """Calling a variable: an instance whose class defines `λ`."""

@@ -26,8 +26,11 @@ def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = Fals
 
 def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
           create_graph: bool = False) -> tuple[torch.Tensor, ...]:
-    """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros."""
+    """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros.
+    A function `y` (Physika's `grad(f, x)`) is differentiated at each x: f(x)'s derivative."""
     xs = tuple(xs)
+    if callable(y) and not isinstance(y, torch.Tensor):
+        return tuple(grad_of_function(y, x, create_graph=create_graph) for x in xs)
     live = [i for i, x in enumerate(xs) if _differentiable(x)]
     if not (isinstance(y, torch.Tensor) and y.requires_grad and live):
         return tuple(_zeros(y, x) for x in xs)
@@ -36,6 +39,15 @@ def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
     for i, g in zip(live, found):
         out[i] = g
     return tuple(_zeros(y, x) if g is None else g for x, g in zip(xs, out))
+
+
+def grad_of_function(f: Any, x: Any, *, create_graph: bool = False) -> torch.Tensor:
+    """d f(x) / dx at `x`: f is called on a fresh leaf holding x's value, so the derivative
+    is f's own, whatever graph x came from."""
+    at = leaf(x)
+    with torch.enable_grad():
+        y = f(at)
+        return grads(y, (at,), retain_graph=False, create_graph=create_graph)[0]
 
 
 def _backward(y: torch.Tensor, xs: list[torch.Tensor], retain: bool, create: bool) -> list:
