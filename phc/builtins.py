@@ -15,11 +15,11 @@ from phc.types import NAT, NONE, UNKNOWN, Dim, ScalarT, TensorT, TupleT, Type, U
 
 # ---------------------------------------------------------------- shape algebra
 
-_ORDER = {Scalar.BOOL: 0, Scalar.NAT: 0, Scalar.INT: 1, Scalar.REAL: 2}
+_ORDER = {Scalar.BOOL: 0, Scalar.NAT: 0, Scalar.INT: 1, Scalar.REAL: 2, Scalar.COMPLEX: 3}
 
 
 def join_kind(a: Scalar, b: Scalar) -> Scalar:
-    """The kind of an arithmetic result: ℕ ⊂ ℤ ⊂ ℝ (a boolean counts as ℕ)."""
+    """The kind of an arithmetic result: ℕ ⊂ ℤ ⊂ ℝ ⊂ ℂ (a boolean counts as ℕ)."""
     a, b = _arith(a), _arith(b)
     return a if _ORDER[a] >= _ORDER[b] else b
 
@@ -30,8 +30,8 @@ def _arith(k: Scalar) -> Scalar:
 
 def fits_kind(declared: Scalar, value: Scalar) -> bool:
     """Whether a value of kind `value` goes where `declared` is expected without losing its
-    fraction (ℝ into ℕ/ℤ truncates)."""
-    return _ORDER[value] <= 1 or declared is Scalar.REAL
+    fraction (ℝ into ℕ/ℤ truncates) or its imaginary part (ℂ into ℝ)."""
+    return _ORDER[value] <= max(1, _ORDER[declared])
 
 
 def join_dim(a: Dim, b: Dim) -> Dim:
@@ -199,6 +199,83 @@ def _convert(name: str, kind: Scalar) -> Callable[[Args], Type]:
     return rule
 
 
+def _real_valued(name: str) -> Callable[[Args], Type]:
+    """`abs`, `real`, `imag`: a complex argument gives reals of its shape."""
+    def rule(args: Args) -> Type:
+        t = _numeric_arg(name, args, 0)
+        if isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.COMPLEX:
+            return with_kind(t, Scalar.REAL)
+        return t if name == "abs" or isinstance(t, UnknownT) else with_kind(t, Scalar.REAL)
+    return rule
+
+
+def _mean(args: Args) -> Type:
+    t = _numeric_arg("mean", args, 0)
+    if isinstance(t, UnknownT):
+        return t
+    return ScalarT(Scalar.COMPLEX if t.kind is Scalar.COMPLEX else Scalar.REAL)
+
+
+def _roll(args: Args) -> Type:
+    t = _numeric_arg("roll", args, 0)
+    for i in range(1, len(args.types)):
+        if isinstance(args.types[i], TensorT):
+            raise BuiltinError("`roll` shifts by a number along one axis", i,
+                               "write roll(x, shift) or roll(x, shift, axis)")
+    if isinstance(t, TensorT) and len(args.types) == 3 and isinstance(args.sizes[2], int) \
+            and args.sizes[2] >= t.rank:
+        raise BuiltinError(f"`roll` along axis {args.sizes[2]} of {t}, which has rank {t.rank}", 2)
+    return t
+
+
+def _concat(args: Args) -> Type:
+    """One tensor after another along the first axis (a number counts as one element)."""
+    ts = [_numeric_arg("concat", args, i) for i in range(len(args.types))]
+    if any(isinstance(t, UnknownT) for t in ts):
+        return UNKNOWN
+    ranks = {max(1, len(dims_of(t))) for t in ts}
+    if len(ranks) > 1:
+        raise BuiltinError(f"`concat` needs tensors of one rank, not {', '.join(map(str, ts))}")
+    kind, length, rest = Scalar.NAT, 0, None
+    for t in ts:
+        kind = join_kind(kind, t.kind)
+        dims = dims_of(t) or (1,)
+        length = length + dims[0] if isinstance(length, int) and isinstance(dims[0], int) else None
+        if rest is not None and any(map(dims_clash, rest, dims[1:])):
+            raise BuiltinError(f"`concat` needs tensors that agree past the first axis, not "
+                               f"{', '.join(map(str, ts))}")
+        rest = dims[1:] if rest is None else tuple(map(join_dim, rest, dims[1:]))
+    return TensorT(kind, (length,) + rest)
+
+
+def _atan2(args: Args) -> Type:
+    t = _broadcast2("atan2", _numeric_arg("atan2", args, 0), _numeric_arg("atan2", args, 1)) \
+        if not any(isinstance(a, UnknownT) for a in args.types[:2]) else UNKNOWN
+    return with_kind(t, Scalar.REAL)
+
+
+def _fourier(name: str) -> Callable[[Args], Type]:
+    """fft ifft fft2 ifft2 fftn ifftn rfft irfft: complex spectra (irfft: a real signal)."""
+    def rule(args: Args) -> Type:
+        t = _tensor_arg(name, args, 0)
+        for i in range(1, len(args.types)):
+            if isinstance(args.types[i], TensorT):
+                raise BuiltinError(f"the sizes and axes given to `{name}` must be numbers", i)
+        if not isinstance(t, TensorT):
+            return UNKNOWN
+        kind = Scalar.REAL if name == "irfft" else Scalar.COMPLEX
+        if name not in ("fft", "ifft", "rfft", "irfft"):
+            return TensorT(kind, t.dims if len(args.types) == 1 else (None,) * t.rank)
+        size = args.sizes[1] if len(args.types) > 1 else None
+        last = t.dims[-1] if len(args.types) == 1 else size
+        if name == "rfft":
+            last = last // 2 + 1 if isinstance(last, int) else None
+        elif name == "irfft" and len(args.types) == 1:
+            last = 2 * (last - 1) if isinstance(last, int) else None
+        return TensorT(kind, t.dims[:-1] + (last,))
+    return rule
+
+
 def _permutation(args: Args) -> Type:
     for i in range(len(args.types)):
         _numeric_arg("shuffle_indices", args, i)
@@ -224,8 +301,18 @@ def _table() -> dict[str, Builtin]:
         Builtin("min", 1, 2, _extremum("min"), "smallest element, or elementwise minimum"),
         Builtin("float", 1, 1, _convert("float", Scalar.REAL), "to ℝ, same shape"),
         Builtin("int", 1, 1, _convert("int", Scalar.INT), "to ℤ (truncating), same shape"),
-        Builtin("abs", 1, 1, _math("abs", keeps_kind=True), "elementwise |x|"),
+        Builtin("abs", 1, 1, _real_valued("abs"), "elementwise |x| (the modulus of a complex x)"),
+        Builtin("real", 1, 1, _real_valued("real"), "the real part, elementwise"),
+        Builtin("imag", 1, 1, _real_valued("imag"), "the imaginary part, elementwise"),
+        Builtin("mean", 1, 1, _mean, "the mean of all elements"),
+        Builtin("roll", 2, 3, _roll, "x shifted cyclically by n (along an axis, or flattened)"),
+        Builtin("concat", 1, None, _concat, "tensors one after another along the first axis"),
+        Builtin("atan2", 2, 2, _atan2, "elementwise angle of the point (x, y): atan2(y, x)"),
+        Builtin("gelu", 1, 1, _math("gelu"), "elementwise x·Φ(x)"),
+        Builtin("physika_seed", 1, 1, _nothing, "`physika.seed(n)`: seeds the random generator"),
     ]
+    rows += [Builtin(n, 1, 3, _fourier(n), f"torch.fft.{n}")
+             for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft")]
     rows += [Builtin(n, 1, 1, _math(n), f"elementwise {n}")
              for n in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")]
     return {b.name: b for b in rows}

@@ -215,7 +215,7 @@ class PhkIndenter(Indenter):
 
     def process(self, stream):
         last = None
-        for tok in stream:
+        for tok in _mark_draw_names(stream):
             if last is None and tok.type != self.NL_type and tok.column > 1:
                 self.levels.append(tok.column - 1)      # an indented first line
                 yield Token.new_borrow_pos(self.INDENT_type, "", tok)
@@ -285,6 +285,19 @@ class PhkIndenter(Indenter):
         while len(self.levels) > 1:
             self.levels.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, "", last)
+
+
+def _mark_draw_names(stream):
+    """`→ ε: T ~ D(…)` / `→ ε ~ D(…)`: the name after the arrow becomes DRAW_NAME."""
+    window: list[Token] = []
+    for tok in stream:
+        window.append(tok)
+        if len(window) == 3:
+            arrow, name, nxt = window
+            if arrow.type == "_ARROW" and name.type == "NAME" and nxt.type in ("COLON", "TILDE"):
+                window[1] = Token.new_borrow_pos("DRAW_NAME", str(name), name)
+            yield window.pop(0)
+    yield from window
 
 
 # ---------------------------------------------------------------- parsing with recovery
@@ -562,11 +575,33 @@ def block_span(meta, inner) -> Span:
     return Span(start.line, start.col, last.end_line, last.end_col)
 
 
-DISTRIBUTIONS = {"𝒩": "normal", "Normal": "normal", "𝒰": "uniform", "Uniform": "uniform"}
+DISTRIBUTIONS = {"𝒩": "normal", "Normal": "normal", "𝒰": "uniform", "Uniform": "uniform",
+                 "ℬ": "beta", "Beta": "beta", "Gamma": "gamma", "Bernoulli": "bernoulli"}
+# what each distribution's parameters are called, for the message when some are missing
+DIST_PARAMS = {"normal": ("a mean and a standard deviation", 2),
+               "uniform": ("a low and a high bound", 2), "beta": ("two shape parameters α, β", 2),
+               "gamma": ("a concentration and a rate", 2), "bernoulli": ("a probability", 1)}
 SCALARS = {"ℝ": ast.Scalar.REAL, "R": ast.Scalar.REAL, "\\R": ast.Scalar.REAL,
            "\\mathbb{R}": ast.Scalar.REAL, "ℕ": ast.Scalar.NAT, "N": ast.Scalar.NAT,
            "\\N": ast.Scalar.NAT, "\\mathbb{N}": ast.Scalar.NAT, "ℤ": ast.Scalar.INT,
-           "Z": ast.Scalar.INT, "\\Z": ast.Scalar.INT, "\\mathbb{Z}": ast.Scalar.INT}
+           "Z": ast.Scalar.INT, "\\Z": ast.Scalar.INT, "\\mathbb{Z}": ast.Scalar.INT,
+           "ℂ": ast.Scalar.COMPLEX, "C": ast.Scalar.COMPLEX, "\\C": ast.Scalar.COMPLEX,
+           "\\mathbb{C}": ast.Scalar.COMPLEX}
+LETTER_SCALARS = frozenset({"R", "N", "Z", "C"})     # NAMEs that spell a type in a type
+
+
+class _Many(tuple):
+    """Several statements standing for one line (`a, b: ℝ = 1, 2`): flattened into the block."""
+
+
+def _flatten(items) -> list:
+    out = []
+    for s in items:
+        if isinstance(s, _Many):
+            out.extend(s)
+        elif s is not None:
+            out.append(s)
+    return out
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
 
 
@@ -581,10 +616,10 @@ class AstBuilder(Transformer):
 
     # -- statements
     def start(self, meta, items):
-        return [s for s in items if s is not None]
+        return _flatten(items)
 
     def suite(self, meta, items):
-        return tuple(s for s in items if s is not None)
+        return tuple(_flatten(items))
 
     def field_decl(self, meta, items):
         name, type_ = items
@@ -618,18 +653,67 @@ class AstBuilder(Transformer):
         dist = DISTRIBUTIONS.get(str(name))
         if dist is None:
             self.diags.add(f"unknown distribution '{name}'", token_span(name),
-                           "sample with 𝒩(μ, σ, shape…) (or Normal) or 𝒰(lo, hi, shape…) (or Uniform)")
+                           "sample with 𝒩(μ, σ, shape…) (or Normal), 𝒰(lo, hi, shape…) (or "
+                           "Uniform), ℬ(α, β, …) (or Beta), Gamma(k, rate, …) or Bernoulli(p, …)")
             dist = "normal"
-        elif len(args) < 2:
-            what = "a mean and a standard deviation" if dist == "normal" else "a low and a high bound"
-            self.diags.add(f"'{name}' needs {what}", span, f"write {name}(a, b) or {name}(a, b, d0, d1, …)")
-        return ast.Sample(dist, tuple(args[:2]), tuple(args[2:]), span)
+        what, count = DIST_PARAMS[dist]
+        if len(args) < count:
+            example = "p" if count == 1 else "a, b"
+            self.diags.add(f"'{name}' needs {what}", span,
+                           f"write {name}({example}) or {name}({example}, d0, d1, …)")
+        strings = [a for a in args if isinstance(a, ast.Str)]
+        if strings:
+            self.diags.add("a distribution takes numbers only", strings[0].span,
+                           "drop the option: phc draws samples, and `grad` of a sample is "
+                           "the reparameterised derivative where one exists")
+            args = [a for a in args if not isinstance(a, ast.Str)]
+        return ast.Sample(dist, tuple(args[:count]), tuple(args[count:]), span)
+
+    # -- several names at once
+    def utarget(self, meta, items):
+        name, type_ = items
+        return ast.Target(str(name), type_, span_of_meta(meta))
+
+    def unpack(self, meta, items):
+        *targets, = [t for t in items if isinstance(t, ast.Target)]
+        values = [v for v in items if not isinstance(v, ast.Target) and v is not None]
+        span = span_of_meta(meta)
+        targets = _shared_type(targets)
+        value = values[0] if len(values) == 1 else ast.TupleExpr(tuple(values), _cover(values))
+        names = [t.name for t in targets]
+        if len(set(names)) != len(names):
+            self.diags.add("a name appears twice on the left of '='", span,
+                           "each value goes to its own name")
+        if isinstance(value, ast.TupleExpr):
+            if len(value.items) != len(targets):
+                self.diags.add(f"{len(targets)} names but {len(value.items)} values", value.span,
+                               "give one value per name")
+                return None
+            if not _mentions(value, set(names)):
+                return _Many(_one_by_one(targets, value.items))
+        return ast.Unpack(tuple(targets), value, span)
+
+    def unpack_sample(self, meta, items):
+        self.diags.add("a sample goes to one name", span_of_meta(meta),
+                       "draw into one name, then compute the others from it")
+        return None
+
+    def import_stmt(self, meta, items):
+        module, *names = items
+        return ast.Import(module, tuple(map(str, names)), span_of_meta(meta),
+                          tuple(token_span(n) for n in names))
+
+    def dotted_name(self, meta, items):
+        return ".".join(map(str, items))
 
     def expr_stmt(self, meta, items):
         return ast.ExprStmt(items[0], span_of_meta(meta))
 
     def return_stmt(self, meta, items):
-        return ast.Return(items[0] if items else None, span_of_meta(meta))
+        values = [v for v in items if v is not None]
+        if len(values) > 1:
+            return ast.Return(ast.TupleExpr(tuple(values), _cover(values)), span_of_meta(meta))
+        return ast.Return(values[0] if values else None, span_of_meta(meta))
 
     def pass_stmt(self, meta, items):
         return None
@@ -667,11 +751,20 @@ class AstBuilder(Transformer):
         span = span_of_meta(meta)
         return ast.Range(None, first, span) if second is None else ast.Range(first, second, span)
 
+    def named_range(self, meta, items):
+        name = items[0]
+        if str(name) != "N":
+            self.diags.add(f"a loop range is ℕ(n) or ℕ(a, b), not {name}(…)", token_span(name),
+                           "write `for i: ℕ(n):`")
+        return self.nat_range(meta, items)
+
     def funcdef(self, meta, items):
         name, params, ret, body = items
         return ast.FuncDef(str(name), params or (), ret, body, block_span(meta, body), token_span(name))
 
     def ret(self, meta, items):
+        if len(items) > 1:
+            return ast.TupleTypeExpr(tuple(items), span_of_meta(meta))
         return items[0]
 
     def params(self, meta, items):
@@ -704,8 +797,14 @@ class AstBuilder(Transformer):
         scalar, dims = items
         return ast.TypeExpr(scalar, dims or (), None, span_of_meta(meta))
 
-    def class_type(self, meta, items):
-        return ast.TypeExpr(None, (), str(items[0]), span_of_meta(meta))
+    def named_type(self, meta, items):
+        name, dims = str(items[0]), items[1]
+        if name in LETTER_SCALARS:
+            return ast.TypeExpr(SCALARS[name], dims or (), None, span_of_meta(meta))
+        if dims:
+            self.diags.add(f"a class type takes no dimensions: `{name}[…]`", span_of_meta(meta),
+                           "sizes belong to tensor types such as ℝ[n]")
+        return ast.TypeExpr(None, (), name, span_of_meta(meta))
 
     def dims(self, meta, items):
         return tuple(d for d in items if d is not None)
@@ -714,9 +813,24 @@ class AstBuilder(Transformer):
         return SCALARS[str(items[0])]
 
     # -- expressions
+    def comprehension_sample(self, meta, items):
+        """`for i: ℕ(n) → ε: ℝ[2] ~ 𝒩(μ, σ)`: each element a draw, shaped by the sample's own
+        sizes or else by its declared type (the name ε only documents the draw)."""
+        name, rng, _, type_, sample = items
+        if not sample.shape and type_ is not None and type_.dims:
+            sample = ast.Sample(sample.dist, sample.params, type_.dims, sample.span)
+        return self.comprehension(meta, [name, rng, sample])
+
     def comprehension(self, meta, items):
+        """A comprehension of independent draws whose parameters do not depend on its variable
+        is one draw of the larger shape: `for i: ℕ(n) → 𝒩(μ, σ, 2)` is `𝒩(μ, σ, n, 2)`."""
         name, rng, body = items
-        return ast.Comprehension(str(name), rng, body, span_of_meta(meta), token_span(name))
+        span = span_of_meta(meta)
+        if isinstance(body, ast.Sample) and rng is not None and body.shape \
+                and not _mentions(ast.TupleExpr(body.params + body.shape), {str(name)}):
+            extent = rng.hi if rng.lo is None else ast.BinOp("-", rng.hi, rng.lo, rng.span)
+            return ast.Sample(body.dist, body.params, (extent,) + body.shape, span)
+        return ast.Comprehension(str(name), rng, body, span, token_span(name))
 
     def or_op(self, meta, items):
         return ast.BinOp("or", items[0], items[1], span_of_meta(meta))
@@ -736,7 +850,11 @@ class AstBuilder(Transformer):
         return ast.UnaryOp(str(op), operand, span_of_meta(meta))
 
     def call(self, meta, items):
-        return ast.Call(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
+        func, args = items[0], tuple(a for a in items[1:] if a is not None)
+        if isinstance(func, ast.Attribute) and func.attr == "seed" \
+                and isinstance(func.value, ast.Name) and func.value.id == "physika":
+            func = ast.Name("physika_seed", func.span)      # `physika.seed(n)`
+        return ast.Call(func, args, span_of_meta(meta))
 
     def index(self, meta, items):
         return ast.Index(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
@@ -771,11 +889,45 @@ class AstBuilder(Transformer):
             value = 0.0
         return ast.Num(value, text, span_of_meta(meta))
 
+    def imag_lit(self, meta, items):
+        text = str(items[0])
+        return ast.Num(complex(0.0, float(text[:-1])), text, span_of_meta(meta))
+
     def string(self, meta, items):
         return ast.Str(_unescape(str(items[0])[1:-1]), span_of_meta(meta))
 
     def array(self, meta, items):
         return ast.ArrayLit(tuple(i for i in items if i is not None), span_of_meta(meta))
+
+
+def _cover(nodes) -> Span:
+    first, last = nodes[0].span, nodes[-1].span
+    return Span(first.line, first.col, last.end_line, last.end_col)
+
+
+def _shared_type(targets: list) -> list:
+    """`a, b: ℝ = …`: a type written only on the last name is every name's type."""
+    last = targets[-1].type
+    if last is None or any(t.type is not None for t in targets[:-1]):
+        return targets
+    return [ast.Target(t.name, last, t.span) for t in targets]
+
+
+def _mentions(value, names: set) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value))
+
+
+def _one_by_one(targets, values) -> tuple:
+    """`a, b: ℝ = 1, 2` as `a: ℝ = 1` then `b: ℝ = 2` (the values do not mention the names)."""
+    out = []
+    for t, v in zip(targets, values):
+        span = Span(t.span.line, t.span.col, v.span.end_line, v.span.end_col)
+        if t.type is None:
+            out.append(ast.Assign(ast.Name(t.name, t.span), v, span))
+        else:
+            name_span = Span(t.span.line, t.span.col, t.span.line, t.span.col + len(t.name))
+            out.append(ast.Decl(t.name, t.type, v, span, name_span))
+    return out
 
 
 def _orelse(orelse) -> tuple:

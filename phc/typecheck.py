@@ -182,6 +182,7 @@ class Checker:
         self._body_ret: dict[int, Type | None] = {}
         self._busy: set[int] = set()
         self._done: set[int] = set()
+        self.replaced: list[FuncInfo] = []       # functions a later `def` of the name replaced
 
     # ---- driver
 
@@ -190,6 +191,8 @@ class Checker:
         self.top_names = _top_level_names(self.program.body, self)
         for s in self.program.body:
             self.guarded(self.check_definition, s)
+        for info in self.replaced:              # still typed: the emitter writes them out
+            self.guarded(self.ensure_checked, info)
         top = Frame(None, None, self.globals)
         for s in self.program.body:
             if not isinstance(s, (ast.FuncDef, ast.ClassDef)):
@@ -241,7 +244,14 @@ class Checker:
             self.report(error, "`λ` can only be defined inside a class", _name_span(s),
                         "`def λ(x: …) -> …:` makes a class's instances callable")
             return
-        if self.fresh_name(s.name, s):
+        earlier = self.functions.get(s.name)
+        if earlier is not None:         # upstream allows it: the later definition wins
+            self.report(warning, f"`{s.name}` is defined again: this definition replaces the "
+                        f"one on line {earlier.node.span.line}", _name_span(s),
+                        "every call, also those before this line, uses this definition")
+            self.replaced.append(earlier)
+            self.functions[s.name] = self.func_info(s, None)
+        elif self.fresh_name(s.name, s):
             self.functions[s.name] = self.func_info(s, None)
 
     def func_info(self, s: ast.FuncDef, owner: str | None) -> FuncInfo:
@@ -269,6 +279,8 @@ class Checker:
     def resolve(self, texpr: ast.TypeExpr, f: Frame | None = None) -> Type:
         """A written type as a semantic type; a dimension is a number, a name, or None. In a
         body (`f`), a dimension may be an expression such as `len(x[0])`."""
+        if isinstance(texpr, ast.TupleTypeExpr):
+            return TupleT(tuple(self.resolve(t, f) for t in texpr.items))
         if texpr.scalar is not None and texpr.dims:
             return TensorT(texpr.scalar, tuple(self.written_dim(d, f) for d in texpr.dims))
         if texpr.scalar is None:
@@ -505,6 +517,45 @@ class Checker:
                          "it returns")
         f.returns.append(v)
 
+    def s_unpack(self, s: ast.Unpack, f: Frame) -> None:
+        """`a, b = f()` / `a: ℝ, b: ℝ = v`: one value per name, from a tuple (a call of a
+        function returning several values, or `x, y` written out) or a vector's elements."""
+        hint = None
+        v = self.expr(s.value, f, hint)
+        items = self.unpacked_items(v, len(s.targets), s.value)
+        for target, t in zip(s.targets, items):
+            name = ast.Name(target.name, target.span)
+            if target.type is not None:
+                declared = self.resolve(target.type, f)
+                self.conform(declared, t, s.value.span, f"`{target.name}` is declared",
+                             "it gets")
+                self.bind_var(f, target.name, declared, True, None)
+            else:
+                self.expr_types[name] = t
+                self.set_var(f, name, t, None, s.value.span)
+
+    def unpacked_items(self, v: Type, n: int, value: ast.Expr) -> list[Type]:
+        if isinstance(v, TupleT):
+            if len(v.items) != n:
+                self.report(error, f"{_plural(n, 'name')} but the value holds "
+                            f"{_plural(len(v.items), 'item')} ({v})", value.span,
+                            "give one name per value")
+                return [UNKNOWN] * n
+            return list(v.items)
+        if isinstance(v, TensorT):
+            if isinstance(v.dims[0], int) and v.dims[0] != n:
+                self.report(error, f"{_plural(n, 'name')} but the value is {v}", value.span,
+                            "a vector unpacks into one name per element")
+            return [numeric(v.kind, v.dims[1:])] * n
+        if not isinstance(v, UnknownT):
+            self.report(error, f"cannot unpack {v} into {_plural(n, 'name')}", value.span,
+                        "unpack what a function returns with `return a, b`, or a vector")
+        return [UNKNOWN] * n
+
+    def s_import(self, s: ast.Import, f: Frame) -> None:
+        self.report(error, f"`from {s.module} import …` was not resolved", s.span,
+                    "imports are read by `phc check`/`phc run` from the file beside the program")
+
     def s_nested_def(self, s, f: Frame) -> None:
         what = "a class" if isinstance(s, ast.ClassDef) else "a function"
         self.report(error, f"{what} can only be defined at the top level", _name_span(s))
@@ -512,7 +563,8 @@ class Checker:
     _STMT = {
         ast.Decl: s_decl, ast.Assign: s_assign, ast.AugAssign: s_augassign,
         ast.ExprStmt: s_exprstmt, ast.If: s_if, ast.For: s_for, ast.Return: s_return,
-        ast.FuncDef: s_nested_def, ast.ClassDef: s_nested_def,
+        ast.FuncDef: s_nested_def, ast.ClassDef: s_nested_def, ast.Unpack: s_unpack,
+        ast.Import: s_import,
     }
 
     # ---- fitting a value where a type is declared
@@ -521,12 +573,17 @@ class Checker:
                 rank_error: bool = True) -> None:
         """Report `val` where `decl` is declared: a certain disagreement is an error (a change
         of rank only a warning when `rank_error` is off), real into integer a warning."""
+        if isinstance(decl, TupleT) and isinstance(val, TupleT) \
+                and len(decl.items) == len(val.items):
+            for d, v in zip(decl.items, val.items):
+                self.conform(d, v, span, subject, verb, rank_error)
+            return
         problem = _misfit(decl, val)
         if problem is None:
             return
         message = f"{subject} {decl} but {verb} {val}"
         if problem == "kind":
-            self.report(warning, message, span, "ℕ and ℤ hold whole numbers")
+            self.report(warning, message, span, _kind_hint(val))
         elif problem == "rank" and not rank_error:
             self.report(warning, message, span)
         else:
@@ -543,6 +600,8 @@ class Checker:
         return t
 
     def e_num(self, e: ast.Num, f: Frame, hint) -> Type:
+        if e.is_imaginary:
+            return ScalarT(Scalar.COMPLEX)
         if not e.is_int or hint is Scalar.REAL:
             return REAL
         return NAT if e.value >= 0 else INT
@@ -794,6 +853,8 @@ class Checker:
             return self.method_call(e, fn, f)
         if isinstance(fn, ast.Name):
             return self.named_call(e, fn, f)
+        if isinstance(fn, ast.This):                 # `this(x)`: the instance's own λ
+            return self.call_value(e, self.expr(fn, f), f, SELF)
         t = self.expr(fn, f)
         self.check_args(e, f)
         if not isinstance(t, UnknownT):
@@ -1077,6 +1138,9 @@ class Checker:
                     return base.dims[k]
         return None
 
+    def e_tuple(self, e: ast.TupleExpr, f: Frame, hint) -> Type:
+        return TupleT(tuple(self.expr(i, f, hint) for i in e.items))
+
     def e_sample(self, e: ast.Sample, f: Frame, hint) -> Type:
         return self.sample(e, f)
 
@@ -1096,7 +1160,7 @@ class Checker:
         ast.Num: e_num, ast.Str: e_str, ast.Name: e_name, ast.This: e_this,
         ast.ArrayLit: e_array, ast.UnaryOp: e_unary, ast.BinOp: e_binop, ast.Call: e_call,
         ast.Index: e_index, ast.Attribute: e_attribute, ast.Comprehension: e_comprehension,
-        ast.Sample: e_sample,
+        ast.Sample: e_sample, ast.TupleExpr: e_tuple,
     }
 
 
@@ -1151,9 +1215,17 @@ def _misfit(decl: Type, val: Type) -> str | None:
     return None
 
 
+def _kind_hint(val: Type) -> str:
+    if isinstance(val, (ScalarT, TensorT)) and val.kind is Scalar.COMPLEX:
+        return "a real has no imaginary part: take `real(z)` or `abs(z)`"
+    return "ℕ and ℤ hold whole numbers"
+
+
 def _misfit_hint(problem: str, val: Type) -> str | None:
     if isinstance(val, NoneT):
         return "the call returns nothing"
+    if isinstance(val, TupleT) and problem == "type":
+        return "several values: declare each, `def f() → ℝ, ℝ:`, and unpack with `a, b = f()`"
     if problem == "rank" and isinstance(val, ScalarT):
         return "a number is not a tensor: build one with a comprehension or an array literal"
     return None

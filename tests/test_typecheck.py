@@ -332,7 +332,16 @@ def test_unknown_class_type():
 
 
 def test_duplicate_definition():
-    d = one_error("def f(x: ℝ): ℝ:\n    return x\ndef f(x: ℝ): ℝ:\n    return x\n")
+    tp = typed("def f(x: ℝ): ℝ:\n    return x\ndef f(x: ℝ): ℝ[2]:\n    return [x, x]\ny = f(1.0)\n")
+    assert errors(tp) == []
+    (d,) = warnings(tp)
+    assert d.message == "`f` is defined again: this definition replaces the one on line 1"
+    assert (d.span.line, d.span.col) == (3, 5)
+    assert str(tp.globals["y"]) == "ℝ[2]"
+
+
+def test_class_and_function_of_one_name():
+    d = one_error("class f:\n    w: ℝ\ndef f(x: ℝ): ℝ:\n    return x\n")
     assert d.message == "`f` is defined twice"
     assert d.span.line == 3
 

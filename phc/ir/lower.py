@@ -87,7 +87,8 @@ def type_text(t: A.TypeExpr | None) -> str:
         return "None"
     if t.class_name:
         return t.class_name
-    kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool"}[t.scalar]
+    kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool",
+            A.Scalar.COMPLEX: "c64"}[t.scalar]
     if not t.dims:
         return kind
     return f"{kind}[{', '.join(_dim_text(d) for d in t.dims)}]"
@@ -212,7 +213,7 @@ class FnLowering:
                 self.emit(n.Print(self.expr(a), span))
             return
         v = self.expr(e)
-        if isinstance(v, n.Call) and (v.func in ("summary",) or self._returns_nothing(v)):
+        if isinstance(v, n.Call) and (v.func in ("summary", "physika_seed") or self._returns_nothing(v)):
             self.emit(n.Eval(v, span))
         else:
             self.emit(n.Print(v, span))
