@@ -150,7 +150,10 @@ def _grad(args: Args) -> Type:
     if not isinstance(args.exprs[1], (ast.Name, ast.Attribute)):
         raise BuiltinError("the second argument of `grad` must be a variable or a field",
                            1, "differentiate with respect to `x` or `obj.w`, not an expression")
-    return derivative_type(_numeric_arg("grad", args, 0), _numeric_arg("grad", args, 1))
+    y = _numeric_arg("grad", args, 0)
+    if isinstance(args.types[1], TupleT):      # `grad(loss, obj.learnable_params)`
+        return TupleT(tuple(derivative_type(y, x) for x in args.types[1].items))
+    return derivative_type(y, _numeric_arg("grad", args, 1))
 
 
 def derivative_type(y: Type, x: Type) -> Type:

@@ -30,10 +30,15 @@ LINE_HEADS = ("_NL", "_INDENT", "_DEDENT")
 
 # ---------------------------------------------------------------- entry point
 
-def parse(source: str, filename: str = "<string>") -> ast.Program:
-    """Parse Physika source; raise PhcError with every syntax error found."""
+def parse(source: str, filename: str = "<string>", resolve: bool = True) -> ast.Program:
+    """Parse Physika source; raise PhcError with every syntax error found. `from other import
+    f` statements are replaced by other's definitions (`phc.imports`) unless `resolve` is off."""
     try:
-        return _parse(source, filename)
+        program = _parse(source, filename)
+        if resolve:
+            from phc.imports import resolve_imports
+            program = resolve_imports(program)
+        return program
     except PhcError:
         raise
     except RecursionError:

@@ -113,6 +113,7 @@ class Sig:
 
 _DIM_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
             "//": lambda a, b: a // b}
+LEARNABLE = "learnable_params"      # every numeric field of an instance, as a list
 ARITH = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 COMPARE = frozenset({"<", ">", "<=", ">=", "==", "!="})
 LOGIC = frozenset({"and", "or"})
@@ -438,11 +439,14 @@ class Checker:
         self.bind_var(f, name, new, False, value)
 
     def store(self, slot: Type, v: Type, target, span: Span) -> None:
-        """`x[i] = v` or `obj.w = v`: a number broadcasts into a slice; anything else must fit."""
-        if isinstance(slot, TensorT) and isinstance(v, ScalarT) and isinstance(target, ast.Index):
+        """`x[i] = v` or `obj.w = v`: a value broadcasts into a slice the way arrays broadcast
+        (`z[:, :, 0] = [10, 20]` with z[:, :, 0] ℝ[2,2]: axes matched from the right, a
+        missing one or a 1 repeats); anything else must fit."""
+        if isinstance(slot, TensorT) and isinstance(v, (ScalarT, TensorT)) \
+                and isinstance(target, ast.Index) and _broadcasts_into(v, slot):
             if not fits_kind(slot.kind, v.kind):
                 self.report(warning, f"the elements have type {slot} but it is assigned {v}",
-                            span, "ℕ and ℤ hold whole numbers")
+                            span, _kind_hint(v))
             return
         strict = isinstance(target, ast.Index)
         self.conform(slot, v, span, f"{_describe(target)} has type" if not strict else
@@ -514,7 +518,7 @@ class Checker:
         v = self.expr(s.value, f, element_kind_of(declared))
         if declared is not None:
             self.conform(declared, v, s.value.span, f"`{f.info.name}` is declared to return",
-                         "it returns")
+                         "it returns", rank_error=False)
         f.returns.append(v)
 
     def s_unpack(self, s: ast.Unpack, f: Frame) -> None:
@@ -833,9 +837,17 @@ class Checker:
             return ft
         if e.attr in info.methods:
             return self.func_type(info.methods[e.attr])
+        if e.attr == LEARNABLE:
+            return self.learnable(info, inst)
         self.report(error, f"class `{info.name}` has no field `{e.attr}`", e.span,
                     self.suggest(e.attr, info.fields))
         return UNKNOWN
+
+    def learnable(self, info: ClassInfo, inst) -> Type:
+        """`obj.learnable_params`: the instance's numeric fields, in order, as one list (what
+        `grad(loss, obj.learnable_params)` differentiates with respect to)."""
+        fields = [_subst(t, inst.get) for t in info.fields.values() if _is_num(t)]
+        return TupleT(tuple(with_kind(t, Scalar.REAL) for t in fields))
 
     def class_of(self, t: Type, e: ast.Attribute) -> ClassInfo | None:
         if isinstance(t, ClassT) and t.name in self.classes:
@@ -1035,7 +1047,9 @@ class Checker:
             return isinstance(d, str) and d not in bindings and d not in sizes
 
         body = sig.body_ret
-        if sig.ret is None:
+        if sig.ret is None or _rank_differs(sig.ret, body):
+            # undeclared, or declared with another rank than the body returns (the value is
+            # the body's: upstream's `def f(x: ℝ): ℝ:` returning a Jacobian ℝ[6])
             ret = _subst(body, caller_dim) if body is not None else UNKNOWN
         elif isinstance(sig.ret, TensorT) and isinstance(body, TensorT) \
                 and body.rank == sig.ret.rank:
@@ -1202,6 +1216,9 @@ def _misfit(decl: Type, val: Type) -> str | None:
     into integer), "rank", "shape" (two different numbers), or "type"."""
     if isinstance(decl, UnknownT) or isinstance(val, UnknownT):
         return None
+    if isinstance(decl, TensorT) and decl.rank == 1 and isinstance(val, TupleT) \
+            and val.items and all(map(_is_num, val.items)):
+        return None          # a list of tensors (`learnable_params`' gradients) as a vector
     if isinstance(decl, ClassT) or isinstance(val, (ClassT, TupleT, NoneT, FuncT)):
         return None if decl == val else "type"
     if not _is_num(decl):
@@ -1213,6 +1230,20 @@ def _misfit(decl: Type, val: Type) -> str | None:
     if not fits_kind(decl.kind, val.kind):
         return "kind"
     return None
+
+
+def _rank_differs(declared: Type, body: Type | None) -> bool:
+    return _is_num(declared) and body is not None and _is_num(body) \
+        and len(dims_of(declared)) != len(dims_of(body))
+
+
+def _broadcasts_into(v: Type, slot: TensorT) -> bool:
+    """`v` fills `slot` by broadcasting: a lower rank, every axis (from the right) equal, 1 or
+    not certainly different. Equal ranks are left to the ordinary rules."""
+    vd = dims_of(v)
+    if len(vd) >= slot.rank:
+        return False
+    return not any(dims_clash(a, b) and a != 1 for a, b in zip(reversed(vd), reversed(slot.dims)))
 
 
 def _kind_hint(val: Type) -> str:

@@ -20,7 +20,10 @@ from runtime.ops import device
 
 
 def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = False) -> torch.Tensor:
-    """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape."""
+    """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape.
+    A list x (an instance's `learnable_params`) gives the list of derivatives."""
+    if isinstance(x, (list, tuple)):
+        return list(grads(y, tuple(x), retain_graph=retain_graph, create_graph=create_graph))
     return grads(y, (x,), retain_graph=retain_graph, create_graph=create_graph)[0]
 
 
