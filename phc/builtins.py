@@ -161,9 +161,11 @@ def derivative_type(y: Type, x: Type) -> Type:
     answers), else the Jacobian ℝ[out…, in…]: the axes of `y`, then those of `x`."""
     if isinstance(y, UnknownT) or isinstance(x, UnknownT):
         return UNKNOWN
+    # with respect to a complex x, the (Wirtinger) derivative is complex
+    kind = Scalar.COMPLEX if Scalar.COMPLEX in (x.kind, y.kind) else Scalar.REAL
     if isinstance(y, ScalarT) or all(d == 1 for d in y.dims):
-        return with_kind(x, Scalar.REAL)
-    return TensorT(Scalar.REAL, y.dims + dims_of(x))
+        return with_kind(x, kind)
+    return TensorT(kind, y.dims + dims_of(x))
 
 
 def _nothing(args: Args) -> Type:

@@ -29,3 +29,4 @@ from runtime.spectral import (atan2, concat, fft, fft2, fftn, gelu, ifft, ifft2,
                               irfft, mean, real, rfft, roll, sample_bernoulli, sample_beta,
                               sample_gamma)
 from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
+from runtime.values import as_complex, complex_array, learnable_params, unpack  # noqa: E402,F401

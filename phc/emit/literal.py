@@ -46,6 +46,10 @@ def _real(t) -> bool:
     return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.REAL
 
 
+def _complex(t) -> bool:
+    return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.COMPLEX
+
+
 def _tag(span) -> str:
     return f"  # @{span.line}:{span.col}" if span is not None and span.line > 0 else ""
 
@@ -205,7 +209,7 @@ class LiteralModule:
         return "\n".join(lines)
 
     def field_value(self, cls: str, name: str, texpr: A.TypeExpr | None, value: str) -> str:
-        if (cls, name) in self.grad_fields:
+        if (cls, name) in self.grad_fields or (cls, G.ALL_FIELDS) in self.grad_fields:
             return f"rt.lit.field_leaf({value})"
         if texpr is not None and texpr.scalar is Scalar.REAL:
             return f"rt.lit.as_real({value})"
@@ -230,8 +234,15 @@ class LiteralModule:
                 self.assign(code, sc, target, self.binop(op, self.expr(target, sc), self.expr(value, sc)), s.span)
             case A.ExprStmt(e):
                 code.add(self.expr_stmt(e, sc), s.span)
+            case A.Return(A.TupleExpr(items)) if isinstance(sc.ret, A.TupleTypeExpr) \
+                    and len(items) == len(sc.ret.items):
+                values = [self.convert(self.bound(v, sc), t) for v, t in zip(items, sc.ret.items)]
+                code.add(f"return ({', '.join(values)})", s.span)
             case A.Return(value):
-                code.add("return" if value is None else f"return {self.convert(self.bound(value, sc), sc.ret)}", s.span)
+                ret = sc.ret if isinstance(sc.ret, A.TypeExpr) else None
+                code.add("return" if value is None else f"return {self.convert(self.bound(value, sc), ret)}", s.span)
+            case A.Unpack(targets, value):
+                self.unpack(code, sc, targets, value, s.span)
             case A.If(cond, body, orelse):
                 code.add(f"if {self.expr(cond, sc)}:", s.span)
                 self.sub_block(code, sc, body)
@@ -244,6 +255,13 @@ class LiteralModule:
                 pass        # nested definitions are not part of the numeric core (as at level 2)
             case _:
                 raise LiteralError(f"cannot write a {type(s).__name__} statement", A.span_of(s))
+
+    def unpack(self, code: Lines, sc: Scope, targets, value, span) -> None:
+        """`a, b = v`: every item computed first (`a, b = b, a` swaps), then bound in order."""
+        tmp = f"_unpacked_{span.line}_{span.col}"
+        code.add(f"{tmp} = rt.unpack({self.expr(value, sc)}, {len(targets)})", span)
+        for k, t in enumerate(targets):
+            code.add(f"{self.py(t.name)} = {self.bind_name(t.name, f'{tmp}[{k}]', sc, t.type)}", span)
 
     def sub_block(self, code: Lines, sc: Scope, stmts) -> None:
         code.indent += 1
@@ -274,6 +292,8 @@ class LiteralModule:
     def convert(self, value: str, texpr: A.TypeExpr | None) -> str:
         if texpr is not None and texpr.scalar is Scalar.REAL:
             return f"rt.lit.as_real({value})"
+        if texpr is not None and texpr.scalar is Scalar.COMPLEX:
+            return f"rt.as_complex({value})"
         return value
 
     def assign(self, code: Lines, sc: Scope, target, value: str, span) -> None:
@@ -337,6 +357,8 @@ class LiteralModule:
 
     def expr(self, e, sc: Scope, element: bool = True) -> str:
         match e:
+            case A.Num(value) if isinstance(value, complex):
+                return f"rt.as_complex({value!r})"
             case A.Num(value):
                 if isinstance(value, float) or _real(self.types.get(e)):
                     return f"rt.lit.r({float(value)!r})"
@@ -352,8 +374,14 @@ class LiteralModule:
                 return self.py(name)
             case A.This():
                 return "this"
+            case A.ArrayLit() if _complex(self.types.get(e)):
+                return f"rt.complex_array({self.array_items(e, sc)})"
             case A.ArrayLit():
                 return f"rt.lit.array({self.array_items(e, sc)}, {_real(self.types.get(e))})"
+            case A.TupleExpr(items):
+                return f"({''.join(self.bound(i, sc) + ', ' for i in items)})"
+            case A.Attribute(obj, "learnable_params") if not self.is_field(obj, "learnable_params", sc):
+                return f"rt.learnable_params({self.expr(obj, sc)})"
             case A.BinOp(op, left, right):
                 return self.binop(op, self.expr(left, sc), self.expr(right, sc))
             case A.UnaryOp("-", x):
@@ -374,6 +402,10 @@ class LiteralModule:
                 args = [self.expr(p, sc) for p in params] + [self.expr(d, sc) for d in shape]
                 return f"rt.sample_{dist}({', '.join(args)})"
         raise LiteralError(f"cannot write a {type(e).__name__} expression", A.span_of(e))
+
+    def is_field(self, obj, attr: str, sc: Scope) -> bool:
+        cls = G.class_of(obj, sc.owner, self.types)
+        return cls in self.classes and attr in self.classes[cls].field_names()
 
     def binop(self, op: str, a: str, b: str) -> str:
         special = {"/": "rt.lit.div", "**": "rt.lit.pow", "@": "rt.lit.matmul",

@@ -57,7 +57,11 @@ def class_of(e, owner: str | None, types: dict) -> str | None:
     return t.name if isinstance(t, ClassT) else None
 
 
+ALL_FIELDS = "learnable_params"     # `grad(y, obj.learnable_params)`: every numeric field
+
+
 def grad_fields(all_bodies: list[Body], types: dict) -> set[tuple[str, str]]:
+    """(class, field) pairs; (class, ALL_FIELDS) stands for all of the class's fields."""
     out = set()
     for b in all_bodies:
         for x in nodes(b):

@@ -44,6 +44,7 @@ class Program:
 
 
 def lower_program(program: A.Program, types: dict | None = None) -> n.Module:
+    _require_lowerable(program, types or {})
     funcs = {s.name: s for s in program.body if isinstance(s, A.FuncDef)}
     classes = {s.name: s for s in program.body if isinstance(s, A.ClassDef)}
     prog = Program(program, funcs, classes, types or {})
@@ -55,6 +56,23 @@ def lower_program(program: A.Program, types: dict | None = None) -> n.Module:
     module = n.Module(functions, class_irs, main, program.filename)
     from phc.ir.analysis import annotate
     return annotate(module)
+
+
+def _require_lowerable(program: A.Program, types: dict) -> None:
+    """Precondition of the whole lowering: the program uses none of the constructs it has no
+    rule for (complex values, unpacking, tuples, `learnable_params`, `this(x)`); a program
+    that does runs at level 0 (the caller's fallback)."""
+    from phc.types import ScalarT, TensorT
+    for t in types.values():
+        if isinstance(t, (ScalarT, TensorT)) and t.kind is A.Scalar.COMPLEX:
+            raise NotAffine("complex values run literally")
+    for node in A.walk(program):
+        if isinstance(node, (A.Unpack, A.TupleExpr)):
+            raise NotAffine("several values at once run literally")
+        if isinstance(node, A.Attribute) and node.attr == "learnable_params":
+            raise NotAffine("learnable_params runs literally")
+        if isinstance(node, A.Call) and isinstance(node.func, A.This):
+            raise NotAffine("this(x) runs literally")
 
 
 def _lower_function(prog: Program, f: A.FuncDef, owner: A.ClassDef | None = None) -> n.Function:
