@@ -175,5 +175,8 @@ def field_leaf(v: Any) -> Any:
 
 def grad(y: Any, x: Any, create_graph: bool = False) -> torch.Tensor:
     """dy/dx at the value bound to x (a Jacobian for a y of several elements); zeros shaped like
-    x where y does not depend on x. The graph of y is kept for later `grad`s of it."""
+    x where y does not depend on x. The graph of y is kept for later `grad`s of it. A list x
+    (`obj.learnable_params`) gives the list of derivatives."""
+    if isinstance(x, (list, tuple)):
+        return list(_grads(y, tuple(x), retain_graph=True, create_graph=create_graph))
     return _grads(y, (x,), retain_graph=True, create_graph=create_graph)[0]

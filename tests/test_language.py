@@ -78,3 +78,308 @@ def test_grad_of_a_function_of_two_arguments_is_an_error():
     assert "needs a function of one argument" in d.message
     assert (d.span.line, d.span.col) == (3, 10)
     assert d.hint == "differentiate a call instead: `grad(f(a, b), a)`"
+
+
+def runs_both(src: str, want: str) -> None:
+    """The same printed output at level 0 (literal) and level 2."""
+    for opt in (0, 2):
+        runs(src, want, opt)
+
+
+# ---------------------------------------------------------------- several names at once
+
+def test_several_names_in_one_declaration_are_declarations():
+    (a, b, c), = [parse("Lx, Ly, nx: ℝ = 1.0, 2.0, 40\n").body]
+    assert [d.name for d in (a, b, c)] == ["Lx", "Ly", "nx"]
+    assert all(str(d.type.scalar.value) == "ℝ" for d in (a, b, c))
+    assert (b.span.line, b.span.col) == (1, 5)
+
+
+def test_several_names_run():
+    runs_both("""
+        Lx, Ly, nx: ℝ = 1.0, 2.0, 40
+        a, b = 7, 8
+        Lx
+        nx
+        b
+    """, "1.0 ∈ ℝ\n40.0 ∈ ℝ\n8 ∈ ℕ\n")
+
+
+def test_swap_computes_every_value_first():
+    runs_both("""
+        a: ℝ = 1.0
+        b: ℝ = 2.0
+        a, b = b, a
+        a
+        b
+    """, "2.0 ∈ ℝ\n1.0 ∈ ℝ\n")
+
+
+def test_count_mismatch_is_a_syntax_error():
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError) as info:
+        parse("a, b: ℝ = 1.0, 2.0, 3.0\n", "t.phk")
+    (d,) = info.value.diagnostics
+    assert d.message == "2 names but 3 values"
+    assert (d.span.line, d.span.col) == (1, 11)
+    assert d.hint == "give one value per name"
+
+
+# ---------------------------------------------------------------- tuple returns and unpacking
+
+TUPLES = """
+    class Point(x: ℝ, y: ℝ):
+        def get() → ℝ, ℝ:
+            return this.x, this.y
+        def total() → ℝ:
+            a, b = this.get()
+            return a + b
+    def pair(v: ℝ): ℝ, ℝ[2]:
+        return v, [v, v]
+    p: Point = Point(1.0, 2.0)
+    a: ℝ, b: ℝ = p.get()
+    s, w = pair(3.0)
+    arr: ℝ[3] = [4.0, 5.0, 6.0]
+    e1, e2, e3 = arr
+"""
+
+
+def test_tuple_returns_are_typed():
+    tp = clean(TUPLES)
+    assert str(tp.functions["pair"].ret) == "[ℝ, ℝ[2]]"
+    assert str(tp.globals["w"]) == "ℝ[2]"
+    assert str(tp.globals["a"]) == "ℝ" and str(tp.globals["e3"]) == "ℝ"
+
+
+def test_tuple_returns_run():
+    runs_both(textwrap.dedent(TUPLES) + "a\nb\np.total()\nw\ne3\n",
+              "1.0 ∈ ℝ\n2.0 ∈ ℝ\n3.0 ∈ ℝ\n[3.0, 3.0] ∈ ℝ[2]\n6.0 ∈ ℝ\n")
+
+
+def test_unpacking_the_wrong_count():
+    d = one_error("""
+        def pair(v: ℝ): ℝ, ℝ:
+            return v, v
+        a, b, c = pair(1.0)
+    """)
+    assert d.message == "3 names but the value holds 2 items ([ℝ, ℝ])"
+    assert (d.span.line, d.span.col) == (3, 11)
+    assert d.hint == "give one name per value"
+
+
+def test_returning_two_values_from_a_one_value_function():
+    d = one_error("""
+        def f(v: ℝ): ℝ:
+            return v, v
+    """)
+    assert d.message == "`f` is declared to return ℝ but it returns [ℝ, ℝ]"
+    assert (d.span.line, d.span.col) == (2, 12)
+    assert "def f() → ℝ, ℝ:" in d.hint
+
+
+# ---------------------------------------------------------------- complex numbers
+
+def test_complex_types_and_printing():
+    tp = clean("""
+        x: ℂ = 3 + 1j
+        z: \\mathbb{C}[2] = [1 + 2j, 3j]
+        m = abs(x)
+        r = real(z)
+    """)
+    assert str(tp.globals["x"]) == "ℂ" and str(tp.globals["z"]) == "ℂ[2]"
+    assert str(tp.globals["m"]) == "ℝ" and str(tp.globals["r"]) == "ℝ[2]"
+    runs_both("""
+        x: ℂ = 3 + 1j
+        y: ℂ = 5 + 3j
+        x * y
+        x - y
+        abs(3 + 4j)
+        z: ℂ[2] = [1 + 2j, 3j]
+        z
+        real(z)
+    """, "(12+14j) ∈ ℂ\n(-2-2j) ∈ ℂ\n5.0 ∈ ℝ\n[(1+2j), 3j] ∈ ℂ[2]\n[1.0, 0.0] ∈ ℝ[2]\n")
+
+
+def test_complex_into_a_real_warns():
+    tp = typed("x: ℝ = 2 + 1j\n")
+    (d,) = tp.diagnostics
+    assert not d.is_error and (d.span.line, d.span.col) == (1, 8)
+    assert d.hint == "a real has no imaginary part: take `real(z)` or `abs(z)`"
+
+
+def test_wirtinger_derivative_is_complex():
+    runs("""
+        z: ℂ[2] = [1 + 2j, 3 + 1j]
+        loss = sum(abs(z) * abs(z))
+        g = grad(loss, z)
+        g
+    """, "[(2+4j), (6+2j)] ∈ ℂ[2]\n", opt=2)
+
+
+# ---------------------------------------------------------------- names, seeds, samples
+
+def test_letters_as_names_and_ranges():
+    # level 0 only: level 2 prints this real comprehension as ℕ (the W05 class, the lowering's)
+    runs("""
+        N: ℕ = 3
+        M: R[N] = for i: N(N) → i * 2.0
+        M
+    """, "[0.0, 2.0, 4.0] ∈ ℝ[3]\n", opt=0)
+
+
+def test_unknown_range_name():
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError) as info:
+        parse("for i: M(3):\n    pass\n", "t.phk")
+    (d,) = info.value.diagnostics
+    assert d.message == "a loop range is ℕ(n) or ℕ(a, b), not M(…)"
+    assert (d.span.line, d.span.col) == (1, 8)
+
+
+def test_seed_makes_draws_repeat():
+    out = run_program("physika.seed(3)\na: ℝ[2] ~ 𝒩(0, 1)\nphysika.seed(3)\nb: ℝ[2] ~ 𝒩(0, 1)\n"
+                      "a\nb\n", "torch", 2)
+    first, second = out.splitlines()
+    assert first == second
+
+
+def test_samples_in_comprehensions_and_new_distributions():
+    tp = clean("""
+        z: ℝ[4, 2] = for i: ℕ(4) → ε: ℝ[2] ~ Normal(0.0, 1.0)
+        w: ℝ[4, 3, 2] = for i: ℕ(4) → for j: ℕ(3) → ε: ℝ[2] ~ 𝒩(0.0, 1.0, 2)
+        b: ℝ[5] ~ ℬ(2.0, 5.0, 5)
+        g: ℝ ~ Gamma(2.0, 1.0)
+        c: ℝ[10] ~ Bernoulli(0.5, 10)
+    """)
+    assert str(tp.globals["w"]) == "ℝ[4,3,2]"
+    out = run_program("physika.seed(0)\nz: ℝ[4, 2] = for i: ℕ(4) → ε: ℝ[2] ~ Normal(0.0, 1.0)\n"
+                      "z\nc: ℝ[6] ~ Bernoulli(1.0, 6)\nc\nb: ℝ[3] ~ ℬ(2.0, 5.0, 3)\nb\n", "torch", 2)
+    lines = out.splitlines()
+    assert lines[0].endswith("∈ ℝ[4,2]")
+    assert lines[1] == "[1.0, 1.0, 1.0, 1.0, 1.0, 1.0] ∈ ℝ[6]"
+    values = [float(v) for v in lines[2].split("]")[0].strip("[").split(",")]
+    assert all(0.0 < v < 1.0 for v in values)
+
+
+def test_bernoulli_needs_a_probability():
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError) as info:
+        parse("c ~ Bernoulli()\n", "t.phk")
+    (d,) = info.value.diagnostics
+    assert d.message == "'Bernoulli' needs a probability"
+    assert d.hint == "write Bernoulli(p) or Bernoulli(p, d0, d1, …)"
+
+
+# ---------------------------------------------------------------- builtins
+
+def test_new_builtins_types():
+    tp = clean("""
+        x: ℝ[3, 3] = [[1, -1, 0], [-1, 0, 0], [0, 0, 0]]
+        r = roll(x, 1, 0)
+        m = mean(x)
+        c = concat([1.0, 2.0], [3.0])
+        a = atan2(1.0, 1.0)
+        g = gelu(x)
+        f = fft([1.0, 0.0, 0.0, 0.0])
+        f2 = fft2(x)
+        rf = rfft([1.0, 2.0, 3.0, 4.0])
+        back = irfft(rf, 4)
+        re = real(f)
+    """)
+    want = {"r": "ℝ[3,3]", "m": "ℝ", "c": "ℝ[3]", "a": "ℝ", "g": "ℝ[3,3]", "f": "ℂ[4]",
+            "f2": "ℂ[3,3]", "rf": "ℂ[3]", "back": "ℝ[4]", "re": "ℝ[4]"}
+    assert {k: str(tp.globals[k]) for k in want} == want
+
+
+def test_new_builtins_run():
+    runs_both("""
+        x: ℝ[3] = [1.0, 2.0, 3.0]
+        roll(x, 1)
+        mean(x)
+        concat(x, [4.0])
+        atan2(1.0, 0.0)
+        real(fft([1.0, 0.0, 0.0, 0.0]))
+        irfft(rfft([1.0, 2.0, 3.0, 4.0]), 4)
+    """, "[3.0, 1.0, 2.0] ∈ ℝ[3]\n2.0 ∈ ℝ\n[1.0, 2.0, 3.0, 4.0] ∈ ℝ[4]\n1.5707963705062866 ∈ ℝ\n"
+         "[1.0, 1.0, 1.0, 1.0] ∈ ℝ[4]\n[1.0, 2.0, 3.0, 4.0] ∈ ℝ[4]\n")
+
+
+def test_roll_along_a_missing_axis():
+    d = one_error("x: ℝ[3] = [1.0, 2.0, 3.0]\ny = roll(x, 1, 2)\n")
+    assert d.message == "`roll` along axis 2 of ℝ[3], which has rank 1"
+    assert (d.span.line, d.span.col) == (2, 16)
+
+
+def test_concat_of_different_ranks():
+    d = one_error("x: ℝ[2, 2] = [[1.0, 2.0], [3.0, 4.0]]\ny = concat(x, [1.0])\n")
+    assert d.message.startswith("`concat` needs tensors of one rank")
+    assert (d.span.line, d.span.col) == (2, 5)
+
+
+# ---------------------------------------------------------------- classes: this(x), learnable_params
+
+LEARN = """
+    class Line(w: ℝ, b: ℝ):
+        def λ(x: ℝ) → ℝ:
+            return this.w * x + this.b
+        def step(x: ℝ, y: ℝ, lr: ℝ) → ℝ:
+            loss: ℝ = (this(x) - y) ** 2
+            g = grad(loss, this.learnable_params)
+            this.w = this.w - lr * g[0]
+            this.b = this.b - lr * g[1]
+            return loss
+    line: Line = Line(0.0, 0.0)
+    for k: ℕ(3):
+        l = line.step(1.0, 2.0, 0.1)
+    line.w
+    line.b
+"""
+
+
+def test_this_call_and_learnable_params_are_typed():
+    tp = clean(LEARN)
+    step = tp.classes["Line"].methods["step"]
+    assert str(step.locals["g"]) == "[ℝ, ℝ]"
+
+
+def test_this_call_and_learnable_params_run():
+    # loss (w + b - 2)²: each step adds 0.2 (2 - w - b) to both w and b; w + b: 0, 0.8, 1.28, 1.568
+    runs_both(LEARN, "0.7840000987052917 ∈ ℝ\n0.7840000987052917 ∈ ℝ\n")
+
+
+# ---------------------------------------------------------------- stores, returns, definitions
+
+def test_slice_store_broadcasts():
+    tp = clean("""
+        z: ℝ[2, 2, 2] = [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]
+        z[:, :, 0] = [10, 20]
+    """)
+    runs("z: ℝ[2, 2, 2] = [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]\nz[:, :, 0] = [10, 20]\nz\n",
+         "[[[10.0, 2.0], [20.0, 4.0]], [[10.0, 6.0], [20.0, 8.0]]] ∈ ℝ[2,2,2]\n", opt=0)
+
+
+def test_slice_store_that_cannot_broadcast():
+    d = one_error("z: ℝ[2, 3] = [[1, 2, 3], [4, 5, 6]]\nz[:, :] = [1, 2]\n")
+    assert (d.span.line, d.span.col) == (2, 11)
+
+
+def test_return_of_another_rank_takes_the_body_type():
+    tp = typed("""
+        def f(x: ℝ): ℝ:
+            return [x, x, x]
+        y = f(1.0)
+    """)
+    assert not errors(tp)
+    (w,) = tp.diagnostics
+    assert w.message == "`f` is declared to return ℝ but it returns ℝ[3]"
+    assert str(tp.globals["y"]) == "ℝ[3]"
+
+
+def test_later_definition_replaces_the_earlier():
+    runs_both("""
+        def f(x: ℝ): ℝ:
+            return x
+        def f(x: ℝ): ℝ:
+            return 2.0 * x
+        f(3.0)
+    """, "6.0 ∈ ℝ\n")
