@@ -389,7 +389,11 @@ class _ParseDriver:
         expected = self._expected(ip, e, i, snap)
         if self.unclosed_pos is not None and (span.line, span.col) >= self.unclosed_pos:
             return expected     # the unclosed bracket explains this error
-        message, hint = explain(tok, expected, self._header(i, start, expected))
+        habit = python_habit(self.tokens[start:], start == 0 or self.tokens[start - 1].type in LINE_HEADS)
+        if habit is not None:
+            message, hint, span = habit
+        else:
+            message, hint = explain(tok, expected, self._header(i, start, expected))
         self.diags.add(message, span, hint)
         return expected
 
@@ -457,12 +461,12 @@ def _continues(tokens: list[Token], i: int) -> bool:
 
 HEADER_WORDS = {"FOR": "the loop header", "IF": "the if condition", "ELIF": "the elif condition",
                 "ELSE": "'else'", "DEF": "the function signature", "CLASS": "the class header"}
-EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
+EXPR_START = {"NAME", "INT", "FLOAT", "IMAG", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
 LINE_ENDS = {"_NL", "$END", "_DEDENT"}
 SPECIAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                  "_NL": "the end of the line", "_INDENT": "an indented block",
                  "_DEDENT": "the end of the block", "$END": "the end of the file", "_ARROW": "'->'",
-                 "LAMBDA": "'λ'"}
+                 "LAMBDA": "'λ'", "IMAG": "a number", "DRAW_NAME": "a name"}
 LOOP_HINT = "a loop header is `for i:`, `for i: ℕ(n):` or `for i: ℕ(a, b):`"
 
 
@@ -553,6 +557,46 @@ def explain(tok: Token, expected: set[str], header: Token | None) -> tuple[str, 
     if kind == "_NL":
         return "unexpected end of line", hint
     return f"unexpected {describe_token(tok)}", hint
+
+
+def python_habit(tokens: list[Token], at_line_start: bool) -> tuple[str, str, Span] | None:
+    """A statement written the way Python writes it (`for i in range(n):`, `while c:`,
+    `import x`): what to write in Physika instead."""
+    line = []
+    for tok in tokens:
+        if tok.type in LINE_HEADS:
+            break
+        line.append(tok)
+    if not line or not at_line_start:
+        return None
+    first = line[0]
+    if first.type == "NAME" and str(first) == "while" and len(line) > 1:
+        return ("Physika has no `while` loop", "loop a known number of times, `for i: ℕ(n):`, "
+                "with an `if` inside for the condition", token_span(first))
+    if first.type == "IMPORT":
+        what = str(line[1]) if len(line) > 1 and line[1].type == "NAME" else "other"
+        return (f"`import {what}` is Python's", f"Physika takes definitions from a file beside the "
+                f"program: `from {what} import f, g`", token_span(first))
+    if first.type == "FOR" and len(line) > 2 and line[2].type == "NAME" and str(line[2]) == "in":
+        var = str(line[1])
+        return ("`for … in …` is Python's loop header",
+                f"write `for {var}: ℕ({_range_args(line[3:])}):`", token_span(line[2]))
+    return None
+
+
+def _range_args(tokens: list[Token]) -> str:
+    """`range(a, b)` → `a, b` (the text between its brackets), else `n`."""
+    if len(tokens) < 3 or str(tokens[0]) != "range" or tokens[1].type != "LPAR":
+        return "n"
+    depth, parts = 0, []
+    for tok in tokens[1:]:
+        depth += tok.type in ("LPAR", "LSQB")
+        depth -= tok.type in ("RPAR", "RSQB")
+        if depth == 0:
+            break
+        parts.append(str(tok))
+    text = " ".join(parts[1:]).replace(" ,", ",").replace("( ", "(").replace(" )", ")")
+    return text or "n"
 
 
 def _compare_op(text: str) -> str:

@@ -383,3 +383,98 @@ def test_later_definition_replaces_the_earlier():
             return 2.0 * x
         f(3.0)
     """, "6.0 ∈ ℝ\n")
+
+
+# ---------------------------------------------------------------- Python habits
+
+@pytest.mark.parametrize("src, message, where, hint", [
+    ("for i in range(10):\n    x = i\n", "`for … in …` is Python's loop header", (1, 7),
+     "write `for i: ℕ(10):`"),
+    ("for j in range(2, n):\n    x = j\n", "`for … in …` is Python's loop header", (1, 7),
+     "write `for j: ℕ(2, n):`"),
+    ("x: ℝ = 0.0\nwhile x < 3:\n    x = x + 1\n", "Physika has no `while` loop", (2, 1),
+     "loop a known number of times, `for i: ℕ(n):`, with an `if` inside for the condition"),
+    ("import torch\n", "`import torch` is Python's", (1, 1),
+     "Physika takes definitions from a file beside the program: `from torch import f, g`"),
+])
+def test_python_habits(src, message, where, hint):
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError) as info:
+        parse(src, "t.phk")
+    (d,) = info.value.diagnostics
+    assert (d.message, (d.span.line, d.span.col), d.hint) == (message, where, hint)
+
+
+# ---------------------------------------------------------------- from other import f
+
+def _write(folder, name, text):
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def test_import_takes_definitions_and_what_they_use(tmp_path):
+    _write(tmp_path, "shapes.phyk", """
+        scale: ℝ = 3.0
+        def helper(x: ℝ): ℝ:
+            return x * scale
+        def triple(x: ℝ): ℝ:
+            return helper(x)
+        class Box(w: ℝ):
+            def area() → ℝ:
+                return this.w * this.w
+        triple(100.0)
+    """)
+    main = _write(tmp_path, "main.phk", """
+        from shapes import triple, Box
+        b: Box = Box(2.0)
+        triple(2.0)
+        b.area()
+    """)
+    program = parse(main.read_text(), str(main))
+    kinds = [type(s).__name__ for s in program.body]
+    assert kinds[:4] == ["Decl", "FuncDef", "FuncDef", "ClassDef"]   # scale, helper, triple, Box
+    import contextlib
+    import io
+
+    from phc import pipeline
+    from phc.loader import load_module
+    compiled = pipeline.compile_source(main.read_text(), str(main))
+    module, _ = load_module(compiled.python, "import_test")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        module.main()
+    assert out.getvalue() == "6.0 ∈ ℝ\n4.0 ∈ ℝ\n"        # the other file's `triple(100.0)` is not run
+
+
+def test_import_of_a_missing_name(tmp_path):
+    from phc.diagnostics import PhcError
+    _write(tmp_path, "lib.phk", "def square(x: ℝ): ℝ:\n    return x * x\n")
+    main = _write(tmp_path, "main.phk", "from lib import squares\n")
+    with pytest.raises(PhcError) as info:
+        parse(main.read_text(), str(main))
+    (d,) = info.value.diagnostics
+    assert d.message == "lib.phk defines no `squares`"
+    assert (d.span.line, d.span.col) == (1, 17)
+    assert d.hint == "did you mean 'square'?"
+
+
+def test_import_of_a_missing_file(tmp_path):
+    from phc.diagnostics import PhcError
+    main = _write(tmp_path, "main.phk", "from nowhere import f\n")
+    with pytest.raises(PhcError) as info:
+        parse(main.read_text(), str(main))
+    (d,) = info.value.diagnostics
+    assert d.message == "cannot find the file for `nowhere`"
+    assert d.hint == "put nowhere.phk or nowhere.phyk beside main.phk"
+
+
+def test_errors_of_the_imported_file_name_it(tmp_path):
+    from phc.diagnostics import PhcError
+    lib = _write(tmp_path, "lib.phk", "def f(x: ℝ): ℝ:\n    return y\n")
+    main = _write(tmp_path, "main.phk", "from lib import f\nf(1.0)\n")
+    with pytest.raises(PhcError) as info:
+        parse(main.read_text(), str(main))
+    (d,) = info.value.diagnostics
+    assert d.filename == str(lib)
+    assert d.message == "unknown name `y`" and (d.span.line, d.span.col) == (2, 12)
