@@ -11,7 +11,7 @@ from typing import Callable
 
 from phc import ast
 from phc.ast import Scalar
-from phc.types import NAT, NONE, UNKNOWN, Dim, ScalarT, TensorT, TupleT, Type, UnknownT
+from phc.types import NAT, NONE, UNKNOWN, Dim, DimOp, ScalarT, TensorT, TupleT, Type, UnknownT
 
 # ---------------------------------------------------------------- shape algebra
 
@@ -41,6 +41,40 @@ def join_dim(a: Dim, b: Dim) -> Dim:
     if isinstance(b, int):
         return b
     return a if a is not None else b
+
+
+def dim_op(op: str, a: Dim, b: Dim) -> Dim:
+    """`a op b` as a dimension: folded when both are numbers, a formula when both are known,
+    unknown (None) otherwise or when the value cannot be a size (negative, inexact `/`)."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        if op in ("//", "/") and b == 0:
+            return None
+        value = {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else 0,
+                 "/": a // b if b and a % b == 0 else None}[op]
+        return value if value is not None and value >= 0 else None
+    if op in ("+", "-") and b == 0 or op in ("*", "//", "/") and b == 1:
+        return a
+    if op == "+" and a == 0 or op == "*" and a == 1:
+        return b
+    return DimOp(op, a, b)
+
+
+def subst_dim(d: Dim, f) -> Dim:
+    """`d` with every name n replaced by f(n), folded."""
+    if isinstance(d, str):
+        return f(d)
+    if isinstance(d, DimOp):
+        return dim_op(d.op, subst_dim(d.a, f), subst_dim(d.b, f))
+    return d
+
+
+def as_extent(d: Dim) -> Dim:
+    """A formula used as a whole dimension or a count: an outer `/` floors."""
+    if isinstance(d, DimOp) and d.op == "/":
+        return dim_op("//", d.a, d.b)
+    return d
 
 
 def dims_clash(a: Dim, b: Dim) -> bool:
@@ -328,5 +362,6 @@ BUILTINS: dict[str, Builtin] = _table()
 # Calls of these are statements that print by themselves: a bare call prints nothing more.
 RETURNS_NOTHING = frozenset(n for n, b in BUILTINS.items() if b.rule is _nothing)
 
-__all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "derivative_type", "dims_clash",
+__all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "as_extent",
+           "derivative_type", "dim_op", "dims_clash", "subst_dim",
            "dims_of", "fits_kind", "join_dim", "join_kind", "numeric", "with_kind"]

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 from phc import ast
 from phc.ast import Scalar, Span
-from phc.builtins import (BUILTINS, Args, BuiltinError, derivative_type, dims_clash, dims_of, fits_kind,
+from phc.builtins import (BUILTINS, Args, BuiltinError, as_extent, derivative_type, dim_op,
+                          dims_clash, subst_dim, dims_of, fits_kind,
                           join_dim, join_kind, numeric, with_kind)
 from phc.diagnostics import Diagnostic, error, warning
-from phc.types import (INT, NAT, NONE, REAL, UNKNOWN, ClassT, Dim, FuncT, NoneT, ScalarT, TensorT,
+from phc.types import (INT, NAT, NONE, REAL, UNKNOWN, ClassT, Dim, DimOp, FuncT, NoneT, ScalarT, TensorT,
                        TupleT, Type, UnknownT)
 
 
@@ -34,6 +35,7 @@ class FuncInfo:
     ret: Type                        # declared return type (NONE if absent and nothing returned)
     locals: dict[str, Type]          # every local variable and loop variable -> its type
     owner: str | None                # class name for methods
+    ret_size: Dim = None             # a returned count as a formula of the params (`m`, `n//2`)
 
 
 @dataclass
@@ -94,6 +96,13 @@ class Frame:
     vars: dict[str, Var] = field(default_factory=dict)
     inst: dict[str, dict] = field(default_factory=dict)   # class-typed variable -> bindings
     returns: list[Type] = field(default_factory=list)
+    # sizes as formulas: a variable bound once (`out_H = len(input) - len(kernel) + 1`) stands
+    # for its formula in shapes; `single` are the names the body binds exactly once
+    sizes: dict[str, Dim] = field(default_factory=dict)
+    single: frozenset[str] = frozenset()
+    counters: frozenset[str] = frozenset()       # `c = 0` then `c += 1` in one top-level loop
+    top: frozenset[int] = frozenset()            # ids of the body's top-level statements
+    ret_sizes: list[Dim] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,10 +118,10 @@ class Sig:
     # walks a rank-3 tensor): a rank mismatch is a warning there, an error for a field.
     rank_error: bool = False
     param_word: str = "argument"                 # "field" for a constructor
+    ret_size: Dim = None                         # the count a function returns, as a formula
 
 
-_DIM_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-            "//": lambda a, b: a // b}
+_DIM_OPS = frozenset({"+", "-", "*", "//", "/"})
 LEARNABLE = "learnable_params"      # every numeric field of an instance, as a list
 ARITH = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 COMPARE = frozenset({"<", ">", "<=", ">=", "==", "!="})
@@ -134,7 +143,7 @@ def _str_dims(t: Type) -> set[str]:
 def _subst(t: Type, f) -> Type:
     """`t` with every named dimension d replaced by f(d)."""
     if isinstance(t, TensorT):
-        return TensorT(t.kind, tuple(f(d) if isinstance(d, str) else d for d in t.dims))
+        return TensorT(t.kind, tuple(subst_dim(d, f) for d in t.dims))
     if isinstance(t, TupleT):
         return TupleT(tuple(_subst(i, f) for i in t.items))
     return t
@@ -184,6 +193,8 @@ class Checker:
         self._busy: set[int] = set()
         self._done: set[int] = set()
         self.replaced: list[FuncInfo] = []       # functions a later `def` of the name replaced
+        self.call_sizes: dict[ast.Call, Dim] = {}   # a call returning a count -> its formula
+        self.call_shapes: dict[ast.Call, str] = {}  # a call's shape, explained (for hints)
 
     # ---- driver
 
@@ -195,6 +206,7 @@ class Checker:
         for info in self.replaced:              # still typed: the emitter writes them out
             self.guarded(self.ensure_checked, info)
         top = Frame(None, None, self.globals)
+        self.size_tracking(top, self.program.body)
         for s in self.program.body:
             if not isinstance(s, (ast.FuncDef, ast.ClassDef)):
                 self.guarded(self.stmt, s, top)
@@ -283,7 +295,7 @@ class Checker:
         if isinstance(texpr, ast.TupleTypeExpr):
             return TupleT(tuple(self.resolve(t, f) for t in texpr.items))
         if texpr.scalar is not None and texpr.dims:
-            return TensorT(texpr.scalar, tuple(self.written_dim(d, f) for d in texpr.dims))
+            return TensorT(texpr.scalar, tuple(as_extent(self.written_dim(d, f)) for d in texpr.dims))
         if texpr.scalar is None:
             if texpr.class_name in self.classes:
                 return ClassT(texpr.class_name)
@@ -293,13 +305,15 @@ class Checker:
         return ScalarT(texpr.scalar)
 
     def written_dim(self, d: ast.Expr, f: Frame | None) -> Dim:
-        """A number, a name (a symbol or a variable), `+ - * //` of those (a number when both
-        sides are), or in a body an expression read as a size (`len(x[0])`)."""
+        """A number, a name (a symbol, or a variable: its formula where it has one), `+ - * //
+        /` of those (a formula, folded when both sides are numbers), or in a body an
+        expression read as a size (`len(x[0])`)."""
         if isinstance(d, ast.BinOp) and d.op in _DIM_OPS:
             self.expr_types[d] = NAT
-            a, b = self.written_dim(d.left, f), self.written_dim(d.right, f)
-            both = isinstance(a, int) and isinstance(b, int) and (b != 0 or d.op != "//")
-            return _DIM_OPS[d.op](a, b) if both else None
+            return dim_op(d.op, self.written_dim(d.left, f), self.written_dim(d.right, f))
+        if f is not None and isinstance(d, ast.Name) and d.id in f.vars:
+            self.expr(d, f)
+            return self.size_of(d, f)
         if f is not None and not isinstance(d, (ast.Num, ast.Name)):
             self.expr(d, f)
             return self.size_of(d, f)
@@ -342,6 +356,7 @@ class Checker:
     def check_body(self, info: FuncInfo) -> None:
         cls = self.classes.get(info.owner) if info.owner else None
         frame = Frame(info, cls, info.locals)
+        self.size_tracking(frame, info.node.body)
         for name, t in info.params.items():
             frame.vars[name] = Var(t, True)
             if isinstance(t, ClassT):
@@ -349,8 +364,39 @@ class Checker:
         self.block(info.node.body, frame)
         body_ret = self.joined_returns(frame.returns)
         self._body_ret[id(info)] = body_ret
+        if frame.ret_sizes and all(r == frame.ret_sizes[0] for r in frame.ret_sizes):
+            info.ret_size = frame.ret_sizes[0]
         if info.node.ret is None and body_ret is not None:
             info.ret = body_ret
+
+    def size_tracking(self, f: Frame, body) -> None:
+        """Which names of a body may stand for a formula: those bound exactly once, and the
+        counters (`c = 0`, then `c += 1` once in a loop at the body's top level)."""
+        counts: dict[str, int] = {}
+        for name in _bindings(body):
+            counts[name] = counts.get(name, 0) + 1
+        f.single = frozenset(n for n, k in counts.items() if k == 1)
+        f.top = frozenset(id(s) for s in body)
+        f.counters = frozenset(n for s in body if isinstance(s, ast.For) and len(s.vars) == 1
+                               for n in _increments(s.body) if counts.get(n) == 2)
+
+    def note_size(self, f: Frame, name: str, value: ast.Expr | None) -> None:
+        """`name` is bound to `value`: remember its formula where the name is bound once."""
+        if value is not None and (name in f.single or name in f.counters) \
+                and isinstance(self.expr_types.get(value), ScalarT):
+            size = self.size_of(value, f)
+            if size is not None:
+                f.sizes[name] = size
+                return
+        f.sizes.pop(name, None)
+
+    def count_loop(self, s: ast.For, f: Frame, extent: Dim) -> None:
+        """After `for i: …` holding `c += 1` once (c a counter starting at 0): c is the count."""
+        if id(s) not in f.top:
+            return
+        for name in _increments(s.body):
+            if name in f.counters and f.sizes.get(name) == 0 and extent is not None:
+                f.sizes[name] = extent
 
     def joined_returns(self, returns: list[Type]) -> Type | None:
         if not returns:
@@ -378,8 +424,11 @@ class Checker:
             self.expr_types[s.value] = TensorT(Scalar.REAL, t.dims)
         elif s.value is not None:
             v = self.expr(s.value, f, element_kind_of(t))
-            self.conform(t, v, s.value.span, f"`{s.name}` is declared", "its value has type")
+            self.conform(t, v, s.value.span, f"`{s.name}` is declared", "its value has type",
+                         hint=self.call_shapes.get(s.value))
         self.bind_var(f, s.name, t, True, s.value)
+        if isinstance(t, ScalarT):
+            self.note_size(f, s.name, s.value)
 
     def bind_var(self, f: Frame, name: str, t: Type, declared: bool, value) -> None:
         f.vars[name] = Var(t, declared)
@@ -413,6 +462,7 @@ class Checker:
                         value.span)
             v = UNKNOWN
         self.set_var(f, target, v, value, value.span)
+        self.note_size(f, target.id, value)
 
     def set_var(self, f: Frame, target: ast.Name, v: Type, value, span: Span) -> None:
         """The value `v` (of the expression `value`, if one) now in `target`: a declared
@@ -486,11 +536,20 @@ class Checker:
             self.report(error, f"{what} must be a number, not {t}", e.span)
 
     def s_for(self, s: ast.For, f: Frame) -> None:
-        if s.range is not None:
-            self.range_(s.range, f)
+        extent = self.range_(s.range, f) if s.range is not None else None
         for v in s.vars:
             self.bind_var(f, v, NAT, False, None)
         self.loop_body(s.body, f)
+        if s.range is None and len(s.vars) == 1:
+            extent = self.loop_extent(s.vars[0], s.body)
+        self.count_loop(s, f, extent)
+
+    def loop_extent(self, var: str, body) -> Dim:
+        for stmt in body:
+            size = self.inferred_extent(var, stmt)
+            if size is not None:
+                return size
+        return None
 
     def loop_body(self, body, f: Frame) -> None:
         """Check until the types that flow around the loop settle (`acc = 0; acc += x[i]` makes
@@ -520,6 +579,7 @@ class Checker:
             self.conform(declared, v, s.value.span, f"`{f.info.name}` is declared to return",
                          "it returns", rank_error=False)
         f.returns.append(v)
+        f.ret_sizes.append(self.size_of(s.value, f) if isinstance(v, ScalarT) else None)
 
     def s_unpack(self, s: ast.Unpack, f: Frame) -> None:
         """`a, b = f()` / `a: ℝ, b: ℝ = v`: one value per name, from a tuple (a call of a
@@ -574,7 +634,7 @@ class Checker:
     # ---- fitting a value where a type is declared
 
     def conform(self, decl: Type, val: Type, span: Span, subject: str, verb: str,
-                rank_error: bool = True) -> None:
+                rank_error: bool = True, hint: str | None = None) -> None:
         """Report `val` where `decl` is declared: a certain disagreement is an error (a change
         of rank only a warning when `rank_error` is off), real into integer a warning."""
         if isinstance(decl, TupleT) and isinstance(val, TupleT) \
@@ -591,7 +651,7 @@ class Checker:
         elif problem == "rank" and not rank_error:
             self.report(warning, message, span)
         else:
-            self.report(error, message, span, _misfit_hint(problem, val))
+            self.report(error, message, span, _misfit_hint(problem, val) or hint)
 
     # ---- expressions
 
@@ -968,7 +1028,7 @@ class Checker:
         syms = frozenset().union(*(_str_dims(t) for t in cls.fields.values())) if cls else frozenset()
         return Sig(label, tuple(info.params.items()), len(info.params),
                    info.ret if info.node.ret is not None else None,
-                   self._body_ret.get(id(info)), syms)
+                   self._body_ret.get(id(info)), syms, ret_size=info.ret_size)
 
     def construct(self, e: ast.Call, info: ClassInfo, f: Frame) -> Type:
         """`C(f0, f1, …)`: the fields in order; the binding of the class's symbols is kept with
@@ -1030,9 +1090,13 @@ class Checker:
                 bindings[pd] = join_dim(known, ad) if pd in bindings else ad
 
     def call_result(self, sig: Sig, bindings: dict, sizes: dict, inst, e: ast.Call) -> Type:
-        """The declared return type with the call's bindings; a dimension the declaration
-        leaves free is taken from what the body returns, where the caller can name it."""
+        """The type of a call: what the callee's body returns, its formulas written in the
+        caller's terms (`maxpool2d(x: ℝ[m, n]): ℝ[m, n]` whose body returns ℝ[m//2, n//2] gives
+        ℝ[13, 13] for a ℝ[26, 26]); where the body's shape cannot be said in the caller's
+        terms (it depends on the callee's own locals), the declared one."""
         def caller_dim(d: Dim) -> Dim:
+            if isinstance(d, DimOp):
+                return subst_dim(d, caller_dim)
             if not isinstance(d, str):
                 return d
             if d in bindings:
@@ -1043,20 +1107,26 @@ class Checker:
                 return inst.get(d)
             return None                      # a name of the callee's own (a local)
 
-        def free(d: Dim) -> bool:
-            return isinstance(d, str) and d not in bindings and d not in sizes
-
         body = sig.body_ret
         if sig.ret is None or _rank_differs(sig.ret, body):
             # undeclared, or declared with another rank than the body returns (the value is
             # the body's: upstream's `def f(x: ℝ): ℝ:` returning a Jacobian ℝ[6])
             ret = _subst(body, caller_dim) if body is not None else UNKNOWN
-        elif isinstance(sig.ret, TensorT) and isinstance(body, TensorT) \
-                and body.rank == sig.ret.rank:
-            ret = TensorT(sig.ret.kind, tuple(caller_dim(b if free(d) else d)
-                                              for d, b in zip(sig.ret.dims, body.dims)))
+        elif isinstance(sig.ret, TensorT) and isinstance(body, TensorT):
+            dims = []
+            for d, b in zip(sig.ret.dims, body.dims):
+                from_body = caller_dim(b)
+                dims.append(from_body if from_body is not None else caller_dim(d))
+            ret = TensorT(sig.ret.kind, tuple(dims))
+            if ret.dims != _subst(sig.ret, caller_dim).dims and any(isinstance(x, int) for x in ret.dims):
+                self.call_shapes[e] = (f"{sig.label} is declared to return {sig.ret} but its body "
+                                       f"returns {body}, here {ret}")
         else:
             ret = _subst(sig.ret, caller_dim)
+        if sig.ret_size is not None:
+            size = caller_dim(sig.ret_size)
+            if size is not None:
+                self.call_sizes[e] = size
         if isinstance(ret, ClassT):
             self.inst_of[e] = {}
         return ret
@@ -1070,7 +1140,7 @@ class Checker:
             self.report(error, f"`{name}` takes {_arity(b.min_args, b.max_args)} but {n} "
                         f"{'was' if n == 1 else 'were'} given", e.span)
             return UNKNOWN
-        args = Args(types, tuple(self.size_of(a, f) for a in e.args), tuple(e.args))
+        args = Args(types, tuple(as_extent(self.size_of(a, f)) for a in e.args), tuple(e.args))
         try:
             t = b.rule(args)
         except BuiltinError as err:
@@ -1081,11 +1151,17 @@ class Checker:
         return t
 
     def size_of(self, e: ast.Expr, f: Frame) -> Dim:
-        """An (already checked) expression read as a size: a literal, a variable's name, `len(x)`."""
+        """An (already checked) expression read as a size: a literal, a variable (its formula
+        where it is bound once, else its name), `len(x)`, `+ - * // /` of sizes, or a call of
+        a function that returns a count (`get_2d_array_num_rows(x)`: x's first dimension)."""
         if isinstance(e, ast.Num):
-            return int(e.value) if e.value >= 0 else None
+            return None if e.is_imaginary or e.value < 0 else int(e.value)
         if isinstance(e, ast.Name) and isinstance(self.expr_types.get(e), ScalarT):
-            return e.id
+            return f.sizes.get(e.id, e.id)
+        if isinstance(e, ast.BinOp) and e.op in _DIM_OPS:
+            return dim_op(e.op, self.size_of(e.left, f), self.size_of(e.right, f))
+        if isinstance(e, ast.Call) and e in self.call_sizes:
+            return self.call_sizes[e]
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "len" \
                 and "len" not in f.vars and "len" not in self.functions and len(e.args) == 1:
             arg = self.expr_types.get(e.args[0])
@@ -1124,13 +1200,13 @@ class Checker:
         for bound in (r.lo, r.hi):
             if bound is not None:
                 self.bound_number(bound, f)
-        hi = self.size_of(r.hi, f)
+        hi = as_extent(self.size_of(r.hi, f))
         if r.lo is None or (isinstance(r.lo, ast.Num) and r.lo.value == 0):
             return hi
-        lo = self.size_of(r.lo, f)
+        lo = as_extent(self.size_of(r.lo, f))
         if isinstance(lo, int) and isinstance(hi, int):
             return max(0, hi - lo)
-        return None
+        return dim_op("-", hi, lo) if lo is not None else None
 
     def bound_number(self, e: ast.Expr, f: Frame) -> None:
         t = self.expr(e, f)
@@ -1166,7 +1242,7 @@ class Checker:
         for s in e.shape:
             self.bound_number(s, f)
         if e.shape:
-            return TensorT(Scalar.REAL, tuple(self.size_of(s, f) for s in e.shape))
+            return TensorT(Scalar.REAL, tuple(as_extent(self.size_of(s, f)) for s in e.shape))
         shaped = [t for t in params if isinstance(t, TensorT)]
         return TensorT(Scalar.REAL, shaped[0].dims) if shaped else REAL
 
@@ -1297,6 +1373,30 @@ def _arity(lo: int, hi: int | None) -> str:
     if lo == hi:
         return _plural(lo, "argument")
     return f"{lo} to {hi} arguments"
+
+
+def _bindings(body):
+    """Every binding of a name in a body (not descending into definitions), one per binding."""
+    for s in body:
+        if isinstance(s, ast.Decl):
+            yield s.name
+        elif isinstance(s, (ast.Assign, ast.AugAssign)) and isinstance(s.target, ast.Name):
+            yield s.target.id
+        elif isinstance(s, ast.Unpack):
+            yield from (t.name for t in s.targets)
+        elif isinstance(s, ast.For):
+            yield from s.vars
+            yield from _bindings(s.body)
+        elif isinstance(s, ast.If):
+            yield from _bindings(s.body)
+            yield from _bindings(s.orelse)
+
+
+def _increments(body) -> list[str]:
+    """Names that a loop body's own statements (not nested blocks) increase by exactly 1."""
+    return [s.target.id for s in body
+            if isinstance(s, ast.AugAssign) and s.op == "+" and isinstance(s.target, ast.Name)
+            and isinstance(s.value, ast.Num) and s.value.value == 1]
 
 
 def _top_level_names(body, checker: Checker) -> dict[str, Type]:

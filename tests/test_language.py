@@ -478,3 +478,62 @@ def test_errors_of_the_imported_file_name_it(tmp_path):
     (d,) = info.value.diagnostics
     assert d.filename == str(lib)
     assert d.message == "unknown name `y`" and (d.span.line, d.span.col) == (2, 12)
+
+
+# ---------------------------------------------------------------- symbolic shape arithmetic
+
+POOL = """
+    def avgpool(x: ℝ[C, H, W]): ℝ[C, H, W]:
+        out: ℝ[C, H/2, W/2] = for c: ℕ(len(x)) → for i: ℕ(len(x[0]) / 2) → for j: ℕ(len(x[0, 0]) / 2) → x[c, 2*i, 2*j]
+        return out
+    def conv(x: ℝ[H], k: ℝ[K], p: ℕ, s: ℕ): ℝ[n]:
+        out_n = (len(x) + 2 * p - len(k)) // s + 1
+        r: ℝ[out_n] = for i: ℕ(out_n) → 0.0
+        return r
+    def count(x: ℝ[m, n]): ℝ:
+        total: ℝ = 0
+        for i:
+            row: ℝ[n] = x[i]
+            total += 1
+        return total
+    def halve(x: ℝ[m, n]): ℝ[m, n]:
+        rows: ℝ = count(x) / 2
+        r: ℝ[rows, 2] = for i: ℕ(rows) → for j: ℕ(2) → x[2 * i, j]
+        return r
+    h1: ℝ[4, 11, 13] = for c: ℕ(4) → for i: ℕ(11) → for j: ℕ(13) → 1.0
+"""
+
+
+def test_call_types_come_from_the_body_formulas():
+    tp = clean(textwrap.dedent(POOL) + "h2: ℝ[4, 5, 6] = avgpool(h1)\n"
+               "q = conv([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0], 1, 2)\n"
+               "big: ℝ[26, 2] = for i: ℕ(26) → for j: ℕ(2) → 1.0\nsmall = halve(big)\n")
+    assert str(tp.functions["avgpool"].locals["out"]) == "ℝ[C,H//2,W//2]"
+    assert str(tp.functions["conv"].locals["r"]) == "ℝ[(H+2*p-K)//s+1]"
+    assert str(tp.functions["halve"].locals["r"]) == "ℝ[m//2,2]"     # count(x) is m
+    assert str(tp.globals["h2"]) == "ℝ[4,5,6]"
+    assert str(tp.globals["q"]) == "ℝ[3]"
+    assert str(tp.globals["small"]) == "ℝ[13,2]"
+
+
+def test_a_certain_contradiction_names_both_formulas():
+    d = one_error(textwrap.dedent(POOL) + "h3: ℝ[4, 11, 13] = avgpool(h1)\n")
+    assert d.message == "`h3` is declared ℝ[4,11,13] but its value has type ℝ[4,5,6]"
+    assert (d.span.line, d.span.col) == (19, 20)
+    assert d.hint == ("`avgpool` is declared to return ℝ[C,H,W] but its body returns "
+                      "ℝ[C,H//2,W//2], here ℝ[4,5,6]")
+
+
+def test_formulas_run():
+    runs(textwrap.dedent(POOL) + "h2: ℝ[4, 5, 6] = avgpool(h1)\nsum(h2)\n"
+         "q = conv([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0], 1, 2)\nq\n",
+         "120.0 ∈ ℝ\n[0.0, 0.0, 0.0] ∈ ℝ[3]\n", opt=0)
+
+
+def test_a_name_bound_twice_is_not_a_formula():
+    tp = clean("""
+        n: ℕ = 3
+        n = 4
+        x: ℝ[n] = [1.0, 2.0, 3.0, 4.0]
+    """)
+    assert str(tp.globals["x"]) == "ℝ[n]"

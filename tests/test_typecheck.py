@@ -78,7 +78,8 @@ def test_seed_typed_text(seed, seed_source):
     text = format_typed(seed)
     for line in [
         "  def conv2d(input: ℝ[H,W], kernel: ℝ[K,K], bias: ℝ) -> ℝ[m,n]",
-        "    results: ℝ[out_H,out_W]",
+        "    results: ℝ[H-K+1,W-K+1]",      # out_H = len(input) - len(kernel) + 1, as a formula
+        "    results: ℝ[m//2,n//2]",        # maxpool2d: rows = get_2d_array_num_rows(x) / 2
         "    acc: ℝ",
         "  def linear(x: ℝ[n], weight: ℝ[m,n], bias: ℝ[m]) -> ℝ[m]",
         "class ConvNets(kernel: ℝ[K,K], b1: ℝ, w: ℝ[m,n], b2: ℝ[m])",
@@ -102,7 +103,7 @@ def test_seed_details(seed):
     conv = seed.classes["ConvNets"]
     assert list(conv.fields) == ["kernel", "b1", "w", "b2"]
     assert "λ" in conv.methods and conv.methods["λ"].owner == "ConvNets"
-    assert str(seed.functions["softmax"].locals["results"]) == "ℝ[len_x]"
+    assert str(seed.functions["softmax"].locals["results"]) == "ℝ[m]"    # len_x = len(x)
     assert str(seed.functions["get_sum_of_1d_array"].locals["total"]) == "ℝ"  # widened from ℕ
     assert "argmax" in seed.functions and "cross_entropy" in seed.functions
     assert str(seed.functions["max"].params["x"]) == "ℝ"
@@ -430,7 +431,7 @@ def test_value_dependent_sizes_refined_from_the_body():
         y = zero_2d_array(r, 2)
     """)
     assert gtype(tp, "z") == "ℝ[3,4]"
-    assert gtype(tp, "y") == "ℝ[r,2]"
+    assert gtype(tp, "y") == "ℝ[5,2]"          # r is bound once: its value is the size
 
 
 def test_matmul_shapes():
@@ -457,9 +458,9 @@ def test_comprehension_shapes():
         d = double(g)
     """)
     assert gtype(tp, "w") == "ℝ[10,169]"
-    assert gtype(tp, "g") == "ℕ[k]"
+    assert gtype(tp, "g") == "ℕ[4]"
     assert gtype(tp, "h") == "ℕ[5,2]"
-    assert gtype(tp, "d") == "ℝ[k]"
+    assert gtype(tp, "d") == "ℝ[4]"
     assert str(tp.functions["double"].ret) == "ℝ[n]"
 
 
@@ -746,6 +747,7 @@ def test_dimension_expressions():
         p = pad(k)
     """)
     assert gtype(tp, "k") == "ℝ[6]"
-    assert str(tp.functions["pad"].ret) == "ℝ[?]"
+    assert str(tp.functions["pad"].ret) == "ℝ[n+2]"
+    assert gtype(tp, "p") == "ℝ[8]"
     d = one_error("k: ℝ[2*3] = [1, 2]\n")
     assert d.message == "`k` is declared ℝ[6] but its value has type ℝ[2]"
