@@ -170,6 +170,7 @@ class Sample:
     params: tuple[Expr, ...]
     shape: tuple[Expr, ...]
     span: Span = NOSPAN
+    mode: str | None = None         # a gradient-estimator hint written last: "score-function"
 
 
 Expr = Union[Num, Str, Name, This, ArrayLit, BinOp, UnaryOp, Call, Index, Attribute,
@@ -300,6 +301,13 @@ class ClassDef:
 
     def field_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params) + tuple(f.name for f in self.fields)
+
+    def learnable_names(self) -> tuple[str, ...]:
+        """What `learnable_params` lists: the parameters of `class C(…)` (else the fields)
+        that are tensors or real or complex numbers, in order — as upstream."""
+        members = self.params or self.fields
+        return tuple(m.name for m in members if m.type.scalar is not None and (
+            m.type.dims or m.type.scalar in (Scalar.REAL, Scalar.COMPLEX)))
 
 
 Stmt = Union[Decl, Assign, AugAssign, ExprStmt, If, For, Return, FuncDef, ClassDef, Unpack,

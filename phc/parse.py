@@ -637,6 +637,7 @@ SCALARS = {"ℝ": ast.Scalar.REAL, "R": ast.Scalar.REAL, "\\R": ast.Scalar.REAL,
            "ℂ": ast.Scalar.COMPLEX, "C": ast.Scalar.COMPLEX, "\\C": ast.Scalar.COMPLEX,
            "\\mathbb{C}": ast.Scalar.COMPLEX}
 LETTER_SCALARS = frozenset({"R", "N", "Z", "C"})     # NAMEs that spell a type in a type
+SAMPLE_MODES = ("score-function", "score", "reparam", "none")   # upstream's estimator hints
 
 
 class _Many(tuple):
@@ -710,13 +711,15 @@ class AstBuilder(Transformer):
             example = "p" if count == 1 else "a, b"
             self.diags.add(f"'{name}' needs {what}", span,
                            f"write {name}({example}) or {name}({example}, d0, d1, …)")
+        mode = None
+        if args and isinstance(args[-1], ast.Str) and args[-1].value in SAMPLE_MODES:
+            mode = args.pop().value
         strings = [a for a in args if isinstance(a, ast.Str)]
         if strings:
-            self.diags.add("a distribution takes numbers only", strings[0].span,
-                           "drop the option: phc draws samples, and `grad` of a sample is "
-                           "the reparameterised derivative where one exists")
+            self.diags.add("a distribution takes numbers, and last an estimator", strings[0].span,
+                           "the estimator is one of " + ", ".join(f'"{m}"' for m in SAMPLE_MODES))
             args = [a for a in args if not isinstance(a, ast.Str)]
-        return ast.Sample(dist, tuple(args[:count]), tuple(args[count:]), span)
+        return ast.Sample(dist, tuple(args[:count]), tuple(args[count:]), span, mode)
 
     # -- several names at once
     def utarget(self, meta, items):
@@ -743,9 +746,16 @@ class AstBuilder(Transformer):
         return ast.Unpack(tuple(targets), value, span)
 
     def unpack_sample(self, meta, items):
-        self.diags.add("a sample goes to one name", span_of_meta(meta),
-                       "draw into one name, then compute the others from it")
-        return None
+        """`b: ℝ[n], lp: ℝ[n] ~ Bernoulli(p, n, "score-function")`: a draw and its
+        log-probability (per element, or summed where the second name is a number)."""
+        targets = [t for t in items if isinstance(t, ast.Target)]
+        sample = items[-1]
+        if len(targets) != 2:
+            self.diags.add(f"a draw goes to one name, or to two (the draw and its "
+                           f"log-probability), not {len(targets)}", span_of_meta(meta),
+                           "write `x: ℝ[n], log_p: ℝ[n] ~ Bernoulli(p, n)`")
+            return None
+        return ast.Unpack(tuple(targets), sample, span_of_meta(meta))
 
     def import_stmt(self, meta, items):
         module, *names = items

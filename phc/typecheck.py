@@ -471,6 +471,14 @@ class Checker:
         name = target.id
         var = f.vars.get(name)
         if var is not None and var.declared:
+            if _misfit(var.type, v) == "shape":
+                # a declared array that grows (upstream's `a: ℝ[1] = [0.0]`, then
+                # `a = append(a, x)` in a loop): it runs, so it is a warning, and the size
+                # that changed is unknown from here on
+                self.report(warning, f"`{name}` is declared {var.type} but it is assigned {v}",
+                            span, "the declaration's size no longer holds after this assignment")
+                self.bind_var(f, name, _merge(var.type, v), True, value)
+                return
             self.conform(var.type, v, span, f"`{name}` is declared", "it is assigned",
                          rank_error=False)
             if isinstance(var.type, ClassT):
@@ -584,9 +592,11 @@ class Checker:
     def s_unpack(self, s: ast.Unpack, f: Frame) -> None:
         """`a, b = f()` / `a: ℝ, b: ℝ = v`: one value per name, from a tuple (a call of a
         function returning several values, or `x, y` written out) or a vector's elements."""
-        hint = None
-        v = self.expr(s.value, f, hint)
-        items = self.unpacked_items(v, len(s.targets), s.value)
+        if isinstance(s.value, ast.Sample):
+            items = self.draw_with_log_prob(s, f)
+        else:
+            v = self.expr(s.value, f)
+            items = self.unpacked_items(v, len(s.targets), s.value)
         for target, t in zip(s.targets, items):
             name = ast.Name(target.name, target.span)
             if target.type is not None:
@@ -597,6 +607,19 @@ class Checker:
             else:
                 self.expr_types[name] = t
                 self.set_var(f, name, t, None, s.value.span)
+
+    def draw_with_log_prob(self, s: ast.Unpack, f: Frame) -> list[Type]:
+        """`b: ℝ[n], lp: ℝ[n] ~ D(…)`: the draw (shaped by its sizes, else by b's declared
+        type) and its log-probability, per element or (lp declared a number) summed."""
+        draw = self.sample(s.value, f)
+        first, second = s.targets
+        if not s.value.shape and first.type is not None and first.type.dims:
+            draw = self.resolve(first.type, f)
+            draw = TensorT(Scalar.REAL, draw.dims) if isinstance(draw, TensorT) else draw
+        summed = second.type is not None and not second.type.dims
+        log_p = REAL if summed or not isinstance(draw, TensorT) else draw
+        self.expr_types[s.value] = TupleT((draw, log_p))
+        return [draw, log_p]
 
     def unpacked_items(self, v: Type, n: int, value: ast.Expr) -> list[Type]:
         if isinstance(v, TupleT):
@@ -904,10 +927,11 @@ class Checker:
         return UNKNOWN
 
     def learnable(self, info: ClassInfo, inst) -> Type:
-        """`obj.learnable_params`: the instance's numeric fields, in order, as one list (what
-        `grad(loss, obj.learnable_params)` differentiates with respect to)."""
-        fields = [_subst(t, inst.get) for t in info.fields.values() if _is_num(t)]
-        return TupleT(tuple(with_kind(t, Scalar.REAL) for t in fields))
+        """`obj.learnable_params`: the instance's learnable fields (`ClassDef.learnable_names`),
+        in order, as one list (what `grad(loss, obj.learnable_params)` differentiates)."""
+        fields = [_subst(info.fields[n], inst.get) for n in info.node.learnable_names()]
+        return TupleT(tuple(with_kind(t, Scalar.REAL) if t.kind is not Scalar.COMPLEX else t
+                            for t in fields if _is_num(t)))
 
     def class_of(self, t: Type, e: ast.Attribute) -> ClassInfo | None:
         if isinstance(t, ClassT) and t.name in self.classes:

@@ -131,6 +131,24 @@ def sample_bernoulli(p: Any, *shape: Any) -> torch.Tensor:
     return torch.bernoulli(p.expand(size).detach(), generator=None).to(_gen_device(None))
 
 
-__all__ = ["atan2", "concat", "fft", "fft2", "fftn", "gelu", "ifft", "ifft2", "ifftn", "imag",
+_DISTRIBUTIONS = {"normal": (2, torch.distributions.Normal), "uniform": (2, torch.distributions.Uniform),
+                  "beta": (2, torch.distributions.Beta), "gamma": (2, torch.distributions.Gamma),
+                  "bernoulli": (1, torch.distributions.Bernoulli)}
+
+
+def draw_with_log_prob(dist: str, *args: Any, summed: bool = False) -> tuple:
+    """`b, lp ~ D(params…, shape…)`: a draw (cut from the graph, as the score-function
+    estimator wants) and its log-probability under D, which does depend on the parameters;
+    `summed`: the log-probability of the whole draw, one number."""
+    count, family = _DISTRIBUTIONS[dist]
+    params = [_floating(a) for a in args[:count]]
+    size = _sample_shape(tuple(args[count:]), params[0], params[-1])
+    d = family(*(p.expand(size) for p in params))
+    draw = d.sample().detach()
+    log_p = d.log_prob(draw)
+    return draw, (log_p.sum() if summed else log_p)
+
+
+__all__ = ["atan2", "draw_with_log_prob", "concat", "fft", "fft2", "fftn", "gelu", "ifft", "ifft2", "ifftn", "imag",
            "irfft", "mean", "real", "rfft", "roll", "sample_bernoulli", "sample_beta",
            "sample_gamma"]

@@ -29,11 +29,9 @@ def complex_array(items: list) -> torch.Tensor:
     return torch.stack([p.to(torch.complex64) if not p.is_complex() else p for p in parts])
 
 
-def learnable_params(obj: Any) -> list:
-    """`obj.learnable_params`: the instance's numeric fields (tensors and numbers), in order."""
-    return [getattr(obj, n) for n in obj._fields
-            if isinstance(getattr(obj, n), (torch.Tensor, _builtins.int, _builtins.float))
-            and not isinstance(getattr(obj, n), _builtins.bool)]
+def learnable_params(obj: Any, names: tuple[str, ...]) -> list:
+    """`obj.learnable_params`: the values of the named fields (the class's learnable ones)."""
+    return [getattr(obj, n) for n in names]
 
 
 def unpack(value: Any, n: int) -> list:

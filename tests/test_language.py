@@ -537,3 +537,44 @@ def test_a_name_bound_twice_is_not_a_formula():
         x: ℝ[n] = [1.0, 2.0, 3.0, 4.0]
     """)
     assert str(tp.globals["x"]) == "ℝ[n]"
+
+
+def test_a_draw_and_its_log_probability():
+    tp = clean("""
+        p: ℝ = 0.3
+        b: ℝ[6], lp: ℝ[6] ~ Bernoulli(p, 6, "score-function")
+        s: ℝ[4], total: ℝ ~ Bernoulli(p, 4)
+    """)
+    assert str(tp.globals["lp"]) == "ℝ[6]" and str(tp.globals["total"]) == "ℝ"
+    out = run_program("p: ℝ = 0.25\nb: ℝ[3], lp: ℝ[3] ~ Bernoulli(p, 3)\nlp\n"
+                      "one: ℝ[2], s: ℝ ~ Bernoulli(1.0, 2)\none\ns\n", "torch", 2)
+    lines = out.splitlines()
+    values = [float(v) for v in lines[0].split("]")[0].strip("[").split(",")]
+    assert all(abs(v - (-0.2876821)) < 1e-5 or abs(v - (-1.3862944)) < 1e-5 for v in values)
+    assert lines[1] == "[1.0, 1.0] ∈ ℝ[2]"
+    assert abs(float(lines[2].split()[0])) < 1e-6          # log 1, as torch clamps it
+
+
+def test_three_names_for_a_draw():
+    from phc.diagnostics import PhcError
+    with pytest.raises(PhcError) as info:
+        parse("a: ℝ, b: ℝ, c: ℝ ~ Normal(0, 1)\n", "t.phk")
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("a draw goes to one name, or to two")
+    assert (d.span.line, d.span.col) == (1, 1)
+
+
+def test_a_declared_array_that_grows_is_a_warning():
+    tp = typed("""
+        def append(x: ℝ[m], v: ℝ): ℝ[n]:
+            r: ℝ[len(x) + 1] = for i: ℕ(len(x) + 1) → v
+            return r
+        a: ℝ[1] = [0.0]
+        for i: ℕ(3):
+            a = append(a, 1.0)
+    """)
+    assert not errors(tp)
+    (w,) = tp.diagnostics
+    assert w.message == "`a` is declared ℝ[1] but it is assigned ℝ[2]"
+    assert (w.span.line, w.span.col) == (6, 9)
+    assert str(tp.globals["a"]) == "ℝ[?]"

@@ -259,7 +259,15 @@ class LiteralModule:
     def unpack(self, code: Lines, sc: Scope, targets, value, span) -> None:
         """`a, b = v`: every item computed first (`a, b = b, a` swaps), then bound in order."""
         tmp = f"_unpacked_{span.line}_{span.col}"
-        code.add(f"{tmp} = rt.unpack({self.expr(value, sc)}, {len(targets)})", span)
+        if isinstance(value, A.Sample):
+            items = self.types.get(value)
+            summed = isinstance(items, TupleT) and isinstance(items.items[1], ScalarT)
+            shape = value.shape or (targets[0].type.dims if targets[0].type is not None else ())
+            args = [self.expr(p, sc) for p in value.params] + [self.expr(d, sc) for d in shape]
+            code.add(f"{tmp} = rt.draw_with_log_prob({value.dist!r}, {', '.join(args)}, "
+                     f"summed={summed})", span)
+        else:
+            code.add(f"{tmp} = rt.unpack({self.expr(value, sc)}, {len(targets)})", span)
         for k, t in enumerate(targets):
             code.add(f"{self.py(t.name)} = {self.bind_name(t.name, f'{tmp}[{k}]', sc, t.type)}", span)
 
@@ -381,7 +389,8 @@ class LiteralModule:
             case A.TupleExpr(items):
                 return f"({''.join(self.bound(i, sc) + ', ' for i in items)})"
             case A.Attribute(obj, "learnable_params") if not self.is_field(obj, "learnable_params", sc):
-                return f"rt.learnable_params({self.expr(obj, sc)})"
+                cls = self.classes[G.class_of(obj, sc.owner, self.types)]
+                return f"rt.learnable_params({self.expr(obj, sc)}, {cls.learnable_names()!r})"
             case A.BinOp(op, left, right):
                 return self.binop(op, self.expr(left, sc), self.expr(right, sc))
             case A.UnaryOp("-", x):
