@@ -1304,7 +1304,7 @@ def _result_kind(op: str, a: Scalar, b: Scalar) -> Scalar:
     if op in COMPARE or op in LOGIC:
         return Scalar.BOOL
     if op == "/":
-        return Scalar.REAL
+        return join_kind(join_kind(a, b), Scalar.REAL)      # real, or complex
     kind = join_kind(a, b)
     if op == "-" and kind is Scalar.NAT:
         return Scalar.INT                     # ℕ - ℕ may be negative

@@ -36,9 +36,11 @@ def r(x: float) -> torch.Tensor:
 
 def as_real(v: Any) -> Any:
     """`v` as the declared ℝ: numbers and integer or bool tensors become float32; a real tensor
-    is returned as it is (with its graph); anything else (an instance, a list) is unchanged."""
+    is returned as it is (with its graph); anything else (an instance, a list) is unchanged.
+    A complex tensor is kept too: ℝ ⊂ ℂ, and the checker warns where a complex value goes
+    where ℝ is declared (`a / b` of complex values stays complex)."""
     if isinstance(v, torch.Tensor):
-        return v if v.is_floating_point() else v.to(torch.float32)
+        return v if v.is_floating_point() or v.is_complex() else v.to(torch.float32)
     if isinstance(v, (_builtins.bool, _builtins.int, _builtins.float)):
         return torch.tensor(_builtins.float(v), dtype=torch.float32, device=device())
     return v
