@@ -122,7 +122,8 @@ class Sig:
 
 
 _DIM_OPS = frozenset({"+", "-", "*", "//", "/"})
-LEARNABLE = "learnable_params"      # every numeric field of an instance, as a list
+LEARNABLE = ("learnable_params", "params")   # an instance's learnable fields, as a list
+UPDATE = "update"                   # `obj.update(lr, grads)`: a gradient step on them
 ARITH = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 COMPARE = frozenset({"<", ">", "<=", ">=", "==", "!="})
 LOGIC = frozenset({"and", "or"})
@@ -920,7 +921,7 @@ class Checker:
             return ft
         if e.attr in info.methods:
             return self.func_type(info.methods[e.attr])
-        if e.attr == LEARNABLE:
+        if e.attr in LEARNABLE:
             return self.learnable(info, inst)
         self.report(error, f"class `{info.name}` has no field `{e.attr}`", e.span,
                     self.suggest(e.attr, info.fields))
@@ -1040,11 +1041,35 @@ class Checker:
             return self.apply(self.func_sig(method, f"`{info.name}.{fn.attr}`"), e, f, inst)
         if fn.attr in info.fields:                 # a field holding a callable instance
             return self.call_value(e, self.expr(fn, f), f, self.inst_of.get(fn, {}))
+        if fn.attr == UPDATE:
+            return self.sgd_update(e, info, inst, f)
         self.expr_types[fn] = UNKNOWN
         self.check_args(e, f)
         self.report(error, f"class `{info.name}` has no method `{fn.attr}`", fn.span,
                     self.suggest(fn.attr, info.methods))
         return UNKNOWN
+
+    def sgd_update(self, e: ast.Call, info: ClassInfo, inst, f: Frame) -> Type:
+        """`obj.update(lr, grads)`: upstream's gradient step on the learnable parameters,
+        `p -= lr * g` for each (grads as `grad(loss, obj.params)` gives them)."""
+        self.expr_types[e.func] = UNKNOWN
+        types = [self.expr(a, f) for a in e.args]
+        if len(types) != 2:
+            self.report(error, f"`{info.name}.update` takes 2 arguments (a rate and the "
+                        f"gradients) but {len(types)} were given", e.span)
+            return NONE
+        want = self.learnable(info, inst)
+        if not isinstance(types[0], (ScalarT, UnknownT)):
+            self.report(error, f"the rate of `update` must be a number, not {types[0]}",
+                        e.args[0].span)
+        if isinstance(types[1], TupleT):
+            self.conform(want, types[1], e.args[1].span, "the parameters have types",
+                         "the gradients are")
+        elif not isinstance(types[1], UnknownT):
+            self.report(error, f"`update` needs the list of gradients {want}, not {types[1]}",
+                        e.args[1].span, f"write `{info.name.lower()}.update(lr, grad(loss, "
+                        f"{info.name.lower()}.params))`")
+        return NONE
 
     def func_sig(self, info: FuncInfo, label: str) -> Sig:
         self.ensure_checked(info)
@@ -1057,7 +1082,10 @@ class Checker:
     def construct(self, e: ast.Call, info: ClassInfo, f: Frame) -> Type:
         """`C(f0, f1, …)`: the fields in order; the binding of the class's symbols is kept with
         the instance, so `obj.w` has the size it was built with."""
-        required = len(info.node.params) + sum(d.value is None for d in info.node.fields)
+        # `class C(a: ℝ):` takes its parameters; its fields start at their values (zeros where
+        # none is written), as upstream; `class C:` takes the fields that have no value
+        params = info.node.params
+        required = len(params) if params else sum(d.value is None for d in info.node.fields)
         sig = Sig(f"`{info.name}`", tuple(info.fields.items()), required, ClassT(info.name), None,
                   rank_error=True, param_word="field")
         self.expr_types[e.func] = FuncT(tuple(info.fields.values()), ClassT(info.name))

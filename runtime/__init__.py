@@ -29,4 +29,4 @@ from runtime.spectral import (atan2, concat, draw_with_log_prob, fft, fft2, fftn
                               irfft, mean, real, rfft, roll, sample_bernoulli, sample_beta,
                               sample_gamma)
 from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
-from runtime.values import as_complex, complex_array, learnable_params, unpack  # noqa: E402,F401
+from runtime.values import as_complex, complex_array, learnable_params, sgd_update, unpack  # noqa: E402,F401

@@ -34,6 +34,18 @@ def learnable_params(obj: Any, names: tuple[str, ...]) -> list:
     return [getattr(obj, n) for n in names]
 
 
+def sgd_update(obj: Any, names: tuple[str, ...], lr: Any, grads: list) -> None:
+    """`obj.update(lr, grads)`: each learnable field becomes `p - lr * g`, a fresh leaf, as a
+    field assignment makes it (never in place: a field may share storage with a constant)."""
+    from runtime.autograd import leaf
+    for name, g in zip(names, grads):
+        p = getattr(obj, name)
+        if g is not None:
+            with torch.no_grad():
+                new = p - lr * g
+            setattr(obj, name, leaf(new) if isinstance(p, torch.Tensor) and p.requires_grad else new)
+
+
 def unpack(value: Any, n: int) -> list:
     """`a, b = value`: the n items of a tuple, or the n elements (copies) of a tensor's first
     axis; another count is an error, as in Python."""
@@ -44,4 +56,4 @@ def unpack(value: Any, n: int) -> list:
             for i in items]
 
 
-__all__ = ["as_complex", "complex_array", "learnable_params", "unpack"]
+__all__ = ["as_complex", "complex_array", "learnable_params", "sgd_update", "unpack"]

@@ -578,3 +578,40 @@ def test_a_declared_array_that_grows_is_a_warning():
     assert w.message == "`a` is declared ℝ[1] but it is assigned ℝ[2]"
     assert (w.span.line, w.span.col) == (6, 9)
     assert str(tp.globals["a"]) == "ℝ[?]"
+
+
+def test_params_and_update_as_upstream():
+    """`class C(w: ℝ):` takes only its parameters (its fields start at zero); `this.params`
+    lists the learnable ones and `this.update(lr, grads)` takes a gradient step on them."""
+    src = """
+        class M(w: ℝ):
+            base: ℝ
+            def loss() → ℝ:
+                return (this.w - 3.0) ** 2 + this.base
+            def step(lr: ℝ):
+                l = this.loss()
+                g = grad(l, this.params)
+                this.base = 0.5
+                this.update(lr, g)
+        start: ℝ = 0.0
+        m: M = M(start)
+        m.step(0.1)
+        m.step(0.1)
+        m.w
+        m.base
+        start
+    """
+    tp = clean(src)
+    assert str(tp.classes["M"].methods["step"].locals["g"]) == "[ℝ]"
+    # w: 0 → 0.6 → 0.6 + 0.2 (3 - 0.6) = 1.08; `start` keeps its value
+    runs_both(src, "1.0800000429153442 ∈ ℝ\n0.5 ∈ ℝ\n0.0 ∈ ℝ\n")
+
+
+def test_update_needs_the_gradient_list():
+    d = one_error("""
+        class M(w: ℝ):
+            def step(lr: ℝ):
+                this.update(lr, 2.0)
+    """)
+    assert d.message == "`update` needs the list of gradients [ℝ], not ℝ"
+    assert (d.span.line, d.span.col) == (3, 25)

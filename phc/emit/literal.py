@@ -46,6 +46,17 @@ def _real(t) -> bool:
     return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.REAL
 
 
+def _zero(texpr: A.TypeExpr) -> str:
+    """A field declared without a value in `class C(…):`: zeros of its type where the sizes
+    are numbers (a symbolic size has no value yet: None, as upstream)."""
+    if texpr.scalar is None or not all(isinstance(d, A.Num) for d in texpr.dims):
+        return "None"
+    real = texpr.scalar is Scalar.REAL
+    if not texpr.dims:
+        return "rt.lit.r(0.0)" if real else "0"
+    return f"rt.lit.zeros([{', '.join(d.text for d in texpr.dims)}], {real})"
+
+
 def _complex(t) -> bool:
     return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.COMPLEX
 
@@ -186,6 +197,8 @@ class LiteralModule:
     def cls(self, c: A.ClassDef) -> str:
         members = _class_members(c)
         defaults = {d.name: d.value for d in c.fields if d.value is not None}
+        if c.params:        # `class C(a: ℝ):` takes only its parameters: fields start at zero
+            defaults.update({d.name: None for d in c.fields if d.value is None})
         params = [self.py(n) + (" = rt.lit.MISSING" if n in defaults else "") for n, _ in members]
         lines = [f"class {self.py(c.name)}:{_tag(c.span)}",
                  f'    """Physika class `{c.name}`, written literally."""',
@@ -197,7 +210,8 @@ class LiteralModule:
             if n in defaults:
                 code.add(f"if {self.py(n)} is rt.lit.MISSING:")
                 code.indent += 1
-                code.add(f"{self.py(n)} = {self.expr(defaults[n], sc)}", defaults[n].span)
+                start = self.expr(defaults[n], sc) if defaults[n] is not None else _zero(texpr)
+                code.add(f"{self.py(n)} = {start}", defaults[n].span if defaults[n] is not None else c.span)
                 code.indent -= 1
             code.add(f"this.{self.py(n)} = {self.field_value(c.name, n, texpr, self.py(n))}")
         if not code.lines:
@@ -388,7 +402,7 @@ class LiteralModule:
                 return f"rt.lit.array({self.array_items(e, sc)}, {_real(self.types.get(e))})"
             case A.TupleExpr(items):
                 return f"({''.join(self.bound(i, sc) + ', ' for i in items)})"
-            case A.Attribute(obj, "learnable_params") if not self.is_field(obj, "learnable_params", sc):
+            case A.Attribute(obj, attr) if attr in G.LEARNABLE_LISTS and not self.is_field(obj, attr, sc):
                 cls = self.classes[G.class_of(obj, sc.owner, self.types)]
                 return f"rt.learnable_params({self.expr(obj, sc)}, {cls.learnable_names()!r})"
             case A.BinOp(op, left, right):
@@ -411,6 +425,11 @@ class LiteralModule:
                 args = [self.expr(p, sc) for p in params] + [self.expr(d, sc) for d in shape]
                 return f"rt.sample_{dist}({', '.join(args)})"
         raise LiteralError(f"cannot write a {type(e).__name__} expression", A.span_of(e))
+
+    def is_method(self, obj, name: str, sc: Scope) -> bool:
+        cls = G.class_of(obj, sc.owner, self.types)
+        return cls not in self.classes or any(m.name == name for m in self.classes[cls].methods) \
+            or name in self.classes[cls].field_names()
 
     def is_field(self, obj, attr: str, sc: Scope) -> bool:
         cls = G.class_of(obj, sc.owner, self.types)
@@ -464,6 +483,9 @@ class LiteralModule:
     def call(self, e: A.Call, sc: Scope) -> str:
         args = [self.bound(a, sc) for a in e.args]
         f = e.func
+        if isinstance(f, A.Attribute) and f.attr == "update" and not self.is_method(f.value, "update", sc):
+            cls = self.classes[G.class_of(f.value, sc.owner, self.types)]
+            return f"rt.sgd_update({self.expr(f.value, sc)}, {cls.learnable_names()!r}, {', '.join(args)})"
         if isinstance(f, A.Attribute):
             return f"{self.expr(f.value, sc)}.{self.py(f.attr)}({', '.join(args)})"
         if not isinstance(f, A.Name):

@@ -58,6 +58,7 @@ def class_of(e, owner: str | None, types: dict) -> str | None:
 
 
 ALL_FIELDS = "learnable_params"     # `grad(y, obj.learnable_params)`: every numeric field
+LEARNABLE_LISTS = ("learnable_params", "params")   # upstream's two names of that list
 
 
 def grad_fields(all_bodies: list[Body], types: dict) -> set[tuple[str, str]]:
@@ -68,7 +69,8 @@ def grad_fields(all_bodies: list[Body], types: dict) -> set[tuple[str, str]]:
             if _is_grad(x) and isinstance(x.args[1], A.Attribute):
                 c = class_of(x.args[1].value, b.owner, types)
                 if c is not None:
-                    out.add((c, x.args[1].attr))
+                    attr = x.args[1].attr
+                    out.add((c, ALL_FIELDS if attr in LEARNABLE_LISTS else attr))
     return out
 
 

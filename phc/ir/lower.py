@@ -69,8 +69,10 @@ def _require_lowerable(program: A.Program, types: dict) -> None:
     for node in A.walk(program):
         if isinstance(node, (A.Unpack, A.TupleExpr)):
             raise NotAffine("several values at once run literally")
-        if isinstance(node, A.Attribute) and node.attr == "learnable_params":
-            raise NotAffine("learnable_params runs literally")
+        if isinstance(node, A.Attribute) and node.attr in ("learnable_params", "params", "update"):
+            raise NotAffine(f"`{node.attr}` runs literally")
+        if isinstance(node, A.ClassDef) and node.params and any(d.value is None for d in node.fields):
+            raise NotAffine("fields that start at zero run literally")
         if isinstance(node, A.Call) and isinstance(node.func, A.This):
             raise NotAffine("this(x) runs literally")
 
