@@ -322,8 +322,10 @@ def test_constructor_checks_count_and_field_shapes():
         c = Net([[1, 2], [3, 4]], [0, 0])
     """)
     got = [(d.message, d.span.line) for d in errors(tp)]
-    assert got == [("`Net` takes 2 arguments but 1 was given", 3),
-                   ("field `W` of `Net` is declared ℝ[2,3] but it gets ℝ[2,2]", 4)]
+    # `class Net(W):` takes its parameters; the field b may be given too, else starts at zero
+    assert got == [("field `W` of `Net` is declared ℝ[2,3] but it gets ℝ[2,2]", 4)]
+    d = one_error("class Net(W: ℝ[2, 3]):\n    b: ℝ[2]\nc = Net()\n")
+    assert d.message == "`Net` takes 1 to 2 arguments but 0 were given"
 
 
 def test_unknown_class_type():
