@@ -534,9 +534,28 @@ def test_a_name_bound_twice_is_not_a_formula():
     tp = clean("""
         n: ℕ = 3
         n = 4
-        x: ℝ[n] = [1.0, 2.0, 3.0, 4.0]
+        x: ℝ[n] = zeros(n)
     """)
     assert str(tp.globals["x"]) == "ℝ[n]"
+
+
+def test_a_loose_declaration_takes_the_value_sizes():
+    tp = clean("""
+        def zero_2d(rows: ℝ, cols: ℝ): ℝ[m, n]:
+            r: ℝ[rows, cols] = for i: ℕ(rows) → for j: ℕ(cols) → 0.0
+            return r
+        def sigma(x: ℝ[a, b]): ℝ[a, b]:
+            rows: ℝ = len(x)
+            cols: ℝ = len(x[0])
+            results: ℝ[cols, rows] = zero_2d(rows, cols)
+            return results
+        w: ℝ[1, 2] = [[1.0, 1.0]]
+        z: ℝ[2, 1] = [[1.0], [2.0]]
+        s = sigma(z)
+        y = w @ s
+    """)
+    assert str(tp.functions["sigma"].locals["results"]) == "ℝ[a,b]"
+    assert str(tp.globals["s"]) == "ℝ[2,1]" and str(tp.globals["y"]) == "ℝ[1,1]"
 
 
 def test_a_draw_and_its_log_probability():

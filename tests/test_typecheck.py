@@ -80,6 +80,7 @@ def test_seed_typed_text(seed, seed_source):
         "  def conv2d(input: ℝ[H,W], kernel: ℝ[K,K], bias: ℝ) -> ℝ[m,n]",
         "    results: ℝ[H-K+1,W-K+1]",      # out_H = len(input) - len(kernel) + 1, as a formula
         "    results: ℝ[m//2,n//2]",        # maxpool2d: rows = get_2d_array_num_rows(x) / 2
+        "    pool1: ℝ[(H-K+1)//2,(W-K+1)//2]",  # the λ: conv2d, then maxpool2d
         "    acc: ℝ",
         "  def linear(x: ℝ[n], weight: ℝ[m,n], bias: ℝ[m]) -> ℝ[m]",
         "class ConvNets(kernel: ℝ[K,K], b1: ℝ, w: ℝ[m,n], b2: ℝ[m])",

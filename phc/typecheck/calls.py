@@ -226,7 +226,7 @@ class CallRules:
             if d in bindings:
                 return bindings[d]
             if d in sizes:
-                return sizes[d]
+                return as_extent(sizes[d])      # a count given as a size: `ℕ(n/2)` floors
             if d in sig.class_syms and inst is not None:
                 return inst.get(d)
             return None                      # a name of the callee's own (a local)

@@ -34,6 +34,7 @@ class StatementRules:
             v = self.expr(s.value, f, element_kind_of(t))
             self.conform(t, v, s.value.span, f"`{s.name}` is declared", "its value has type",
                          hint=self.call_shapes.get(s.value))
+            t = _sized_by_value(t, v)
         self.bind_var(f, s.name, t, True, s.value)
         if isinstance(t, ScalarT):
             self.note_size(f, s.name, s.value)
@@ -247,3 +248,14 @@ class StatementRules:
     def s_nested_def(self, s, f: Frame) -> None:
         what = "a class" if isinstance(s, ast.ClassDef) else "a function"
         self.report(error, f"{what} can only be defined at the top level", _name_span(s))
+
+
+def _sized_by_value(declared: Type, value: Type) -> Type:
+    """The declared kind, with the sizes the value has where it has them: a declaration may
+    name its sizes loosely (upstream's `results: ℝ[cols, rows] = zero_2d_array(rows, cols)`),
+    the value's are computed. Two different numbers were reported already."""
+    if not (isinstance(declared, TensorT) and isinstance(value, TensorT)) \
+            or declared.rank != value.rank:
+        return declared
+    return TensorT(declared.kind, tuple(d if v is None else v
+                                        for d, v in zip(declared.dims, value.dims)))
