@@ -151,7 +151,9 @@ class LiteralModule:
     def bind_symbols(self, sc: Scope, holder: str, texpr: A.TypeExpr) -> None:
         """`def f(A: ℝ[m, n])`: the symbols m and n are A's sizes wherever the body writes them."""
         for k, d in enumerate(texpr.dims):
-            if isinstance(d, A.Name) and d.id not in sc.variables and d.id not in self.globals:
+            # a signature's symbol is the size it names, even where a top-level variable has
+            # that name too (upstream's for.phyk: `n` global, `u: ℝ[n]` a parameter)
+            if isinstance(d, A.Name) and d.id not in sc.variables:
                 sc.symbols.setdefault(d.id, f"rt.dim({holder}, {k})")
 
     def function(self, f: A.FuncDef, owner: A.ClassDef | None = None) -> str:
@@ -388,8 +390,7 @@ class LiteralModule:
             case A.Str(value):
                 return repr(value)
             case A.Name(name):
-                if name in sc.variables or name in sc.ints or name in self.globals \
-                        or name in self.functions or name in self.classes:
+                if name in sc.variables or name in sc.ints:
                     return self.py(name)
                 if name in sc.symbols:
                     return sc.symbols[name]
