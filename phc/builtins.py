@@ -315,6 +315,25 @@ def _fourier(name: str) -> Callable[[Args], Type]:
     return rule
 
 
+def _random_complex(args: Args) -> Type:
+    for i, t in enumerate(args.types):
+        if isinstance(t, TensorT):
+            raise BuiltinError(f"the sizes given to `random_complex` must be numbers, not {t}", i)
+    return TensorT(Scalar.COMPLEX, args.sizes)
+
+
+def _compl_mul1d(args: Args) -> Type:
+    """ℂ[i, x] and ℂ[i, o, x] → ℂ[o, x] (summed over the input channels i)."""
+    x, w = _tensor_arg("compl_mul1d", args, 0), _tensor_arg("compl_mul1d", args, 1)
+    if isinstance(x, UnknownT) or isinstance(w, UnknownT):
+        return UNKNOWN
+    if x.rank != 2 or w.rank != 3:
+        raise BuiltinError(f"`compl_mul1d` takes ℂ[i, x] and ℂ[i, o, x], not {x} and {w}")
+    if dims_clash(x.dims[0], w.dims[0]) or dims_clash(x.dims[1], w.dims[2]):
+        raise BuiltinError(f"`compl_mul1d`: the channels or modes of {x} and {w} differ")
+    return TensorT(Scalar.COMPLEX, (w.dims[1], join_dim(x.dims[1], w.dims[2])))
+
+
 def _permutation(args: Args) -> Type:
     for i in range(len(args.types)):
         _numeric_arg("shuffle_indices", args, i)
@@ -349,6 +368,8 @@ def _table() -> dict[str, Builtin]:
         Builtin("atan2", 2, 2, _atan2, "elementwise angle of the point (x, y): atan2(y, x)"),
         Builtin("gelu", 1, 1, _math("gelu"), "elementwise x·Φ(x)"),
         Builtin("physika_seed", 1, 1, _nothing, "`physika.seed(n)`: seeds the random generator"),
+        Builtin("random_complex", 1, None, _random_complex, "ℂ[d0, …]: normal real and imaginary parts × 0.1"),
+        Builtin("compl_mul1d", 2, 2, _compl_mul1d, "ℂ[i,x], ℂ[i,o,x] → ℂ[o,x], summed over i"),
     ]
     rows += [Builtin(n, 1, 3, _fourier(n), f"torch.fft.{n}")
              for n in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft")]

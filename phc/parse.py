@@ -926,6 +926,8 @@ class AstBuilder(Transformer):
         return ast.Slice(lo, hi, step, span_of_meta(meta))
 
     def name(self, meta, items):
+        if str(items[0]) == "self":         # upstream accepts Python's spelling of `this`
+            return ast.This(span_of_meta(meta))
         return ast.Name(str(items[0]), span_of_meta(meta))
 
     def this(self, meta, items):

@@ -25,7 +25,7 @@ from runtime import idioms  # noqa: E402,F401
 from runtime.elementwise import (argmax, max, min, ones, print, sum, zeros)  # noqa: E402,F401
 from runtime.elementwise import float, int  # noqa: E402,F401,A001
 # Builtins of the whole language (issue 10); `real` here also takes the real part of complex values.
-from runtime.spectral import (atan2, concat, draw_with_log_prob, fft, fft2, fftn, gelu, ifft, ifft2, ifftn, imag,  # noqa: E402,F401
+from runtime.spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, random_complex, fft, fft2, fftn, gelu, ifft, ifft2, ifftn, imag,  # noqa: E402,F401
                               irfft, mean, real, rfft, roll, sample_bernoulli, sample_beta,
                               sample_gamma)
 from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)

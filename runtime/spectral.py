@@ -108,6 +108,21 @@ rfft = _transform(torch.fft.rfft)
 irfft = _transform(torch.fft.irfft)
 
 
+def compl_mul1d(x_ft: Any, weights: Any) -> torch.Tensor:
+    """A spectral layer's product (upstream's FNO block): `out[o, x] = Σ_i x_ft[i, x] ·
+    weights[i, o, x]`, over the input channels i, for every frequency mode x."""
+    return torch.einsum("ix,iox->ox", _tensor(x_ft), _tensor(weights))
+
+
+def random_complex(*shape: Any, scale: float = 0.1) -> torch.Tensor:
+    """A complex64 tensor of the given shape whose real and imaginary parts are independent
+    normal draws times `scale`."""
+    size = tuple(_count(n) for n in shape)
+    re = torch.randn(size, device=device()) * scale
+    im = torch.randn(size, device=device()) * scale
+    return torch.complex(re, im)
+
+
 # ---------------------------------------------------------------- distributions
 
 def sample_beta(a: Any, b: Any, *shape: Any) -> torch.Tensor:
@@ -149,6 +164,6 @@ def draw_with_log_prob(dist: str, *args: Any, summed: bool = False) -> tuple:
     return draw, (log_p.sum() if summed else log_p)
 
 
-__all__ = ["atan2", "draw_with_log_prob", "concat", "fft", "fft2", "fftn", "gelu", "ifft", "ifft2", "ifftn", "imag",
+__all__ = ["atan2", "compl_mul1d", "draw_with_log_prob", "random_complex", "concat", "fft", "fft2", "fftn", "gelu", "ifft", "ifft2", "ifftn", "imag",
            "irfft", "mean", "real", "rfft", "roll", "sample_bernoulli", "sample_beta",
            "sample_gamma"]

@@ -634,3 +634,31 @@ def test_update_needs_the_gradient_list():
     """)
     assert d.message == "`update` needs the list of gradients [ℝ], not ℝ"
     assert (d.span.line, d.span.col) == (3, 25)
+
+
+def test_spectral_layer_builtins_and_self():
+    tp = clean("""
+        class Spectral(w: ℂ[2, 3, 4]):
+            def λ(x: ℂ[2, 4]) → ℂ[3, 4]:
+                return compl_mul1d(x, self.w)
+        w: ℂ[2, 3, 4] = random_complex(2, 3, 4)
+        s: Spectral = Spectral(w)
+        x: ℂ[2, 4] = random_complex(2, 4)
+        y = s(x)
+    """)
+    assert str(tp.globals["w"]) == "ℂ[2,3,4]" and str(tp.globals["y"]) == "ℂ[3,4]"
+    runs("""
+        x: ℂ[1, 2] = [[1 + 1j, 2j]]
+        w: ℂ[1, 1, 2] = [[[2, 1j]]]
+        compl_mul1d(x, w)
+    """, "[[(2+2j), (-2+0j)]] ∈ ℂ[1,2]\n", opt=0)
+
+
+def test_compl_mul1d_shapes_must_agree():
+    d = one_error("""
+        x: ℂ[2, 4] = random_complex(2, 4)
+        w: ℂ[3, 3, 4] = random_complex(3, 3, 4)
+        y = compl_mul1d(x, w)
+    """)
+    assert d.message.startswith("`compl_mul1d`: the channels or modes of ℂ[2,4] and ℂ[3,3,4]")
+    assert (d.span.line, d.span.col) == (3, 5)
