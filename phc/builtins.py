@@ -11,7 +11,7 @@ from typing import Callable
 
 from phc import ast
 from phc.ast import Scalar
-from phc.types import NAT, NONE, UNKNOWN, Dim, DimOp, ScalarT, TensorT, TupleT, Type, UnknownT
+from phc.types import NAT, NONE, UNKNOWN, Dim, DimOp, FuncT, ScalarT, TensorT, TupleT, Type, UnknownT
 
 # ---------------------------------------------------------------- shape algebra
 
@@ -315,6 +315,23 @@ def _fourier(name: str) -> Callable[[Args], Type]:
     return rule
 
 
+def _simulate(args: Args) -> Type:
+    """`simulate(model, x0, nsteps, dt)`: plots a rollout; nothing to print."""
+    for i in (2, 3):
+        if isinstance(args.types[i], TensorT):
+            raise BuiltinError(f"`simulate` takes a number of steps and a step size, not "
+                               f"{args.types[i]}", i)
+    return NONE
+
+
+def _animate(args: Args) -> Type:
+    """`animate(f, extra…, t_min, t_max[, n])`: plots f over time; nothing to print."""
+    if not isinstance(args.types[0], (FuncT, UnknownT)):
+        raise BuiltinError(f"`animate` needs a function first, not {args.types[0]}", 0,
+                           "write animate(f, a, b, t_min, t_max) with f(a, b, t)")
+    return NONE
+
+
 def _random_complex(args: Args) -> Type:
     for i, t in enumerate(args.types):
         if isinstance(t, TensorT):
@@ -368,6 +385,8 @@ def _table() -> dict[str, Builtin]:
         Builtin("atan2", 2, 2, _atan2, "elementwise angle of the point (x, y): atan2(y, x)"),
         Builtin("gelu", 1, 1, _math("gelu"), "elementwise x·Φ(x)"),
         Builtin("physika_seed", 1, 1, _nothing, "`physika.seed(n)`: seeds the random generator"),
+        Builtin("simulate", 4, 4, _simulate, "plots x_{k+1} = model(x_k) from x0 (a PNG file)"),
+        Builtin("animate", 3, None, _animate, "plots f(extra…, t) over [t_min, t_max] (a PNG file)"),
         Builtin("random_complex", 1, None, _random_complex, "ℂ[d0, …]: normal real and imaginary parts × 0.1"),
         Builtin("compl_mul1d", 2, 2, _compl_mul1d, "ℂ[i,x], ℂ[i,o,x] → ℂ[o,x], summed over i"),
     ]
@@ -381,7 +400,8 @@ def _table() -> dict[str, Builtin]:
 BUILTINS: dict[str, Builtin] = _table()
 
 # Calls of these are statements that print by themselves: a bare call prints nothing more.
-RETURNS_NOTHING = frozenset(n for n, b in BUILTINS.items() if b.rule is _nothing)
+RETURNS_NOTHING = frozenset(n for n, b in BUILTINS.items()
+                            if b.rule in (_nothing, _simulate, _animate))
 
 __all__ = ["Args", "BUILTINS", "Builtin", "BuiltinError", "RETURNS_NOTHING", "as_extent",
            "derivative_type", "dim_op", "dims_clash", "subst_dim",

@@ -30,3 +30,4 @@ from runtime.spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, ra
                               sample_gamma)
 from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
 from runtime.values import as_complex, complex_array, learnable_params, sgd_update, unpack  # noqa: E402,F401
+from runtime.plots import animate, simulate  # noqa: E402,F401  (upstream's plotting helpers)

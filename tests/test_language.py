@@ -662,3 +662,36 @@ def test_compl_mul1d_shapes_must_agree():
     """)
     assert d.message.startswith("`compl_mul1d`: the channels or modes of ℂ[2,4] and ℂ[3,3,4]")
     assert (d.span.line, d.span.col) == (3, 5)
+
+
+PLOTS = """
+    class Step(dt: ℝ):
+        def λ(x: ℝ[2]) → ℝ[2]:
+            return [x[0] + this.dt * x[1], x[1] - this.dt * x[0]]
+    def wave(a: ℝ, t: ℝ): ℝ:
+        return a * sin(t)
+    s: Step = Step(0.1)
+    simulate(s, [1.0, 0.0], 20, 0.1)
+    animate(wave, 2.0, 0.0, 3.0)
+    s([1.0, 0.0])
+"""
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_simulate_and_animate_write_plots_and_print_nothing(opt, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    monkeypatch.setenv("PHC_PLOT_DIR", str(tmp_path))
+    out = run_program(textwrap.dedent(PLOTS).lstrip("\n"), "torch", opt)
+    assert out == "[1.0, -0.10000000149011612] ∈ ℝ[2]\n"        # the plots print nothing
+    err = capsys.readouterr().err
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["animate", "simulate"]
+        assert "phc: simulate: plot written to " in err
+    else:
+        assert "matplotlib is not installed" in err
+
+
+def test_animate_needs_a_function():
+    d = one_error("animate(2.0, 0.0, 1.0)\n")
+    assert d.message == "`animate` needs a function first, not ℝ"
+    assert (d.span.line, d.span.col) == (1, 9)

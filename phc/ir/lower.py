@@ -233,7 +233,7 @@ class FnLowering:
                 self.emit(n.Print(self.expr(a), span))
             return
         v = self.expr(e)
-        if isinstance(v, n.Call) and (v.func in ("summary", "physika_seed") or self._returns_nothing(v)):
+        if isinstance(v, n.Call) and (v.func in ("summary", "physika_seed", "simulate", "animate") or self._returns_nothing(v)):
             self.emit(n.Eval(v, span))
         else:
             self.emit(n.Print(v, span))
