@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with its line, column and a caret. Exit status 1 on any error.")
     c.add_argument("file", help="the Physika program (.phk or .phyk)")
     c.add_argument("--no-warnings", action="store_true", help="print errors only")
+    c.add_argument("--perf", action="store_true",
+                   help="also compile the program and print its performance notes (`note:`): "
+                        "code that runs literally or element by element, and why")
     c.set_defaults(handler=cmd_check)
 
     i = sub.add_parser("ir", help="print one stage of the pipeline",
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--function", metavar="NAME", help="with --stage affine: only this function or method")
     i.add_argument("--backend", choices=("torch", "triton"), default="torch",
                    help="with --stage kernels/python: the backend to plan for (default: torch)")
+    _opt_argument(i, "with --stage python: ")
     i.set_defaults(handler=cmd_ir)
 
     k = sub.add_parser("compile", help="write an importable Python module",
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "idioms (on a machine without a GPU they run under TRITON_INTERPRET=1)")
     k.add_argument("--force", action="store_true",
                    help="overwrite OUT.py even if phc did not generate it")
+    _opt_argument(k)
     k.set_defaults(handler=cmd_compile)
 
     r = sub.add_parser("run", help="compile and run the program",
@@ -87,8 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the run, print a summary of every class instance's parameters")
     r.add_argument("--traceback", action="store_true",
                    help="on a runtime error, show the Python traceback into the generated code")
+    _opt_argument(r)
     r.set_defaults(handler=cmd_run)
     return p
+
+
+def _opt_argument(p, prefix: str = "") -> None:
+    p.add_argument("--opt", type=int, choices=(0, 2), default=2,
+                   help=prefix + "0: the reference semantics, every statement literally (slow; the "
+                        "oracle to compare with); 2: optimised where proved legal (default: 2)")
 
 
 # ---------------------------------------------------------------- helpers
@@ -130,7 +142,24 @@ def cmd_check(args) -> int:
     if source is not None:
         diags = check_source(source, args.file)
     print_diagnostics(diags, source, warnings=not args.no_warnings)
-    return 1 if any(d.is_error for d in diags) else 0
+    failed = any(d.is_error for d in diags)
+    if args.perf and source is not None and not failed:
+        print_notes(source, args.file)
+    return 1 if failed else 0
+
+
+def print_notes(source: str, filename: str) -> None:
+    """`phc check --perf`: the performance notes of the optimised compilation, as `note:` lines."""
+    from phc import pipeline
+    from phc.perf import note_diagnostics
+    try:
+        notes = pipeline.compile_source(source, filename, "torch").notes
+    except PhcError as e:
+        print_diagnostics(e.diagnostics, source)
+        return
+    for d in note_diagnostics(notes, filename, source):
+        print(d.render(source), file=sys.stderr)
+    print(f"{len(notes)} performance note{'s' * (len(notes) != 1)}", file=sys.stderr)
 
 
 def cmd_ir(args) -> int:
@@ -138,7 +167,7 @@ def cmd_ir(args) -> int:
     if source is None:
         return 1
     try:
-        text = stage_text(source, args.file, args.stage, args.function, args.backend)
+        text = stage_text(source, args.file, args.stage, args.function, args.backend, args.opt)
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1
@@ -147,8 +176,15 @@ def cmd_ir(args) -> int:
 
 
 def stage_text(source: str, filename: str, stage: str, function: str | None = None,
-               backend: str = "torch") -> str:
+               backend: str = "torch", opt: int = 2) -> str:
     from phc import pipeline
+    if stage == "python":
+        return pipeline.compile_source(source, filename, backend, opt=opt).python
+    if stage == "kernels":
+        compiled = pipeline.compile_source(source, filename, backend)
+        plan = compiled.plan.text() if compiled.plan is not None else \
+            "kernel plan: none (the optimiser failed on this program; it runs at level 0)\n"
+        return plan + "".join(f"  note: {text}\n" for _, text in compiled.notes)
     if stage == "ast":
         from phc.ast_text import format_ast
         return format_ast(pipeline.parse(source, filename))
@@ -156,16 +192,16 @@ def stage_text(source: str, filename: str, stage: str, function: str | None = No
     if stage == "typed":
         from phc.typed_text import format_typed
         return format_typed(typed)
-    module = pipeline.lower(typed)
+    try:
+        module = pipeline.lower(typed)
+    except Exception as exc:    # noqa: BLE001 — the program runs at level 0 (see `--stage kernels`)
+        from phc.perf import fallback_note
+        return f"# no affine IR: {fallback_note(exc)[1]}\n"
     if stage == "affine":
         from phc.ir.printer import format_module
         return format_module(module, function)
     plan = pipeline.select(module, backend if stage != "triton" else "triton")
-    if stage == "kernels":
-        return plan.text()
-    if stage == "triton":
-        return plan.triton_source() or "# no nest of this program matched a Triton template\n"
-    return pipeline.emit(plan.module, plan, source, backend)
+    return plan.triton_source() or "# no nest of this program matched a Triton template\n"
 
 
 def cmd_compile(args) -> int:
@@ -178,7 +214,7 @@ def cmd_compile(args) -> int:
         print(f"phc: refusing to overwrite {out}: phc did not generate it (use --force)", file=sys.stderr)
         return 1
     try:
-        compiled = pipeline.compile_source(source, args.file, args.backend)
+        compiled = pipeline.compile_source(source, args.file, args.backend, opt=args.opt)
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1

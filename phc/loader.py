@@ -60,7 +60,7 @@ def run_file(args) -> int:
         return 1
     device, backend = resolve(args.device, args.backend)
     try:
-        compiled = pipeline.compile_source(source, args.file, backend)
+        compiled = pipeline.compile_source(source, args.file, backend, opt=getattr(args, "opt", 2))
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1

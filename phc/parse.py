@@ -65,11 +65,17 @@ def _parse(source: str, filename: str) -> ast.Program:
     tree = _ParseDriver(tokens, diags, indenter.first_unclosed).run()
     if diags.items or tree is None:
         raise PhcError(diags.sorted() or [error("syntax error", Span(1, 1, 1, 2), None, filename)])
-    builder = AstBuilder(diags)
+    builder = AstBuilder(diags, _class_names(tokens))
     body = builder.transform(tree)
     if diags.items:
         raise PhcError(diags.sorted())
     return ast.Program(tuple(body), filename, source)
+
+
+def _class_names(tokens: list[Token]) -> frozenset[str]:
+    """The names after `class`: where one is a type letter (`class C:`), it names the class."""
+    return frozenset(str(b) for a, b in zip(tokens, tokens[1:])
+                     if a.type == "CLASS" and b.type == "NAME")
 
 
 def normalize(source: str) -> str:
@@ -210,9 +216,10 @@ class PhkIndenter(Indenter):
     tab_len = 4
     PAIRS = {"RPAR": "LPAR", "RSQB": "LSQB"}
 
-    def __init__(self, diags: _Diags):
+    def __init__(self, diags: _Diags, class_names: frozenset[str] = frozenset()):
         super().__init__()
         self.diags = diags
+        self.class_names = class_names      # a class named `C` wins over the letter type ℂ
         self.brackets: list[Token] = []
         self.levels: list[int] = [0]        # the indentation (in columns) of each open block
         self.aliases: dict[int, int] = {}   # a misaligned column → the level it was read as
@@ -660,9 +667,10 @@ class AstBuilder(Transformer):
     """lark tree → `phc.ast`. Semantic slips the grammar lets through (assigning to a call, a
     loop in a class body) are reported to `diags` and replaced by harmless nodes."""
 
-    def __init__(self, diags: _Diags):
+    def __init__(self, diags: _Diags, class_names: frozenset[str] = frozenset()):
         super().__init__()
         self.diags = diags
+        self.class_names = class_names      # a class named `C` wins over the letter type ℂ
 
     # -- statements
     def start(self, meta, items):
@@ -858,7 +866,7 @@ class AstBuilder(Transformer):
 
     def named_type(self, meta, items):
         name, dims = str(items[0]), items[1]
-        if name in LETTER_SCALARS:
+        if name in LETTER_SCALARS and name not in self.class_names:
             return ast.TypeExpr(SCALARS[name], dims or (), None, span_of_meta(meta))
         if dims:
             self.diags.add(f"a class type takes no dimensions: `{name}[…]`", span_of_meta(meta),

@@ -51,6 +51,13 @@ def host_loop_notes(module) -> list[tuple[int, str]]:
     return sorted(set(out))
 
 
-def note_diagnostics(notes: list[tuple[int, str]], filename: str) -> list:
+def note_diagnostics(notes: list[tuple[int, str]], filename: str, source: str = "") -> list:
+    """The notes as `note:` diagnostics, the caret at the first character of their line."""
     from phc.diagnostics import Diagnostic, Severity
-    return [Diagnostic(Severity.NOTE, text, Span(line, 1, line, 1), None, filename) for line, text in notes]
+    lines = source.splitlines()
+    out = []
+    for line, text in notes:
+        row = lines[line - 1].expandtabs(4) if 0 < line <= len(lines) else ""
+        col = len(row) - len(row.lstrip()) + 1
+        out.append(Diagnostic(Severity.NOTE, text, Span(line, col, line, col + 1), None, filename))
+    return out

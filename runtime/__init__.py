@@ -3,7 +3,7 @@
 Importing this package costs one `import torch`: scikit-learn and torchvision load only when a
 data set that needs them is asked for.
 """
-from runtime.autograd import grad, grads, leaf, nograd
+from runtime.autograd import fresh_fields, grad, grad_create_graph, grads, leaf, nograd, storable, track
 from runtime.datasets import batches, create_dataset, create_digits, create_mnist, shuffle_indices
 from runtime.errors import DatasetError, PhysikaRuntimeError, translate
 from runtime.ops import (device, dim, format_summary, manual_seed, nat_range, real, sample_normal,
@@ -12,7 +12,7 @@ from runtime.printing import format_value, physika_print, print_expr, type_of
 
 __all__ = [
     "DatasetError", "PhysikaRuntimeError", "batches", "create_dataset", "create_digits",
-    "create_mnist", "device", "dim", "format_summary", "format_value", "grad", "grads", "leaf",
+    "create_mnist", "device", "dim", "format_summary", "format_value", "grad", "grads", "leaf", "track", "fresh_fields", "storable", "grad_create_graph",
     "manual_seed", "nat_range", "nograd", "physika_print", "print_expr", "real", "sample_normal",
     "sample_uniform", "set_device", "shuffle_indices", "summary", "to_index", "translate", "type_of",
 ]
@@ -23,10 +23,11 @@ from runtime.elementwise import (abs, cos, exp, floor_int, full, fused_softmax, 
                                  sigmoid, sin, sqrt, stack, tan, tanh, tensor, value)
 from runtime import idioms  # noqa: E402,F401
 from runtime.elementwise import (argmax, max, min, ones, print, sum, zeros)  # noqa: E402,F401
-from runtime.elementwise import float, int  # noqa: E402,F401,A001
+from runtime.elementwise import float, host_value, int  # noqa: E402,F401,A001
 # Builtins of the whole language (issue 10); `real` here also takes the real part of complex values.
-from runtime.spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, random_complex, fft, fft2, fftn, gelu, ifft, ifft2, ifftn, imag,  # noqa: E402,F401
-                              irfft, mean, real, rfft, roll, sample_bernoulli, sample_beta,
+from runtime.spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, fft,  # noqa: E402,F401
+                              fft2, fftn, gelu, ifft, ifft2, ifftn, imag, irfft, mean,
+                              random_complex, real, rfft, roll, sample_bernoulli, sample_beta,
                               sample_gamma)
 from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
 from runtime.values import as_complex, complex_array, learnable_params, sgd_update, unpack  # noqa: E402,F401

@@ -93,9 +93,29 @@ def not_(a: Any) -> Any:
 
 
 def element(v: Any) -> Any:
-    """A read of one element that gets bound (to a name, a parameter, a field): a value, not a
-    view, so a later store into the array does not change it."""
+    """An indexed read (an element, a row, a slice) that gets bound (to a name, a parameter, a
+    field, a return value): a value, not a view, so a later store into the array does not
+    change it (nor a store into it the array)."""
     return v.clone() if isinstance(v, torch.Tensor) else v
+
+
+def getitem(t: Any, subs: tuple) -> Any:
+    """`t[subs]` with Python's slicing, negative steps included (torch has none): axis by axis."""
+    if not isinstance(t, torch.Tensor):
+        return t[subs]
+    axis = 0
+    for s in subs:
+        if isinstance(s, slice) and s.step is not None and s.step < 0:
+            picked = range(*s.indices(t.shape[axis]))
+            t = t.index_select(axis, torch.tensor(list(picked), dtype=torch.long, device=t.device))
+            axis += 1
+        elif isinstance(s, slice):
+            t = t[(slice(None),) * axis + (s,)]
+            axis += 1
+        else:
+            t = t[(slice(None),) * axis + (s,)]
+            axis += 0 if isinstance(s, _builtins.int) or (isinstance(s, torch.Tensor) and s.dim() == 0) else s.dim()
+    return t
 
 
 def array(items: list, real: bool) -> Any:
@@ -107,14 +127,16 @@ def array(items: list, real: bool) -> Any:
     return _stack([array(i, real) if isinstance(i, list) else i for i in items], real)
 
 
-def tabulate(indices, body, real: bool) -> torch.Tensor:
-    """A comprehension: `body(i)` for every i, stacked into a new tensor."""
-    return _stack([body(i) for i in indices], real)
+def tabulate(indices, body, real: bool, rows=None) -> torch.Tensor:
+    """A comprehension: `body(i)` for every i, stacked into a new tensor. `rows()`: the shape
+    of one row (nested comprehensions' lengths), for an empty range."""
+    return _stack([body(i) for i in indices], real, rows)
 
 
-def _stack(items: list, real: bool) -> torch.Tensor:
+def _stack(items: list, real: bool, rows=None) -> torch.Tensor:
     if not items:
-        return torch.zeros(0, dtype=torch.float32 if real else torch.long, device=device())
+        shape = (0, *rows()) if rows is not None else (0,)
+        return torch.zeros(shape, dtype=torch.float32 if real else torch.long, device=device())
     ts = [as_real(v) if real else _tensor(v) for v in items]
     if not real and any(t.is_floating_point() for t in ts):
         ts = [as_real(t) for t in ts]
@@ -161,18 +183,19 @@ def leafy(v: Any, copy: bool = False) -> Any:
     that requires grad. `copy`: the name is also stored into, so it must not be a leaf."""
     if isinstance(v, torch.Tensor) and v.requires_grad:
         return v
-    if not isinstance(v, (torch.Tensor, _builtins.int, _builtins.float)) or isinstance(v, _builtins.bool):
-        return v
+    if not (isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())) \
+            and not isinstance(v, (_builtins.float, _builtins.complex)):
+        return v        # an integer has no derivative (grad gives zeros); it keeps its kind
     t = _leaf(v)
     return t.clone() if copy else t
 
 
 def field_leaf(v: Any) -> Any:
-    """A class field that some `grad` differentiates: a fresh leaf at every construction (so no
-    graph grows across training steps); an instance or a list held by the field is unchanged."""
-    if isinstance(v, (torch.Tensor, _builtins.int, _builtins.float)) and not isinstance(v, _builtins.bool):
-        return _leaf(v)
-    return v
+    """A class field that some `grad` differentiates, as it is bound (construction, field
+    assignment): like a name, kept as it is when it takes part in a graph (a constructor keeps
+    its arguments' graphs), else a fresh leaf; an instance or a list held by the field is
+    unchanged."""
+    return leafy(v)
 
 
 def grad(y: Any, x: Any, create_graph: bool = False) -> torch.Tensor:

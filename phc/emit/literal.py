@@ -18,7 +18,7 @@ from phc import ast as A
 from phc.ast import Scalar
 from phc.emit import literal_grads as G
 from phc.emit.module import HEADER_MARK, Names
-from phc.types import ClassT, ScalarT, TensorT, TupleT
+from phc.types import ScalarT, TensorT, TupleT
 
 MATH = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")
 RUNTIME_CALLS = {"physika_print": "rt.physika_print", "print": "rt.print", "summary": "rt.summary",
@@ -96,9 +96,11 @@ class LiteralModule:
         self.functions = {s.name: s for s in prog.body if isinstance(s, A.FuncDef)}
         self.classes = {s.name: s for s in prog.body if isinstance(s, A.ClassDef)}
         self.names = Names(set(self.functions), set(self.classes))
-        self.bodies = G.bodies(prog, set(self.functions))
+        self.bodies = G.bodies(prog)
         self.grad_fields = G.grad_fields(self.bodies, self.types)
-        self.targets = G.grad_targets(self.bodies).targets
+        scopes = G.grad_targets(self.bodies, self.types)
+        self.targets = scopes.targets
+        self.grad_fields |= scopes.fields
         fields = {c: tuple(cd.field_names()) for c, cd in self.classes.items()}
         self.create_graph = G.higher_order(self.bodies, self.types, self.grad_fields, fields)
         self.globals = set(typed.globals) | G.assigned_names(self.bodies[0].stmts)
@@ -325,7 +327,7 @@ class LiteralModule:
             case A.Name(name):
                 code.add(f"{self.py(name)} = {self.bind_name(name, value, sc)}", span)
             case A.Index():
-                code.add(f"{self.expr(target, sc, element=False)} = {value}", span)
+                code.add(f"{self.index(target, sc, store=True)} = {value}", span)
             case A.Attribute(obj, attr):
                 cls = G.class_of(obj, sc.owner, self.types)
                 texpr = dict(_class_members(self.classes[cls])).get(attr) if cls in self.classes else None
@@ -370,16 +372,15 @@ class LiteralModule:
     # ---- expressions
 
     def bound(self, e, sc: Scope) -> str:
-        """An expression whose value gets bound: an element read is copied (a value, not a view)."""
-        if isinstance(e, A.Index) and isinstance(self.types.get(e), ScalarT) \
-                and not isinstance(self.types.get(e.value), TupleT):
+        """An expression whose value gets bound: an indexed read is copied (a value, not a view)."""
+        if isinstance(e, A.Index) and not isinstance(self.types.get(e.value), TupleT):
             return f"rt.lit.element({self.expr(e, sc)})"
         return self.expr(e, sc)
 
     def user_named(self, name: str, sc: Scope) -> bool:
         return name in sc.variables or name in self.globals or name in self.functions or name in self.classes
 
-    def expr(self, e, sc: Scope, element: bool = True) -> str:
+    def expr(self, e, sc: Scope) -> str:
         match e:
             case A.Num(value) if isinstance(value, complex):
                 return f"rt.as_complex({value!r})"
@@ -454,11 +455,18 @@ class LiteralModule:
             return repr(-e.operand.value)
         return self.expr(e, sc)
 
-    def index(self, e: A.Index, sc: Scope) -> str:
+    def index(self, e: A.Index, sc: Scope, store: bool = False) -> str:
         base = self.expr(e.value, sc)
-        if isinstance(self.types.get(e.value), TupleT):
-            return f"{base}[{', '.join(self.subscript(i, sc) for i in e.indices)}]"
-        return f"{base}[{', '.join(self.subscript(i, sc) for i in e.indices)}]"
+        subs = [self.subscript(i, sc) for i in e.indices]
+        if not store and any(isinstance(i, A.Slice) and i.step is not None for i in e.indices):
+            # a stepped slice may run backwards, which torch's indexing cannot
+            items = [f"slice({', '.join(self.slice_parts(i, sc))})" if isinstance(i, A.Slice) else s
+                     for i, s in zip(e.indices, subs)]
+            return f"rt.lit.getitem({base}, ({', '.join(items)},))"
+        return f"{base}[{', '.join(subs)}]"
+
+    def slice_parts(self, i: A.Slice, sc: Scope) -> list[str]:
+        return ["None" if p is None else self.int_value(p, sc) for p in (i.lo, i.hi, i.step)]
 
     def subscript(self, i, sc: Scope) -> str:
         if isinstance(i, A.Slice):
@@ -479,7 +487,22 @@ class LiteralModule:
         inner = Scope(sc.key, sc.variables - {e.var}, sc.types, sc.targets - {e.var}, sc.stored,
                       sc.symbols, sc.ints | {e.var}, sc.owner, sc.ret)
         body = self.expr(e.body, inner)
-        return f"rt.lit.tabulate({rng}, lambda {self.py(e.var)}: {body}, {_real(self.types.get(e))})"
+        tail = self.inner_extents(e, sc)
+        shape = f", lambda: ({''.join(f'len({r}), ' for r in tail)})" if tail else ""
+        return f"rt.lit.tabulate({rng}, lambda {self.py(e.var)}: {body}, {_real(self.types.get(e))}{shape})"
+
+    def inner_extents(self, e: A.Comprehension, sc: Scope) -> list[str]:
+        """The ranges of the comprehensions nested in `e`'s body that do not depend on an
+        enclosing comprehension's variable: the shape of the rows when `e`'s range is empty."""
+        bound, out = {e.var}, []
+        body = e.body
+        while isinstance(body, A.Comprehension) and body.range is not None:
+            if any(isinstance(x, A.Name) and x.id in bound for x in A.walk(body.range)):
+                break
+            out.append(self.loop_range(body.range, [], body.var, sc, body.span))
+            bound.add(body.var)
+            body = body.body
+        return out
 
     def call(self, e: A.Call, sc: Scope) -> str:
         args = [self.bound(a, sc) for a in e.args]
@@ -522,4 +545,4 @@ def _flatten_index(e: A.Index, types):
     return base, tuple(idx)
 
 
-__all__ = ["LiteralError", "emit_literal", "ClassT"]
+__all__ = ["LiteralError", "emit_literal"]

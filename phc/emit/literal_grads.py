@@ -28,7 +28,7 @@ class Body:
     owner: str | None = None
 
 
-def bodies(program: A.Program, user_functions: set[str]) -> list[Body]:
+def bodies(program: A.Program) -> list[Body]:
     out = [Body("main", tuple(s for s in program.body if not isinstance(s, (A.FuncDef, A.ClassDef))))]
     for s in program.body:
         if isinstance(s, A.FuncDef):
@@ -104,18 +104,57 @@ class Scopes:
     """Per body key, the grad-target names that are its own locals; `main` also holds the
     top-level names that a function differentiates with respect to."""
     targets: dict[str, set[str]] = field(default_factory=dict)
+    fields: set[tuple[str, str]] = field(default_factory=set)   # (class, field) passed to one
 
 
-def grad_targets(all_bodies: list[Body]) -> Scopes:
+def grad_targets(all_bodies: list[Body], types: dict | None = None) -> Scopes:
+    """The names of each body that some `grad` differentiates, directly (`grad(y, x)`) or through
+    a callee's parameter: for `f(a * a, a)` with `f` returning `grad(y, x)`, the caller's `a` must
+    take part in a graph from its binding, or `y` would not depend on the value `x` receives."""
     scopes = Scopes({b.key: set() for b in all_bodies})
+    local = {b.key: set(b.params) | assigned_names(b.stmts) for b in all_bodies}
+
+    def add(b: Body, name: str) -> bool:
+        where = b.key if (b.key == "main" or name in local[b.key]) else "main"
+        new = name not in scopes.targets[where]
+        scopes.targets[where].add(name)
+        return new
+
     for b in all_bodies:
-        local = set(b.params) | assigned_names(b.stmts)
         for x in nodes(b):
             if _is_grad(x) and isinstance(x.args[1], A.Name):
-                name = x.args[1].id
-                where = b.key if (b.key == "main" or name in local) else "main"
-                scopes.targets[where].add(name)
+                add(b, x.args[1].id)
+    changed = True
+    while changed:
+        changed = False
+        for b in all_bodies:
+            for x in nodes(b):
+                if isinstance(x, A.Call):
+                    for arg in differentiated_arguments(x, all_bodies, scopes):
+                        for name in (n.id for n in A.walk(arg) if isinstance(n, A.Name)):
+                            changed |= add(b, name)
+                        if isinstance(arg, A.Attribute):      # `f(y, net.w)`: that field too
+                            c = class_of(arg.value, b.owner, types or {})
+                            if c is not None:
+                                scopes.fields.add((c, arg.attr))
     return scopes
+
+
+def differentiated_arguments(call: A.Call, all_bodies: list[Body], scopes: Scopes) -> list:
+    """The arguments of `call` bound to a parameter that the callee differentiates (a method or
+    an instance call: that of any class with the name, a safe over-approximation)."""
+    f = call.func
+    if isinstance(f, A.Name):
+        keys = {f.id} | {b.key for b in all_bodies if b.key.endswith(".λ")}
+    elif isinstance(f, A.Attribute):
+        keys = {b.key for b in all_bodies if b.key.endswith(f".{f.attr}")}
+    else:
+        return []
+    out = []
+    for b in all_bodies:
+        if b.key in keys:
+            out += [a for p, a in zip(b.params, call.args) if p in scopes.targets[b.key]]
+    return out
 
 
 # ---------------------------------------------------------------- higher order
