@@ -866,7 +866,7 @@ class AstBuilder(Transformer):
 
     def named_type(self, meta, items):
         name, dims = str(items[0]), items[1]
-        if name in LETTER_SCALARS and name not in self.class_names:
+        if name in LETTER_SCALARS and (dims or name not in self.class_names):
             return ast.TypeExpr(SCALARS[name], dims or (), None, span_of_meta(meta))
         if dims:
             self.diags.add(f"a class type takes no dimensions: `{name}[…]`", span_of_meta(meta),

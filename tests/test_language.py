@@ -695,3 +695,16 @@ def test_animate_needs_a_function():
     d = one_error("animate(2.0, 0.0, 1.0)\n")
     assert d.message == "`animate` needs a function first, not ℝ"
     assert (d.span.line, d.span.col) == (1, 9)
+
+
+def test_a_class_named_like_a_type_letter():
+    tp = clean("""
+        class C(w: ℝ):
+            def λ(x: ℝ) → ℝ:
+                return this.w * x
+        net: C = C(2.0)
+        y = net(3.0)
+        z: C[2] = [1j, 2j]
+    """)
+    assert str(tp.globals["net"]) == "C" and str(tp.globals["y"]) == "ℝ"
+    assert str(tp.globals["z"]) == "ℂ[2]"          # with sizes, `C[…]` is still ℂ
