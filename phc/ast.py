@@ -30,6 +30,7 @@ class Scalar(Enum):
     REAL = "ℝ"
     NAT = "ℕ"
     INT = "ℤ"
+    COMPLEX = "ℂ"
     BOOL = "𝔹"                      # comparisons; never written in source
 
 
@@ -44,19 +45,30 @@ class TypeExpr:
     span: Span = field(default=NOSPAN, compare=False)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class TupleTypeExpr:
+    """`ℝ, ℝ[3]`: what a function returning several values declares (`def get() → ℝ, ℝ:`)."""
+    items: tuple[TypeExpr, ...]
+    span: Span = NOSPAN
+
+
 # ---------------------------------------------------------------- expressions
 # eq=False everywhere: nodes are compared and hashed by identity, so the checker can key
 # dictionaries on them.
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Num:
-    value: int | float
-    text: str                       # as written: `1`, `0.5`, `1e-3`
+    value: int | float | complex    # complex: an imaginary literal `3j`
+    text: str                       # as written: `1`, `0.5`, `1e-3`, `2.5j`
     span: Span = NOSPAN
 
     @property
     def is_int(self) -> bool:
         return isinstance(self.value, int)
+
+    @property
+    def is_imaginary(self) -> bool:
+        return isinstance(self.value, complex)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,6 +90,13 @@ class This:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ArrayLit:
+    items: tuple[Expr, ...]
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TupleExpr:
+    """`a, b`: several values at once — a `return a, b`, or the right side of `x, y = 1, 2`."""
     items: tuple[Expr, ...]
     span: Span = NOSPAN
 
@@ -147,14 +166,15 @@ class Comprehension:
 @dataclass(frozen=True, slots=True, eq=False)
 class Sample:
     """`𝒩(μ, σ, d0, d1, …)`: a draw from a distribution, `shape` empty for one number."""
-    dist: str                       # "normal" | "uniform"
+    dist: str                       # "normal" | "uniform" | "beta" | "gamma" | "bernoulli"
     params: tuple[Expr, ...]
     shape: tuple[Expr, ...]
     span: Span = NOSPAN
+    mode: str | None = None         # a gradient-estimator hint written last: "score-function"
 
 
 Expr = Union[Num, Str, Name, This, ArrayLit, BinOp, UnaryOp, Call, Index, Attribute,
-             Comprehension, Sample]
+             Comprehension, Sample, TupleExpr]
 
 
 # ---------------------------------------------------------------- statements
@@ -175,6 +195,35 @@ class Assign:
     target: Expr                    # Name, Index or Attribute
     value: Expr
     span: Span = NOSPAN
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Target:
+    """One name on the left of an unpacking, with its declared type (None: untyped)."""
+    name: str
+    type: TypeExpr | None
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Unpack:
+    """`a, b = f()`, `a: ℝ, b: ℝ = p.get()`, `x, y, z = v` (a vector's elements), or
+    `a, b = b, a` (value a TupleExpr; every item is computed before any name is bound).
+    The parser turns `a, b: ℝ = 1, 2` whose items do not mention the names into plain
+    declarations."""
+    targets: tuple[Target, ...]
+    value: Expr
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Import:
+    """`from other import f, g`: the named definitions of `other.phk` (or `.phyk`) beside the
+    program. `phc.imports` replaces it by those definitions before checking."""
+    module: str                     # `other`, or `pkg.other` for pkg/other.phk
+    names: tuple[str, ...]
+    span: Span = NOSPAN
+    name_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -229,7 +278,7 @@ class FuncDef:
     """`def f(a: T): R:` (`ret` after `:`) or `def λ(x: T) -> R:` (is_lambda: the call operator)."""
     name: str
     params: tuple[Param, ...]
-    ret: TypeExpr | None
+    ret: TypeExpr | TupleTypeExpr | None
     body: tuple[Stmt, ...]
     span: Span = NOSPAN
     name_span: Span = NOSPAN
@@ -253,8 +302,16 @@ class ClassDef:
     def field_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params) + tuple(f.name for f in self.fields)
 
+    def learnable_names(self) -> tuple[str, ...]:
+        """What `learnable_params` lists: the parameters of `class C(…)` (else the fields)
+        that are tensors or real or complex numbers, in order — as upstream."""
+        members = self.params or self.fields
+        return tuple(m.name for m in members if m.type.scalar is not None and (
+            m.type.dims or m.type.scalar in (Scalar.REAL, Scalar.COMPLEX)))
 
-Stmt = Union[Decl, Assign, AugAssign, ExprStmt, If, For, Return, FuncDef, ClassDef]
+
+Stmt = Union[Decl, Assign, AugAssign, ExprStmt, If, For, Return, FuncDef, ClassDef, Unpack,
+             Import]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -274,7 +331,8 @@ def children(node) -> tuple:
     """Direct child nodes of any AST node (expressions, statements, ranges, type exprs)."""
     out = []
     for name in node.__dataclass_fields__:
-        if name in ("span", "name_span", "var_span", "var_spans", "filename", "source"):
+        if name in ("span", "name_span", "var_span", "var_spans", "filename", "source",
+                    "name_spans"):
             continue
         value = getattr(node, name)
         if isinstance(value, tuple):

@@ -19,7 +19,8 @@ from phc import ast
 
 INDENT = "  "
 # positions print as `@line:col`, types inline in the header: neither is a child line
-SKIPPED_FIELDS = {"span", "name_span", "var_span", "var_spans", "filename", "source", "type", "ret"}
+SKIPPED_FIELDS = {"span", "name_span", "var_span", "var_spans", "filename", "source", "type", "ret",
+                  "name_spans"}
 
 
 def format_ast(program: ast.Program) -> str:
@@ -45,7 +46,8 @@ def _child_fields(node):
         if field in SKIPPED_FIELDS:
             continue
         value = getattr(node, field)
-        if value is None or isinstance(value, (str, int, float, ast.Span)) or _is_data(value):
+        if value is None or isinstance(value, (str, int, float, complex, ast.Span)) \
+                or _is_data(value):
             continue
         yield field, value
 
@@ -61,9 +63,11 @@ def header(node) -> str:
     return describe(node) if describe else type(node).__name__
 
 
-def type_text(t: ast.TypeExpr | None) -> str:
+def type_text(t: ast.TypeExpr | ast.TupleTypeExpr | None) -> str:
     if t is None:
         return "?"
+    if isinstance(t, ast.TupleTypeExpr):
+        return ", ".join(type_text(i) for i in t.items)
     if t.scalar is None:
         return t.class_name or "?"
     if not t.dims:
@@ -108,7 +112,8 @@ def _operand(e, parent: int, right: int) -> str:
 
 
 def _num(n: ast.Num) -> str:
-    return f"Num {'int' if n.is_int else 'real'} {n.text}"
+    kind = "imaginary" if n.is_imaginary else "int" if n.is_int else "real"
+    return f"Num {kind} {n.text}"
 
 
 def _for(f: ast.For) -> str:
@@ -136,4 +141,8 @@ _HEADERS = {
     ast.FuncDef: _func,
     ast.ClassDef: lambda n: f"ClassDef {n.name}",
     ast.TypeExpr: lambda n: f"Type {type_text(n)}",
+    ast.TupleExpr: lambda n: f"Tuple [{len(n.items)}]",
+    ast.Target: lambda n: f"Target {n.name}: {type_text(n.type)}",
+    ast.Unpack: lambda n: "Unpack",
+    ast.Import: lambda n: f"Import {', '.join(n.names)} from {n.module}",
 }

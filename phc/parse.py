@@ -30,10 +30,15 @@ LINE_HEADS = ("_NL", "_INDENT", "_DEDENT")
 
 # ---------------------------------------------------------------- entry point
 
-def parse(source: str, filename: str = "<string>") -> ast.Program:
-    """Parse Physika source; raise PhcError with every syntax error found."""
+def parse(source: str, filename: str = "<string>", resolve: bool = True) -> ast.Program:
+    """Parse Physika source; raise PhcError with every syntax error found. `from other import
+    f` statements are replaced by other's definitions (`phc.imports`) unless `resolve` is off."""
     try:
-        return _parse(source, filename)
+        program = _parse(source, filename)
+        if resolve:
+            from phc.imports import resolve_imports
+            program = resolve_imports(program)
+        return program
     except PhcError:
         raise
     except RecursionError:
@@ -60,11 +65,17 @@ def _parse(source: str, filename: str) -> ast.Program:
     tree = _ParseDriver(tokens, diags, indenter.first_unclosed).run()
     if diags.items or tree is None:
         raise PhcError(diags.sorted() or [error("syntax error", Span(1, 1, 1, 2), None, filename)])
-    builder = AstBuilder(diags)
+    builder = AstBuilder(diags, _class_names(tokens))
     body = builder.transform(tree)
     if diags.items:
         raise PhcError(diags.sorted())
     return ast.Program(tuple(body), filename, source)
+
+
+def _class_names(tokens: list[Token]) -> frozenset[str]:
+    """The names after `class`: where one is a type letter (`class C:`), it names the class."""
+    return frozenset(str(b) for a, b in zip(tokens, tokens[1:])
+                     if a.type == "CLASS" and b.type == "NAME")
 
 
 def normalize(source: str) -> str:
@@ -205,9 +216,10 @@ class PhkIndenter(Indenter):
     tab_len = 4
     PAIRS = {"RPAR": "LPAR", "RSQB": "LSQB"}
 
-    def __init__(self, diags: _Diags):
+    def __init__(self, diags: _Diags, class_names: frozenset[str] = frozenset()):
         super().__init__()
         self.diags = diags
+        self.class_names = class_names      # a class named `C` wins over the letter type ℂ
         self.brackets: list[Token] = []
         self.levels: list[int] = [0]        # the indentation (in columns) of each open block
         self.aliases: dict[int, int] = {}   # a misaligned column → the level it was read as
@@ -215,7 +227,7 @@ class PhkIndenter(Indenter):
 
     def process(self, stream):
         last = None
-        for tok in stream:
+        for tok in _mark_draw_names(stream):
             if last is None and tok.type != self.NL_type and tok.column > 1:
                 self.levels.append(tok.column - 1)      # an indented first line
                 yield Token.new_borrow_pos(self.INDENT_type, "", tok)
@@ -285,6 +297,19 @@ class PhkIndenter(Indenter):
         while len(self.levels) > 1:
             self.levels.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, "", last)
+
+
+def _mark_draw_names(stream):
+    """`→ ε: T ~ D(…)` / `→ ε ~ D(…)`: the name after the arrow becomes DRAW_NAME."""
+    window: list[Token] = []
+    for tok in stream:
+        window.append(tok)
+        if len(window) == 3:
+            arrow, name, nxt = window
+            if arrow.type == "_ARROW" and name.type == "NAME" and nxt.type in ("COLON", "TILDE"):
+                window[1] = Token.new_borrow_pos("DRAW_NAME", str(name), name)
+            yield window.pop(0)
+    yield from window
 
 
 # ---------------------------------------------------------------- parsing with recovery
@@ -371,7 +396,11 @@ class _ParseDriver:
         expected = self._expected(ip, e, i, snap)
         if self.unclosed_pos is not None and (span.line, span.col) >= self.unclosed_pos:
             return expected     # the unclosed bracket explains this error
-        message, hint = explain(tok, expected, self._header(i, start, expected))
+        habit = python_habit(self.tokens[start:], start == 0 or self.tokens[start - 1].type in LINE_HEADS)
+        if habit is not None:
+            message, hint, span = habit
+        else:
+            message, hint = explain(tok, expected, self._header(i, start, expected))
         self.diags.add(message, span, hint)
         return expected
 
@@ -439,12 +468,12 @@ def _continues(tokens: list[Token], i: int) -> bool:
 
 HEADER_WORDS = {"FOR": "the loop header", "IF": "the if condition", "ELIF": "the elif condition",
                 "ELSE": "'else'", "DEF": "the function signature", "CLASS": "the class header"}
-EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
+EXPR_START = {"NAME", "INT", "FLOAT", "IMAG", "STRING", "LPAR", "LSQB", "THIS", "MINUS", "PLUS"}
 LINE_ENDS = {"_NL", "$END", "_DEDENT"}
 SPECIAL_NAMES = {"NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
                  "_NL": "the end of the line", "_INDENT": "an indented block",
                  "_DEDENT": "the end of the block", "$END": "the end of the file", "_ARROW": "'->'",
-                 "LAMBDA": "'λ'"}
+                 "LAMBDA": "'λ'", "IMAG": "a number", "DRAW_NAME": "a name"}
 LOOP_HINT = "a loop header is `for i:`, `for i: ℕ(n):` or `for i: ℕ(a, b):`"
 
 
@@ -537,6 +566,46 @@ def explain(tok: Token, expected: set[str], header: Token | None) -> tuple[str, 
     return f"unexpected {describe_token(tok)}", hint
 
 
+def python_habit(tokens: list[Token], at_line_start: bool) -> tuple[str, str, Span] | None:
+    """A statement written the way Python writes it (`for i in range(n):`, `while c:`,
+    `import x`): what to write in Physika instead."""
+    line = []
+    for tok in tokens:
+        if tok.type in LINE_HEADS:
+            break
+        line.append(tok)
+    if not line or not at_line_start:
+        return None
+    first = line[0]
+    if first.type == "NAME" and str(first) == "while" and len(line) > 1:
+        return ("Physika has no `while` loop", "loop a known number of times, `for i: ℕ(n):`, "
+                "with an `if` inside for the condition", token_span(first))
+    if first.type == "IMPORT":
+        what = str(line[1]) if len(line) > 1 and line[1].type == "NAME" else "other"
+        return (f"`import {what}` is Python's", f"Physika takes definitions from a file beside the "
+                f"program: `from {what} import f, g`", token_span(first))
+    if first.type == "FOR" and len(line) > 2 and line[2].type == "NAME" and str(line[2]) == "in":
+        var = str(line[1])
+        return ("`for … in …` is Python's loop header",
+                f"write `for {var}: ℕ({_range_args(line[3:])}):`", token_span(line[2]))
+    return None
+
+
+def _range_args(tokens: list[Token]) -> str:
+    """`range(a, b)` → `a, b` (the text between its brackets), else `n`."""
+    if len(tokens) < 3 or str(tokens[0]) != "range" or tokens[1].type != "LPAR":
+        return "n"
+    depth, parts = 0, []
+    for tok in tokens[1:]:
+        depth += tok.type in ("LPAR", "LSQB")
+        depth -= tok.type in ("RPAR", "RSQB")
+        if depth == 0:
+            break
+        parts.append(str(tok))
+    text = " ".join(parts[1:]).replace(" ,", ",").replace("( ", "(").replace(" )", ")")
+    return text or "n"
+
+
 def _compare_op(text: str) -> str:
     for term in parser().terminals:
         if term.pattern.type == "str" and term.pattern.value == text:
@@ -562,11 +631,34 @@ def block_span(meta, inner) -> Span:
     return Span(start.line, start.col, last.end_line, last.end_col)
 
 
-DISTRIBUTIONS = {"𝒩": "normal", "Normal": "normal", "𝒰": "uniform", "Uniform": "uniform"}
+DISTRIBUTIONS = {"𝒩": "normal", "Normal": "normal", "𝒰": "uniform", "Uniform": "uniform",
+                 "ℬ": "beta", "Beta": "beta", "Gamma": "gamma", "Bernoulli": "bernoulli"}
+# what each distribution's parameters are called, for the message when some are missing
+DIST_PARAMS = {"normal": ("a mean and a standard deviation", 2),
+               "uniform": ("a low and a high bound", 2), "beta": ("two shape parameters α, β", 2),
+               "gamma": ("a concentration and a rate", 2), "bernoulli": ("a probability", 1)}
 SCALARS = {"ℝ": ast.Scalar.REAL, "R": ast.Scalar.REAL, "\\R": ast.Scalar.REAL,
            "\\mathbb{R}": ast.Scalar.REAL, "ℕ": ast.Scalar.NAT, "N": ast.Scalar.NAT,
            "\\N": ast.Scalar.NAT, "\\mathbb{N}": ast.Scalar.NAT, "ℤ": ast.Scalar.INT,
-           "Z": ast.Scalar.INT, "\\Z": ast.Scalar.INT, "\\mathbb{Z}": ast.Scalar.INT}
+           "Z": ast.Scalar.INT, "\\Z": ast.Scalar.INT, "\\mathbb{Z}": ast.Scalar.INT,
+           "ℂ": ast.Scalar.COMPLEX, "C": ast.Scalar.COMPLEX, "\\C": ast.Scalar.COMPLEX,
+           "\\mathbb{C}": ast.Scalar.COMPLEX}
+LETTER_SCALARS = frozenset({"R", "N", "Z", "C"})     # NAMEs that spell a type in a type
+SAMPLE_MODES = ("score-function", "score", "reparam", "none")   # upstream's estimator hints
+
+
+class _Many(tuple):
+    """Several statements standing for one line (`a, b: ℝ = 1, 2`): flattened into the block."""
+
+
+def _flatten(items) -> list:
+    out = []
+    for s in items:
+        if isinstance(s, _Many):
+            out.extend(s)
+        elif s is not None:
+            out.append(s)
+    return out
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
 
 
@@ -575,16 +667,17 @@ class AstBuilder(Transformer):
     """lark tree → `phc.ast`. Semantic slips the grammar lets through (assigning to a call, a
     loop in a class body) are reported to `diags` and replaced by harmless nodes."""
 
-    def __init__(self, diags: _Diags):
+    def __init__(self, diags: _Diags, class_names: frozenset[str] = frozenset()):
         super().__init__()
         self.diags = diags
+        self.class_names = class_names      # a class named `C` wins over the letter type ℂ
 
     # -- statements
     def start(self, meta, items):
-        return [s for s in items if s is not None]
+        return _flatten(items)
 
     def suite(self, meta, items):
-        return tuple(s for s in items if s is not None)
+        return tuple(_flatten(items))
 
     def field_decl(self, meta, items):
         name, type_ = items
@@ -618,18 +711,76 @@ class AstBuilder(Transformer):
         dist = DISTRIBUTIONS.get(str(name))
         if dist is None:
             self.diags.add(f"unknown distribution '{name}'", token_span(name),
-                           "sample with 𝒩(μ, σ, shape…) (or Normal) or 𝒰(lo, hi, shape…) (or Uniform)")
+                           "sample with 𝒩(μ, σ, shape…) (or Normal), 𝒰(lo, hi, shape…) (or "
+                           "Uniform), ℬ(α, β, …) (or Beta), Gamma(k, rate, …) or Bernoulli(p, …)")
             dist = "normal"
-        elif len(args) < 2:
-            what = "a mean and a standard deviation" if dist == "normal" else "a low and a high bound"
-            self.diags.add(f"'{name}' needs {what}", span, f"write {name}(a, b) or {name}(a, b, d0, d1, …)")
-        return ast.Sample(dist, tuple(args[:2]), tuple(args[2:]), span)
+        what, count = DIST_PARAMS[dist]
+        if len(args) < count:
+            example = "p" if count == 1 else "a, b"
+            self.diags.add(f"'{name}' needs {what}", span,
+                           f"write {name}({example}) or {name}({example}, d0, d1, …)")
+        mode = None
+        if args and isinstance(args[-1], ast.Str) and args[-1].value in SAMPLE_MODES:
+            mode = args.pop().value
+        strings = [a for a in args if isinstance(a, ast.Str)]
+        if strings:
+            self.diags.add("a distribution takes numbers, and last an estimator", strings[0].span,
+                           "the estimator is one of " + ", ".join(f'"{m}"' for m in SAMPLE_MODES))
+            args = [a for a in args if not isinstance(a, ast.Str)]
+        return ast.Sample(dist, tuple(args[:count]), tuple(args[count:]), span, mode)
+
+    # -- several names at once
+    def utarget(self, meta, items):
+        name, type_ = items
+        return ast.Target(str(name), type_, span_of_meta(meta))
+
+    def unpack(self, meta, items):
+        *targets, = [t for t in items if isinstance(t, ast.Target)]
+        values = [v for v in items if not isinstance(v, ast.Target) and v is not None]
+        span = span_of_meta(meta)
+        targets = _shared_type(targets)
+        value = values[0] if len(values) == 1 else ast.TupleExpr(tuple(values), _cover(values))
+        names = [t.name for t in targets]
+        if len(set(names)) != len(names):
+            self.diags.add("a name appears twice on the left of '='", span,
+                           "each value goes to its own name")
+        if isinstance(value, ast.TupleExpr):
+            if len(value.items) != len(targets):
+                self.diags.add(f"{len(targets)} names but {len(value.items)} values", value.span,
+                               "give one value per name")
+                return None
+            if not _mentions(value, set(names)):
+                return _Many(_one_by_one(targets, value.items))
+        return ast.Unpack(tuple(targets), value, span)
+
+    def unpack_sample(self, meta, items):
+        """`b: ℝ[n], lp: ℝ[n] ~ Bernoulli(p, n, "score-function")`: a draw and its
+        log-probability (per element, or summed where the second name is a number)."""
+        targets = [t for t in items if isinstance(t, ast.Target)]
+        sample = items[-1]
+        if len(targets) != 2:
+            self.diags.add(f"a draw goes to one name, or to two (the draw and its "
+                           f"log-probability), not {len(targets)}", span_of_meta(meta),
+                           "write `x: ℝ[n], log_p: ℝ[n] ~ Bernoulli(p, n)`")
+            return None
+        return ast.Unpack(tuple(targets), sample, span_of_meta(meta))
+
+    def import_stmt(self, meta, items):
+        module, *names = items
+        return ast.Import(module, tuple(map(str, names)), span_of_meta(meta),
+                          tuple(token_span(n) for n in names))
+
+    def dotted_name(self, meta, items):
+        return ".".join(map(str, items))
 
     def expr_stmt(self, meta, items):
         return ast.ExprStmt(items[0], span_of_meta(meta))
 
     def return_stmt(self, meta, items):
-        return ast.Return(items[0] if items else None, span_of_meta(meta))
+        values = [v for v in items if v is not None]
+        if len(values) > 1:
+            return ast.Return(ast.TupleExpr(tuple(values), _cover(values)), span_of_meta(meta))
+        return ast.Return(values[0] if values else None, span_of_meta(meta))
 
     def pass_stmt(self, meta, items):
         return None
@@ -667,11 +818,20 @@ class AstBuilder(Transformer):
         span = span_of_meta(meta)
         return ast.Range(None, first, span) if second is None else ast.Range(first, second, span)
 
+    def named_range(self, meta, items):
+        name = items[0]
+        if str(name) != "N":
+            self.diags.add(f"a loop range is ℕ(n) or ℕ(a, b), not {name}(…)", token_span(name),
+                           "write `for i: ℕ(n):`")
+        return self.nat_range(meta, items)
+
     def funcdef(self, meta, items):
         name, params, ret, body = items
         return ast.FuncDef(str(name), params or (), ret, body, block_span(meta, body), token_span(name))
 
     def ret(self, meta, items):
+        if len(items) > 1:
+            return ast.TupleTypeExpr(tuple(items), span_of_meta(meta))
         return items[0]
 
     def params(self, meta, items):
@@ -704,8 +864,14 @@ class AstBuilder(Transformer):
         scalar, dims = items
         return ast.TypeExpr(scalar, dims or (), None, span_of_meta(meta))
 
-    def class_type(self, meta, items):
-        return ast.TypeExpr(None, (), str(items[0]), span_of_meta(meta))
+    def named_type(self, meta, items):
+        name, dims = str(items[0]), items[1]
+        if name in LETTER_SCALARS and (dims or name not in self.class_names):
+            return ast.TypeExpr(SCALARS[name], dims or (), None, span_of_meta(meta))
+        if dims:
+            self.diags.add(f"a class type takes no dimensions: `{name}[…]`", span_of_meta(meta),
+                           "sizes belong to tensor types such as ℝ[n]")
+        return ast.TypeExpr(None, (), name, span_of_meta(meta))
 
     def dims(self, meta, items):
         return tuple(d for d in items if d is not None)
@@ -714,9 +880,24 @@ class AstBuilder(Transformer):
         return SCALARS[str(items[0])]
 
     # -- expressions
+    def comprehension_sample(self, meta, items):
+        """`for i: ℕ(n) → ε: ℝ[2] ~ 𝒩(μ, σ)`: each element a draw, shaped by the sample's own
+        sizes or else by its declared type (the name ε only documents the draw)."""
+        name, rng, _, type_, sample = items
+        if not sample.shape and type_ is not None and type_.dims:
+            sample = ast.Sample(sample.dist, sample.params, type_.dims, sample.span)
+        return self.comprehension(meta, [name, rng, sample])
+
     def comprehension(self, meta, items):
+        """A comprehension of independent draws whose parameters do not depend on its variable
+        is one draw of the larger shape: `for i: ℕ(n) → 𝒩(μ, σ, 2)` is `𝒩(μ, σ, n, 2)`."""
         name, rng, body = items
-        return ast.Comprehension(str(name), rng, body, span_of_meta(meta), token_span(name))
+        span = span_of_meta(meta)
+        if isinstance(body, ast.Sample) and rng is not None and body.shape \
+                and not _mentions(ast.TupleExpr(body.params + body.shape), {str(name)}):
+            extent = rng.hi if rng.lo is None else ast.BinOp("-", rng.hi, rng.lo, rng.span)
+            return ast.Sample(body.dist, body.params, (extent,) + body.shape, span)
+        return ast.Comprehension(str(name), rng, body, span, token_span(name))
 
     def or_op(self, meta, items):
         return ast.BinOp("or", items[0], items[1], span_of_meta(meta))
@@ -736,7 +917,11 @@ class AstBuilder(Transformer):
         return ast.UnaryOp(str(op), operand, span_of_meta(meta))
 
     def call(self, meta, items):
-        return ast.Call(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
+        func, args = items[0], tuple(a for a in items[1:] if a is not None)
+        if isinstance(func, ast.Attribute) and func.attr == "seed" \
+                and isinstance(func.value, ast.Name) and func.value.id == "physika":
+            func = ast.Name("physika_seed", func.span)      # `physika.seed(n)`
+        return ast.Call(func, args, span_of_meta(meta))
 
     def index(self, meta, items):
         return ast.Index(items[0], tuple(a for a in items[1:] if a is not None), span_of_meta(meta))
@@ -749,6 +934,8 @@ class AstBuilder(Transformer):
         return ast.Slice(lo, hi, step, span_of_meta(meta))
 
     def name(self, meta, items):
+        if str(items[0]) == "self":         # upstream accepts Python's spelling of `this`
+            return ast.This(span_of_meta(meta))
         return ast.Name(str(items[0]), span_of_meta(meta))
 
     def this(self, meta, items):
@@ -771,11 +958,45 @@ class AstBuilder(Transformer):
             value = 0.0
         return ast.Num(value, text, span_of_meta(meta))
 
+    def imag_lit(self, meta, items):
+        text = str(items[0])
+        return ast.Num(complex(0.0, float(text[:-1])), text, span_of_meta(meta))
+
     def string(self, meta, items):
         return ast.Str(_unescape(str(items[0])[1:-1]), span_of_meta(meta))
 
     def array(self, meta, items):
         return ast.ArrayLit(tuple(i for i in items if i is not None), span_of_meta(meta))
+
+
+def _cover(nodes) -> Span:
+    first, last = nodes[0].span, nodes[-1].span
+    return Span(first.line, first.col, last.end_line, last.end_col)
+
+
+def _shared_type(targets: list) -> list:
+    """`a, b: ℝ = …`: a type written only on the last name is every name's type."""
+    last = targets[-1].type
+    if last is None or any(t.type is not None for t in targets[:-1]):
+        return targets
+    return [ast.Target(t.name, last, t.span) for t in targets]
+
+
+def _mentions(value, names: set) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value))
+
+
+def _one_by_one(targets, values) -> tuple:
+    """`a, b: ℝ = 1, 2` as `a: ℝ = 1` then `b: ℝ = 2` (the values do not mention the names)."""
+    out = []
+    for t, v in zip(targets, values):
+        span = Span(t.span.line, t.span.col, v.span.end_line, v.span.end_col)
+        if t.type is None:
+            out.append(ast.Assign(ast.Name(t.name, t.span), v, span))
+        else:
+            name_span = Span(t.span.line, t.span.col, t.span.line, t.span.col + len(t.name))
+            out.append(ast.Decl(t.name, t.type, v, span, name_span))
+    return out
 
 
 def _orelse(orelse) -> tuple:

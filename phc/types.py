@@ -10,7 +10,33 @@ from typing import Union
 
 from phc.ast import Scalar
 
-Dim = Union[int, str, None]
+
+
+@dataclass(frozen=True, slots=True)
+class DimOp:
+    """A dimension computed from others: `H-K+1`, `(H+2*p-K)//s+1`, `m//2`. `/` divides
+    exactly (an unknown when it leaves a remainder); as a whole dimension it floors, as a
+    range does (`ℕ(H/2)` counts floor(H/2))."""
+    op: str                         # + - * // /
+    a: "Dim"
+    b: "Dim"
+
+    def __str__(self) -> str:
+        return f"{_operand(self.a, self.op, False)}{self.op}{_operand(self.b, self.op, True)}"
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "/": 2}
+
+
+def _operand(d, op: str, right: bool) -> str:
+    text = str(d)
+    if isinstance(d, DimOp) and (_PRECEDENCE[d.op] < _PRECEDENCE[op]
+                                 or (right and _PRECEDENCE[d.op] == _PRECEDENCE[op])):
+        return f"({text})"
+    return text
+
+
+Dim = Union[int, str, DimOp, None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,3 +24,11 @@ from runtime.elementwise import (abs, cos, exp, floor_int, full, fused_softmax, 
 from runtime import idioms  # noqa: E402,F401
 from runtime.elementwise import (argmax, max, min, ones, print, sum, zeros)  # noqa: E402,F401
 from runtime.elementwise import float, host_value, int  # noqa: E402,F401,A001
+# Builtins of the whole language (issue 10); `real` here also takes the real part of complex values.
+from runtime.spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, fft,  # noqa: E402,F401
+                              fft2, fftn, gelu, ifft, ifft2, ifftn, imag, irfft, mean,
+                              random_complex, real, rfft, roll, sample_bernoulli, sample_beta,
+                              sample_gamma)
+from runtime.ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
+from runtime.values import as_complex, complex_array, learnable_params, sgd_update, unpack  # noqa: E402,F401
+from runtime.plots import animate, simulate  # noqa: E402,F401  (upstream's plotting helpers)

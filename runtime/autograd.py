@@ -23,7 +23,10 @@ from runtime.ops import device
 
 
 def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = False) -> torch.Tensor:
-    """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape."""
+    """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape.
+    A list x (an instance's `learnable_params`) gives the list of derivatives."""
+    if isinstance(x, (list, tuple)):
+        return list(grads(y, tuple(x), retain_graph=retain_graph, create_graph=create_graph))
     return grads(y, (x,), retain_graph=retain_graph, create_graph=create_graph)[0]
 
 
@@ -34,8 +37,11 @@ def grad_create_graph(y: Any, x: Any) -> torch.Tensor:
 
 def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
           create_graph: bool = False) -> tuple[torch.Tensor, ...]:
-    """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros."""
+    """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros.
+    A function `y` (Physika's `grad(f, x)`) is differentiated at each x: f(x)'s derivative."""
     xs = tuple(xs)
+    if callable(y) and not isinstance(y, torch.Tensor):
+        return tuple(grad_of_function(y, x, create_graph=create_graph) for x in xs)
     live = [i for i, x in enumerate(xs) if _differentiable(x)]
     if not (isinstance(y, torch.Tensor) and y.requires_grad and live):
         return tuple(_zeros(y, x) for x in xs)
@@ -44,6 +50,15 @@ def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
     for i, g in zip(live, found):
         out[i] = g
     return tuple(_zeros(y, x) if g is None else g for x, g in zip(xs, out))
+
+
+def grad_of_function(f: Any, x: Any, *, create_graph: bool = False) -> torch.Tensor:
+    """d f(x) / dx at `x`: f is called on a fresh leaf holding x's value, so the derivative
+    is f's own, whatever graph x came from."""
+    at = leaf(x)
+    with torch.enable_grad():
+        y = f(at)
+        return grads(y, (at,), retain_graph=False, create_graph=create_graph)[0]
 
 
 def _backward(y: torch.Tensor, xs: list[torch.Tensor], retain: bool, create: bool) -> list:
@@ -83,9 +98,11 @@ def _zeros(y: Any, x: Any) -> torch.Tensor:
 def leaf(t: Any) -> torch.Tensor:
     """A fresh leaf that requires grad: cut from whatever graph `t` came from. Shares storage with
     `t` (no copy); integers and Python numbers become float32 on the current device."""
-    if not isinstance(t, torch.Tensor):
+    if isinstance(t, complex):
+        t = torch.tensor(t, dtype=torch.complex64, device=device())
+    elif not isinstance(t, torch.Tensor):
         t = torch.tensor(float(t), dtype=torch.float32, device=device())
-    elif not t.is_floating_point():
+    elif not (t.is_floating_point() or t.is_complex()):
         t = t.to(torch.float32)
     return t.detach().requires_grad_(True)
 
@@ -94,7 +111,7 @@ def track(t: Any) -> Any:
     """`t` where `grad` can differentiate with respect to it: t itself when it is in a graph
     already, else a leaf. Integers stay as they are (they have no derivative: `grad` gives zeros)."""
     if isinstance(t, torch.Tensor):
-        if t.requires_grad or not t.is_floating_point():
+        if t.requires_grad or not (t.is_floating_point() or t.is_complex()):
             return t
         return t.detach().requires_grad_(True)
     if isinstance(t, float):

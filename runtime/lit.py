@@ -36,9 +36,11 @@ def r(x: float) -> torch.Tensor:
 
 def as_real(v: Any) -> Any:
     """`v` as the declared ℝ: numbers and integer or bool tensors become float32; a real tensor
-    is returned as it is (with its graph); anything else (an instance, a list) is unchanged."""
+    is returned as it is (with its graph); anything else (an instance, a list) is unchanged.
+    A complex tensor is kept too: ℝ ⊂ ℂ, and the checker warns where a complex value goes
+    where ℝ is declared (`a / b` of complex values stays complex)."""
     if isinstance(v, torch.Tensor):
-        return v if v.is_floating_point() else v.to(torch.float32)
+        return v if v.is_floating_point() or v.is_complex() else v.to(torch.float32)
     if isinstance(v, (_builtins.bool, _builtins.int, _builtins.float)):
         return torch.tensor(_builtins.float(v), dtype=torch.float32, device=device())
     return v
@@ -181,7 +183,8 @@ def leafy(v: Any, copy: bool = False) -> Any:
     that requires grad. `copy`: the name is also stored into, so it must not be a leaf."""
     if isinstance(v, torch.Tensor) and v.requires_grad:
         return v
-    if not (isinstance(v, torch.Tensor) and v.is_floating_point()) and not isinstance(v, _builtins.float):
+    if not (isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())) \
+            and not isinstance(v, (_builtins.float, _builtins.complex)):
         return v        # an integer has no derivative (grad gives zeros); it keeps its kind
     t = _leaf(v)
     return t.clone() if copy else t
@@ -200,5 +203,8 @@ def field_leaf(v: Any) -> Any:
 
 def grad(y: Any, x: Any, create_graph: bool = False) -> torch.Tensor:
     """dy/dx at the value bound to x (a Jacobian for a y of several elements); zeros shaped like
-    x where y does not depend on x. The graph of y is kept for later `grad`s of it."""
+    x where y does not depend on x. The graph of y is kept for later `grad`s of it. A list x
+    (`obj.learnable_params`) gives the list of derivatives."""
+    if isinstance(x, (list, tuple)):
+        return list(_grads(y, tuple(x), retain_graph=True, create_graph=create_graph))
     return _grads(y, (x,), retain_graph=True, create_graph=create_graph)[0]

@@ -173,8 +173,13 @@ def test_names_that_start_like_type_keywords(name):
     assert s.target.id == name and paren(s.value) == f"({name} + 1)"
 
 
-def test_type_keywords_are_not_names():
-    assert one_error("N = 3\n").message == "unexpected 'N'"
+def test_letter_types_are_names_outside_types():
+    """`R N Z C` spell ℝ ℕ ℤ ℂ in a type; elsewhere they are names (a size `N`)."""
+    decl, decl2, loop = body("N: ℕ = 3\nx: R[N, 2]\nfor i: N(N):\n    x[i, 0] = 1\n")
+    assert decl.name == "N" and decl.type.scalar is Scalar.NAT
+    assert decl2.type.scalar is Scalar.REAL and decl2.type.dims[0].id == "N"
+    assert loop.range.hi.id == "N"
+    assert stmt("z: C = 1j\n").type.scalar is Scalar.COMPLEX
 
 
 # ---------------------------------------------------------------- declarations and assignment

@@ -78,7 +78,9 @@ def test_seed_typed_text(seed, seed_source):
     text = format_typed(seed)
     for line in [
         "  def conv2d(input: ℝ[H,W], kernel: ℝ[K,K], bias: ℝ) -> ℝ[m,n]",
-        "    results: ℝ[out_H,out_W]",
+        "    results: ℝ[H-K+1,W-K+1]",      # out_H = len(input) - len(kernel) + 1, as a formula
+        "    results: ℝ[m//2,n//2]",        # maxpool2d: rows = get_2d_array_num_rows(x) / 2
+        "    pool1: ℝ[(H-K+1)//2,(W-K+1)//2]",  # the λ: conv2d, then maxpool2d
         "    acc: ℝ",
         "  def linear(x: ℝ[n], weight: ℝ[m,n], bias: ℝ[m]) -> ℝ[m]",
         "class ConvNets(kernel: ℝ[K,K], b1: ℝ, w: ℝ[m,n], b2: ℝ[m])",
@@ -102,7 +104,7 @@ def test_seed_details(seed):
     conv = seed.classes["ConvNets"]
     assert list(conv.fields) == ["kernel", "b1", "w", "b2"]
     assert "λ" in conv.methods and conv.methods["λ"].owner == "ConvNets"
-    assert str(seed.functions["softmax"].locals["results"]) == "ℝ[len_x]"
+    assert str(seed.functions["softmax"].locals["results"]) == "ℝ[m]"    # len_x = len(x)
     assert str(seed.functions["get_sum_of_1d_array"].locals["total"]) == "ℝ"  # widened from ℕ
     assert "argmax" in seed.functions and "cross_entropy" in seed.functions
     assert str(seed.functions["max"].params["x"]) == "ℝ"
@@ -321,8 +323,10 @@ def test_constructor_checks_count_and_field_shapes():
         c = Net([[1, 2], [3, 4]], [0, 0])
     """)
     got = [(d.message, d.span.line) for d in errors(tp)]
-    assert got == [("`Net` takes 2 arguments but 1 was given", 3),
-                   ("field `W` of `Net` is declared ℝ[2,3] but it gets ℝ[2,2]", 4)]
+    # `class Net(W):` takes its parameters; the field b may be given too, else starts at zero
+    assert got == [("field `W` of `Net` is declared ℝ[2,3] but it gets ℝ[2,2]", 4)]
+    d = one_error("class Net(W: ℝ[2, 3]):\n    b: ℝ[2]\nc = Net()\n")
+    assert d.message == "`Net` takes 1 to 2 arguments but 0 were given"
 
 
 def test_unknown_class_type():
@@ -332,7 +336,16 @@ def test_unknown_class_type():
 
 
 def test_duplicate_definition():
-    d = one_error("def f(x: ℝ): ℝ:\n    return x\ndef f(x: ℝ): ℝ:\n    return x\n")
+    tp = typed("def f(x: ℝ): ℝ:\n    return x\ndef f(x: ℝ): ℝ[2]:\n    return [x, x]\ny = f(1.0)\n")
+    assert errors(tp) == []
+    (d,) = warnings(tp)
+    assert d.message == "`f` is defined again: this definition replaces the one on line 1"
+    assert (d.span.line, d.span.col) == (3, 5)
+    assert str(tp.globals["y"]) == "ℝ[2]"
+
+
+def test_class_and_function_of_one_name():
+    d = one_error("class f:\n    w: ℝ\ndef f(x: ℝ): ℝ:\n    return x\n")
     assert d.message == "`f` is defined twice"
     assert d.span.line == 3
 
@@ -421,7 +434,7 @@ def test_value_dependent_sizes_refined_from_the_body():
         y = zero_2d_array(r, 2)
     """)
     assert gtype(tp, "z") == "ℝ[3,4]"
-    assert gtype(tp, "y") == "ℝ[r,2]"
+    assert gtype(tp, "y") == "ℝ[5,2]"          # r is bound once: its value is the size
 
 
 def test_matmul_shapes():
@@ -448,9 +461,9 @@ def test_comprehension_shapes():
         d = double(g)
     """)
     assert gtype(tp, "w") == "ℝ[10,169]"
-    assert gtype(tp, "g") == "ℕ[k]"
+    assert gtype(tp, "g") == "ℕ[4]"
     assert gtype(tp, "h") == "ℕ[5,2]"
-    assert gtype(tp, "d") == "ℝ[k]"
+    assert gtype(tp, "d") == "ℝ[4]"
     assert str(tp.functions["double"].ret) == "ℝ[n]"
 
 
@@ -737,6 +750,7 @@ def test_dimension_expressions():
         p = pad(k)
     """)
     assert gtype(tp, "k") == "ℝ[6]"
-    assert str(tp.functions["pad"].ret) == "ℝ[?]"
+    assert str(tp.functions["pad"].ret) == "ℝ[n+2]"
+    assert gtype(tp, "p") == "ℝ[8]"
     d = one_error("k: ℝ[2*3] = [1, 2]\n")
     assert d.message == "`k` is declared ℝ[6] but its value has type ℝ[2]"

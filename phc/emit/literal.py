@@ -46,6 +46,21 @@ def _real(t) -> bool:
     return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.REAL
 
 
+def _zero(texpr: A.TypeExpr) -> str:
+    """A field declared without a value in `class C(…):`: zeros of its type where the sizes
+    are numbers (a symbolic size has no value yet: None, as upstream)."""
+    if texpr.scalar is None or not all(isinstance(d, A.Num) for d in texpr.dims):
+        return "None"
+    real = texpr.scalar is Scalar.REAL
+    if not texpr.dims:
+        return "rt.lit.r(0.0)" if real else "0"
+    return f"rt.lit.zeros([{', '.join(d.text for d in texpr.dims)}], {real})"
+
+
+def _complex(t) -> bool:
+    return isinstance(t, (ScalarT, TensorT)) and t.kind is Scalar.COMPLEX
+
+
 def _tag(span) -> str:
     return f"  # @{span.line}:{span.col}" if span is not None and span.line > 0 else ""
 
@@ -138,7 +153,9 @@ class LiteralModule:
     def bind_symbols(self, sc: Scope, holder: str, texpr: A.TypeExpr) -> None:
         """`def f(A: ℝ[m, n])`: the symbols m and n are A's sizes wherever the body writes them."""
         for k, d in enumerate(texpr.dims):
-            if isinstance(d, A.Name) and d.id not in sc.variables and d.id not in self.globals:
+            # a signature's symbol is the size it names, even where a top-level variable has
+            # that name too (upstream's for.phyk: `n` global, `u: ℝ[n]` a parameter)
+            if isinstance(d, A.Name) and d.id not in sc.variables:
                 sc.symbols.setdefault(d.id, f"rt.dim({holder}, {k})")
 
     def function(self, f: A.FuncDef, owner: A.ClassDef | None = None) -> str:
@@ -184,6 +201,8 @@ class LiteralModule:
     def cls(self, c: A.ClassDef) -> str:
         members = _class_members(c)
         defaults = {d.name: d.value for d in c.fields if d.value is not None}
+        if c.params:        # `class C(a: ℝ):` takes only its parameters: fields start at zero
+            defaults.update({d.name: None for d in c.fields if d.value is None})
         params = [self.py(n) + (" = rt.lit.MISSING" if n in defaults else "") for n, _ in members]
         lines = [f"class {self.py(c.name)}:{_tag(c.span)}",
                  f'    """Physika class `{c.name}`, written literally."""',
@@ -195,7 +214,8 @@ class LiteralModule:
             if n in defaults:
                 code.add(f"if {self.py(n)} is rt.lit.MISSING:")
                 code.indent += 1
-                code.add(f"{self.py(n)} = {self.expr(defaults[n], sc)}", defaults[n].span)
+                start = self.expr(defaults[n], sc) if defaults[n] is not None else _zero(texpr)
+                code.add(f"{self.py(n)} = {start}", defaults[n].span if defaults[n] is not None else c.span)
                 code.indent -= 1
             code.add(f"this.{self.py(n)} = {self.field_value(c.name, n, texpr, self.py(n))}")
         if not code.lines:
@@ -207,7 +227,7 @@ class LiteralModule:
         return "\n".join(lines)
 
     def field_value(self, cls: str, name: str, texpr: A.TypeExpr | None, value: str) -> str:
-        if (cls, name) in self.grad_fields:
+        if (cls, name) in self.grad_fields or (cls, G.ALL_FIELDS) in self.grad_fields:
             return f"rt.lit.field_leaf({value})"
         if texpr is not None and texpr.scalar is Scalar.REAL:
             return f"rt.lit.as_real({value})"
@@ -232,8 +252,15 @@ class LiteralModule:
                 self.assign(code, sc, target, self.binop(op, self.expr(target, sc), self.expr(value, sc)), s.span)
             case A.ExprStmt(e):
                 code.add(self.expr_stmt(e, sc), s.span)
+            case A.Return(A.TupleExpr(items)) if isinstance(sc.ret, A.TupleTypeExpr) \
+                    and len(items) == len(sc.ret.items):
+                values = [self.convert(self.bound(v, sc), t) for v, t in zip(items, sc.ret.items)]
+                code.add(f"return ({', '.join(values)})", s.span)
             case A.Return(value):
-                code.add("return" if value is None else f"return {self.convert(self.bound(value, sc), sc.ret)}", s.span)
+                ret = sc.ret if isinstance(sc.ret, A.TypeExpr) else None
+                code.add("return" if value is None else f"return {self.convert(self.bound(value, sc), ret)}", s.span)
+            case A.Unpack(targets, value):
+                self.unpack(code, sc, targets, value, s.span)
             case A.If(cond, body, orelse):
                 code.add(f"if {self.expr(cond, sc)}:", s.span)
                 self.sub_block(code, sc, body)
@@ -246,6 +273,21 @@ class LiteralModule:
                 pass        # nested definitions are not part of the numeric core (as at level 2)
             case _:
                 raise LiteralError(f"cannot write a {type(s).__name__} statement", A.span_of(s))
+
+    def unpack(self, code: Lines, sc: Scope, targets, value, span) -> None:
+        """`a, b = v`: every item computed first (`a, b = b, a` swaps), then bound in order."""
+        tmp = f"_unpacked_{span.line}_{span.col}"
+        if isinstance(value, A.Sample):
+            items = self.types.get(value)
+            summed = isinstance(items, TupleT) and isinstance(items.items[1], ScalarT)
+            shape = value.shape or (targets[0].type.dims if targets[0].type is not None else ())
+            args = [self.expr(p, sc) for p in value.params] + [self.expr(d, sc) for d in shape]
+            code.add(f"{tmp} = rt.draw_with_log_prob({value.dist!r}, {', '.join(args)}, "
+                     f"summed={summed})", span)
+        else:
+            code.add(f"{tmp} = rt.unpack({self.expr(value, sc)}, {len(targets)})", span)
+        for k, t in enumerate(targets):
+            code.add(f"{self.py(t.name)} = {self.bind_name(t.name, f'{tmp}[{k}]', sc, t.type)}", span)
 
     def sub_block(self, code: Lines, sc: Scope, stmts) -> None:
         code.indent += 1
@@ -276,6 +318,8 @@ class LiteralModule:
     def convert(self, value: str, texpr: A.TypeExpr | None) -> str:
         if texpr is not None and texpr.scalar is Scalar.REAL:
             return f"rt.lit.as_real({value})"
+        if texpr is not None and texpr.scalar is Scalar.COMPLEX:
+            return f"rt.as_complex({value})"
         return value
 
     def assign(self, code: Lines, sc: Scope, target, value: str, span) -> None:
@@ -338,6 +382,8 @@ class LiteralModule:
 
     def expr(self, e, sc: Scope) -> str:
         match e:
+            case A.Num(value) if isinstance(value, complex):
+                return f"rt.as_complex({value!r})"
             case A.Num(value):
                 if isinstance(value, float) or _real(self.types.get(e)):
                     return f"rt.lit.r({float(value)!r})"
@@ -345,16 +391,22 @@ class LiteralModule:
             case A.Str(value):
                 return repr(value)
             case A.Name(name):
-                if name in sc.variables or name in sc.ints or name in self.globals \
-                        or name in self.functions or name in self.classes:
+                if name in sc.variables or name in sc.ints:
                     return self.py(name)
                 if name in sc.symbols:
                     return sc.symbols[name]
                 return self.py(name)
             case A.This():
                 return "this"
+            case A.ArrayLit() if _complex(self.types.get(e)):
+                return f"rt.complex_array({self.array_items(e, sc)})"
             case A.ArrayLit():
                 return f"rt.lit.array({self.array_items(e, sc)}, {_real(self.types.get(e))})"
+            case A.TupleExpr(items):
+                return f"({''.join(self.bound(i, sc) + ', ' for i in items)})"
+            case A.Attribute(obj, attr) if attr in G.LEARNABLE_LISTS and not self.is_field(obj, attr, sc):
+                cls = self.classes[G.class_of(obj, sc.owner, self.types)]
+                return f"rt.learnable_params({self.expr(obj, sc)}, {cls.learnable_names()!r})"
             case A.BinOp(op, left, right):
                 return self.binop(op, self.expr(left, sc), self.expr(right, sc))
             case A.UnaryOp("-", x):
@@ -375,6 +427,15 @@ class LiteralModule:
                 args = [self.expr(p, sc) for p in params] + [self.expr(d, sc) for d in shape]
                 return f"rt.sample_{dist}({', '.join(args)})"
         raise LiteralError(f"cannot write a {type(e).__name__} expression", A.span_of(e))
+
+    def is_method(self, obj, name: str, sc: Scope) -> bool:
+        cls = G.class_of(obj, sc.owner, self.types)
+        return cls not in self.classes or any(m.name == name for m in self.classes[cls].methods) \
+            or name in self.classes[cls].field_names()
+
+    def is_field(self, obj, attr: str, sc: Scope) -> bool:
+        cls = G.class_of(obj, sc.owner, self.types)
+        return cls in self.classes and attr in self.classes[cls].field_names()
 
     def binop(self, op: str, a: str, b: str) -> str:
         special = {"/": "rt.lit.div", "**": "rt.lit.pow", "@": "rt.lit.matmul",
@@ -446,6 +507,9 @@ class LiteralModule:
     def call(self, e: A.Call, sc: Scope) -> str:
         args = [self.bound(a, sc) for a in e.args]
         f = e.func
+        if isinstance(f, A.Attribute) and f.attr == "update" and not self.is_method(f.value, "update", sc):
+            cls = self.classes[G.class_of(f.value, sc.owner, self.types)]
+            return f"rt.sgd_update({self.expr(f.value, sc)}, {cls.learnable_names()!r}, {', '.join(args)})"
         if isinstance(f, A.Attribute):
             return f"{self.expr(f.value, sc)}.{self.py(f.attr)}({', '.join(args)})"
         if not isinstance(f, A.Name):

@@ -57,14 +57,20 @@ def class_of(e, owner: str | None, types: dict) -> str | None:
     return t.name if isinstance(t, ClassT) else None
 
 
+ALL_FIELDS = "learnable_params"     # `grad(y, obj.learnable_params)`: every numeric field
+LEARNABLE_LISTS = ("learnable_params", "params")   # upstream's two names of that list
+
+
 def grad_fields(all_bodies: list[Body], types: dict) -> set[tuple[str, str]]:
+    """(class, field) pairs; (class, ALL_FIELDS) stands for all of the class's fields."""
     out = set()
     for b in all_bodies:
         for x in nodes(b):
             if _is_grad(x) and isinstance(x.args[1], A.Attribute):
                 c = class_of(x.args[1].value, b.owner, types)
                 if c is not None:
-                    out.add((c, x.args[1].attr))
+                    attr = x.args[1].attr
+                    out.add((c, ALL_FIELDS if attr in LEARNABLE_LISTS else attr))
     return out
 
 

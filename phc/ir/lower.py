@@ -44,6 +44,7 @@ class Program:
 
 
 def lower_program(program: A.Program, types: dict | None = None) -> n.Module:
+    _require_lowerable(program, types or {})
     funcs = {s.name: s for s in program.body if isinstance(s, A.FuncDef)}
     classes = {s.name: s for s in program.body if isinstance(s, A.ClassDef)}
     prog = Program(program, funcs, classes, types or {})
@@ -55,6 +56,25 @@ def lower_program(program: A.Program, types: dict | None = None) -> n.Module:
     module = n.Module(functions, class_irs, main, program.filename)
     from phc.ir.analysis import annotate
     return annotate(module)
+
+
+def _require_lowerable(program: A.Program, types: dict) -> None:
+    """Precondition of the whole lowering: the program uses none of the constructs it has no
+    rule for (complex values, unpacking, tuples, `learnable_params`, `this(x)`); a program
+    that does runs at level 0 (the caller's fallback)."""
+    from phc.types import ScalarT, TensorT
+    for t in types.values():
+        if isinstance(t, (ScalarT, TensorT)) and t.kind is A.Scalar.COMPLEX:
+            raise NotAffine("complex values run literally")
+    for node in A.walk(program):
+        if isinstance(node, (A.Unpack, A.TupleExpr)):
+            raise NotAffine("several values at once run literally")
+        if isinstance(node, A.Attribute) and node.attr in ("learnable_params", "params", "update"):
+            raise NotAffine(f"`{node.attr}` runs literally")
+        if isinstance(node, A.ClassDef) and node.params and any(d.value is None for d in node.fields):
+            raise NotAffine("fields that start at zero run literally")
+        if isinstance(node, A.Call) and isinstance(node.func, A.This):
+            raise NotAffine("this(x) runs literally")
 
 
 def _lower_function(prog: Program, f: A.FuncDef, owner: A.ClassDef | None = None) -> n.Function:
@@ -91,7 +111,8 @@ def type_text(t: A.TypeExpr | None) -> str:
         return "None"
     if t.class_name:
         return t.class_name
-    kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool"}[t.scalar]
+    kind = {A.Scalar.REAL: "f32", A.Scalar.NAT: "i64", A.Scalar.INT: "i64", A.Scalar.BOOL: "bool",
+            A.Scalar.COMPLEX: "c64"}[t.scalar]
     if not t.dims:
         return kind
     return f"{kind}[{', '.join(_dim_text(d) for d in t.dims)}]"
@@ -279,7 +300,7 @@ class FnLowering:
                 self.emit(n.Print(self.expr(a), span))
             return
         v = self.expr(e)
-        if isinstance(v, n.Call) and (v.func in ("summary",) or self._returns_nothing(v)):
+        if isinstance(v, n.Call) and (v.func in ("summary", "physika_seed", "simulate", "animate") or self._returns_nothing(v)):
             self.emit(n.Eval(v, span))
         else:
             self.emit(n.Print(v, span))
