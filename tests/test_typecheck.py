@@ -754,3 +754,17 @@ def test_dimension_expressions():
     assert gtype(tp, "p") == "ℝ[8]"
     d = one_error("k: ℝ[2*3] = [1, 2]\n")
     assert d.message == "`k` is declared ℝ[6] but its value has type ℝ[2]"
+
+
+@pytest.mark.parametrize("src,line,col", [
+    ("y: ℝ[4] = [1, 2, 3, 4]\nz = for i -> y[i // 2]\nz\n", 2, 5),              # class V
+    ("y: ℝ[4] = [1, 2, 3, 4]\nt = 0.0\nfor i:\n    t += y[i + 1]\nt\n", 3, 1),
+])
+def test_a_range_that_cannot_be_inferred_is_an_error(src, line, col):
+    d = one_error(src)
+    assert "cannot infer the range of `i`" in d.message and "ℕ(n)" in d.hint
+    assert (d.span.line, d.span.col) == (line, col)
+
+
+def test_a_plain_index_anywhere_gives_the_range():
+    clean("y: ℝ[2, 4] = [[1, 2, 3, 4], [5, 6, 7, 8]]\nz = for j -> y[0, j] + y[1][j]\nz\n")

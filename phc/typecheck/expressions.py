@@ -11,7 +11,7 @@ from phc.builtins import (BUILTINS, as_extent, dims_clash, dims_of, join_dim, jo
 from phc.diagnostics import error
 from phc.types import (ClassT, Dim, FuncT, INT, NAT, REAL, ScalarT, TensorT, TupleT, Type, UNKNOWN,
                        UnknownT)
-from phc.typecheck.shapes import _describe, _is_num, _plural, _result_kind, _slice_len
+from phc.typecheck.shapes import _describe, _is_num, _plural, _result_kind, _slice_len, indexes_plainly
 from phc.typecheck.state import Frame, FuncInfo, Var
 
 
@@ -252,6 +252,11 @@ class ExpressionRules:
                 f.vars[e.var] = saved
         if e.range is None:
             size = self.inferred_extent(e.var, e.body)
+            if not indexes_plainly(e.var, e.body):
+                # class V: with no plain index the comprehension has no defined length
+                self.report(error, f"cannot infer the range of `{e.var}`: it indexes no array plainly",
+                            e.span, f"write `for {e.var}: ℕ(n) -> …`, or index an array with `{e.var}` itself")
+                return UNKNOWN
         if isinstance(body, UnknownT):
             return UNKNOWN
         if not _is_num(body):

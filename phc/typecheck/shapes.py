@@ -147,6 +147,14 @@ class ShapeRules:
         return None
 
 
+def indexes_plainly(var: str, body) -> bool:
+    """Whether `var` is an index of some array in `body`, as itself (`x[i]`, `x[k, i]`, `x[k][i]`):
+    the only thing a `for i:` or `for i ->` can take its range from (docs/language.md)."""
+    nodes = ast.walk(body) if not isinstance(body, tuple) else (x for st in body for x in ast.walk(st))
+    return any(isinstance(node, ast.Index) and any(isinstance(ix, ast.Name) and ix.id == var
+                                                  for ix in node.indices) for node in nodes)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 

@@ -8,7 +8,7 @@ from phc.builtins import fits_kind, numeric
 from phc.diagnostics import error, warning
 from phc.types import (ClassT, NAT, NONE, NoneT, REAL, ScalarT, TensorT, TupleT, Type, UNKNOWN,
                        UnknownT)
-from phc.typecheck.shapes import (_broadcasts_into, _describe, _kind_hint, _merge, _misfit,
+from phc.typecheck.shapes import (indexes_plainly, _broadcasts_into, _describe, _kind_hint, _merge, _misfit,
                                   _name_span, _plural, _same_rank, element_kind_of)
 from phc.typecheck.state import Frame, Var
 
@@ -157,6 +157,11 @@ class StatementRules:
         for v in s.vars:
             self.bind_var(f, v, NAT, False, None)
         self.loop_body(s.body, f)
+        if s.range is None:
+            for v in s.vars:
+                if not indexes_plainly(v, s.body):
+                    self.report(error, f"cannot infer the range of `{v}`: it indexes no array plainly",
+                                s.span, f"write `for {v}: ℕ(n):`, or index an array with `{v}` itself")
         if s.range is None and len(s.vars) == 1:
             extent = self.loop_extent(s.vars[0], s.body)
         self.count_loop(s, f, extent)
