@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "programs" / "cnn_seed.phk"
+SEED = ROOT / "examples" / "cnn_seed.phk"
 sys.path.insert(0, str(ROOT))
 
 
