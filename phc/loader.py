@@ -64,7 +64,7 @@ def run_file(args) -> int:
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1
-    import runtime as rt
+    from phc import runtime as rt
     rt.set_device(device)
     rt.manual_seed(args.seed)
     module, path = load_module(compiled.python, Path(args.file).stem)
@@ -86,7 +86,7 @@ def run_file(args) -> int:
 
 
 def report_runtime_error(exc, python: str, path: Path, args, source: str) -> int:
-    import runtime as rt
+    from phc import runtime as rt
     from phc.emit.module import line_table
     if args.traceback:
         import traceback

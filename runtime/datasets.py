@@ -25,8 +25,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from runtime.errors import DatasetError
-from runtime.ops import device
+from .errors import DatasetError
+from .ops import device
 
 _MNIST_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 _BUNDLE = ("data", "data", "mnist_5k.csv.gz")

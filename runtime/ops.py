@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from runtime.printing import element_symbol, type_of
+from .printing import element_symbol, type_of
 
 _DEVICE_NAMES = ("cpu", "cuda", "auto")
 
