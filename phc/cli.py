@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phc", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from phc import __version__
+    p.add_argument("--version", action="version", version=f"phc {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("check", help="report diagnostics; exit 1 on any error",
