@@ -130,5 +130,7 @@ def int(x):
 
 
 def print(*values):
-    from .printing import format_value
+    """`print(a, b, …)`: one line, each value as physika_print shows it, separated by spaces."""
+    from .printing import format_value, notify
     _builtins.print(*(format_value(v) for v in values))
+    notify(values)
