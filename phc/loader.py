@@ -278,6 +278,13 @@ def _run(args, fmt: str) -> int:
     except PhcError as e:
         report.show(e.diagnostics, source, fmt)
         return 1
+    except Exception as e:     # noqa: BLE001 — a bug in phc: a message, the traceback on request
+        if args.traceback:
+            import traceback
+            traceback.print_exception(e)
+        from phc.api import internal_error
+        report.show([internal_error(e, filename)], source, fmt)
+        return 1
     report.show(built.diagnostics, source, fmt, compact=True)
     check_show(args.show, built.toplevel)
     from phc import runtime as rt

@@ -24,8 +24,9 @@ class Series:
 
 class Monitor:
     def __init__(self, module, source: str, python: str, path, progress: bool = True, plot=None,
-                 stream=None):
+                 stream=None, delay: float = 1.0, interval: float = 0.1):
         self.module = module
+        self.delay, self.interval = delay, interval
         self.stream = stream or sys.stderr
         self.want_bar = progress and _is_tty(self.stream) and _have_tqdm()
         self.want_series = bool(plot) or self.want_bar
@@ -68,7 +69,7 @@ class Monitor:
         self.active = True
         if self.want_bar:
             from tqdm import tqdm
-            self.bar = tqdm(total=len(r), file=self.stream, delay=1.0, leave=False,
+            self.bar = tqdm(total=len(r), file=self.stream, delay=self.delay, mininterval=self.interval, leave=False,
                             dynamic_ncols=True, unit="it")
         try:
             for k, i in enumerate(r):
