@@ -15,6 +15,12 @@ if (not _os.path.isdir(_os.path.join(__path__[0], "runtime"))
         and _os.path.isfile(_os.path.join(_checkout, "runtime", "__init__.py"))):
     __path__.append(_checkout)
 
-from phc.api import check_source, parse_source  # noqa: E402
+from phc.api import check, check_source, compile, parse_source  # noqa: E402,A004
 
-__all__ = ["check_source", "parse_source", "__version__"]
+__all__ = ["check", "check_source", "compile", "parse_source", "__version__"]
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext phc`: the `%%physika` cell magic (phc/notebook.py)."""
+    from phc.notebook import register
+    register(ipython)
