@@ -144,6 +144,7 @@ class Monitor:
             else:
                 xlabel = "iteration"
             ax.plot(xs, [v for _, v in s.points], marker="." if len(xs) < 60 else None)
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(s.label)
             ax.grid(alpha=0.3)
