@@ -41,8 +41,13 @@ USER_RUNTIME = "raise SystemExit('the user runtime.py was imported instead of ph
 
 
 def build_wheel(dest: Path) -> Path:
+    """The wheel of a copy of the source tree (a stale build/ folder cannot leak into it)."""
+    import shutil
+    tree = dest / "src"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", "data", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(dest), str(ROOT)], check=True)
+                    "-q", "-w", str(dest), str(tree)], check=True, env=_clean_env())
     (wheel,) = dest.glob("phc-*.whl")
     return wheel
 
