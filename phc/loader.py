@@ -76,10 +76,14 @@ def exec_module(python: str, path: Path, name: str) -> types.ModuleType:
 
 
 def scratch_dir() -> Path:
-    """A private folder for module files when there is no usable cache."""
+    """This process's private folder (mode 0700, removed at exit) for module files that are not
+    cache entries: the Python API's text, tests, a run without a usable cache."""
     global _scratch
     if _scratch is None:
+        import atexit
+        import shutil
         _scratch = Path(tempfile.mkdtemp(prefix="phc-"))
+        atexit.register(shutil.rmtree, _scratch, True)
     return _scratch
 
 
@@ -88,20 +92,12 @@ _scratch: Path | None = None
 
 def load_module(python: str, stem: str):
     """Write generated source to a private folder (so tracebacks show its lines) and run it as a
-    module: (module, path). Used by tests, benchmarks and the Python API."""
+    module: (module, path). Used by tests and benchmarks."""
     import hashlib
-    from phc.cache import atomic_write, open_cache
-    cache, _ = open_cache()
-    folder = cache.root / "loaded" if cache else scratch_dir()
-    folder.mkdir(mode=0o700, exist_ok=True)
     digest = hashlib.sha256(python.encode()).hexdigest()[:16]
     name = f"phk_{_ident(stem)}_{digest}"
-    path = folder / f"{name}.py"
-    try:
-        atomic_write(path, python.encode("utf-8"))
-    except OSError:
-        path = scratch_dir() / f"{name}.py"
-        atomic_write(path, python.encode("utf-8"))
+    path = scratch_dir() / f"{name}.py"
+    path.write_text(python, encoding="utf-8")
     return exec_module(python, path, name), path
 
 

@@ -20,7 +20,9 @@ from phc import ast
 from phc.api import internal_error
 from phc.ast import NOSPAN, Span
 from phc.diagnostics import Diagnostic, PhcError, error
-from phc.resources import grammar_text
+from phc.resources import grammar_path, grammar_text
+
+GRAMMAR_PATH = grammar_path()
 
 MAX_ERRORS = 20             # syntax errors reported before giving up
 MAX_BRACKET_DEPTH = 200     # deeper nesting is refused (later passes recurse over the tree)

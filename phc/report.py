@@ -54,12 +54,14 @@ def from_dict(d: dict) -> Diagnostic:
 
 
 def emit_json(obj: dict, stream=None) -> None:
-    print(json.dumps(obj, ensure_ascii=False), file=stream or sys.stdout, flush=True)
+    """One diagnostic as one line of JSON on stderr (like rustc's --error-format=json): standard
+    output stays the program's."""
+    print(json.dumps(obj, ensure_ascii=False), file=stream or sys.stderr, flush=True)
 
 
 def show(diags: list[Diagnostic], source: str | None, fmt: str = "text", warnings: bool = True,
          compact: bool = False) -> None:
-    """Print `diags` to stderr (text) or stdout (json). `compact`: warnings as one line each, no
+    """Print `diags` to stderr, as text or as JSON lines. `compact`: warnings as one line each, no
     count (what `phc run` shows before the program's own output)."""
     shown = [d for d in diags if warnings or d.is_error]
     if not shown:

@@ -13,8 +13,12 @@ def templates_dir() -> Path:
     return Path(str(importlib.resources.files("phc.templates").joinpath("module.py.j2"))).parent
 
 
+def grammar_path() -> Path:
+    return Path(str(importlib.resources.files("phc").joinpath("grammar.lark")))
+
+
 def grammar_text() -> str:
-    return importlib.resources.files("phc").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return grammar_path().read_text(encoding="utf-8")
 
 
 def runtime_dir() -> Path:
