@@ -145,7 +145,7 @@ def _time_us(fn, inputs, mode: str, warmup: int, rep: int) -> float:
 
 
 def measure(case: Case, ops: dict, batch: int, mode: str, warmup: int, rep: int) -> Row:
-    fn, shapes = ops[case.spec.name], case.shapes(batch)
+    fn, shapes = ops[case.spec.symbol], case.shapes(batch)
     err = _max_err(fn, case.reference, shapes)
     inputs = _inputs(shapes, mode != "fwd")
     ours = _time_us(fn, inputs, mode, warmup, rep)     # the first call autotunes (not timed)

@@ -42,7 +42,7 @@ def phc_program(epochs: int, backend: str):
 
 def handwritten(epochs: int, device: str):
     """The seed's algorithm in eager PyTorch: per-sample SGD, one autograd.grad per step."""
-    import runtime as rt
+    from phc import runtime as rt
 
     def main():
         kernel = torch.tensor([[1., 0, -1], [1, 0, -1], [1, 0, -1]], device=device)
@@ -95,7 +95,7 @@ def scalar_loop_step_time(samples: int = 2) -> float:
     """Seconds per training step when every loop runs element by element (the IR evaluator)."""
     from phc import pipeline
     from phc.ir.evaluate import Evaluator
-    import runtime as rt
+    from phc import runtime as rt
     program, typed = pipeline.frontend(seed_source(1), str(SEED))
     module = pipeline.lower(typed)
     ev = Evaluator(module)
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to measure on cuda")
         return 0
-    import runtime as rt
+    from phc import runtime as rt
     rt.set_device(args.device)
     backend = args.backend or ("triton" if args.device == "cuda" else "torch")
     rt.create_dataset(80, 100)                      # load and cache the data outside the timing

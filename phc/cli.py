@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="the Physika program (.phk or .phyk; - reads standard input)")
     c.add_argument("--no-warnings", action="store_true", help="print errors only")
     _format_option(c)
+    c.add_argument("--perf", action="store_true",
+                   help="also compile the program and print its performance notes (`note:`): "
+                        "code that runs literally or element by element, and why")
     c.set_defaults(handler=cmd_check)
 
     i = sub.add_parser("ir", help="print one stage of the pipeline (ast, typed, affine, kernels, triton, python)",
@@ -61,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--function", metavar="NAME", help="with --stage affine: only this function or method")
     i.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="with --stage kernels/python: the backend to plan for (default: torch)")
+    _opt_argument(i, "with --stage python: ")
     i.set_defaults(handler=cmd_ir)
 
     k = sub.add_parser("compile", help="write an importable Python module (default: FILE with .py)",
@@ -75,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true",
                    help="overwrite OUT.py even if phc did not generate it")
     _format_option(k)
+    _opt_argument(k)
     k.set_defaults(handler=cmd_compile)
 
     r = sub.add_parser("run", help="compile and run the program (on CUDA when there is one)",
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--traceback", action="store_true",
                    help="on a runtime error, show the Python traceback into the generated code")
     _format_option(r)
+    _opt_argument(r)
     r.set_defaults(handler=cmd_run)
     return p
 
@@ -110,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _format_option(parser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="diagnostics as text (default) or as one JSON object per line on stdout")
+
+
+def _opt_argument(p, prefix: str = "") -> None:
+    p.add_argument("--opt", type=int, choices=(0, 2), default=2,
+                   help=prefix + "0: the reference semantics, every statement literally (slow; the "
+                        "oracle to compare with); 2: optimised where proved legal (default: 2)")
 
 
 # ---------------------------------------------------------------- helpers
@@ -152,7 +164,24 @@ def cmd_check(args) -> int:
         return 1
     diags = check_source(source, filename)
     print_diagnostics(diags, source, warnings=not args.no_warnings, fmt=args.format)
-    return 1 if any(d.is_error for d in diags) else 0
+    failed = any(d.is_error for d in diags)
+    if args.perf and not failed:
+        print_notes(source, filename)
+    return 1 if failed else 0
+
+
+def print_notes(source: str, filename: str) -> None:
+    """`phc check --perf`: the performance notes of the optimised compilation, as `note:` lines."""
+    from phc import pipeline
+    from phc.perf import note_diagnostics
+    try:
+        notes = pipeline.compile_source(source, filename, "torch").notes
+    except PhcError as e:
+        print_diagnostics(e.diagnostics, source)
+        return
+    for d in note_diagnostics(notes, filename, source):
+        print(d.render(source), file=sys.stderr)
+    print(f"{len(notes)} performance note{'s' * (len(notes) != 1)}", file=sys.stderr)
 
 
 def cmd_ir(args) -> int:
@@ -160,7 +189,7 @@ def cmd_ir(args) -> int:
     if source is None:
         return 1
     try:
-        text = stage_text(source, filename, args.stage, args.function, args.backend)
+        text = stage_text(source, filename, args.stage, args.function, args.backend, args.opt)
     except PhcError as e:
         print_diagnostics(e.diagnostics, source)
         return 1
@@ -176,8 +205,15 @@ class UnknownFunction(Exception):
 
 
 def stage_text(source: str, filename: str, stage: str, function: str | None = None,
-               backend: str = "torch") -> str:
+               backend: str = "torch", opt: int = 2) -> str:
     from phc import pipeline
+    if stage == "python":
+        return pipeline.compile_source(source, filename, backend, opt=opt).python
+    if stage == "kernels":
+        compiled = pipeline.compile_source(source, filename, backend)
+        plan = compiled.plan.text() if compiled.plan is not None else \
+            "kernel plan: none (the optimiser failed on this program; it runs at level 0)\n"
+        return plan + "".join(f"  note: {text}\n" for _, text in compiled.notes)
     if stage == "ast":
         from phc.ast_text import format_ast
         return format_ast(pipeline.parse(source, filename))
@@ -185,17 +221,17 @@ def stage_text(source: str, filename: str, stage: str, function: str | None = No
     if stage == "typed":
         from phc.typed_text import format_typed
         return format_typed(typed)
-    module = pipeline.lower(typed)
+    try:
+        module = pipeline.lower(typed)
+    except Exception as exc:    # noqa: BLE001 — the program runs at level 0 (see `--stage kernels`)
+        from phc.perf import fallback_note
+        return f"# no affine IR: {fallback_note(exc)[1]}\n"
     if stage == "affine":
         from phc.ir.printer import format_module
         _check_function(module, function)
         return format_module(module, function)
     plan = pipeline.select(module, backend if stage != "triton" else "triton")
-    if stage == "kernels":
-        return plan.text()
-    if stage == "triton":
-        return plan.triton_source() or "# no nest of this program matched a Triton template\n"
-    return pipeline.emit(plan.module, plan, source, backend)
+    return plan.triton_source() or "# no nest of this program matched a Triton template\n"
 
 
 def _check_function(module, function: str | None) -> None:
@@ -227,7 +263,7 @@ def cmd_compile(args) -> int:
             report.message("the module uses Triton kernels, and triton is not installed here "
                            "(pip install 'phc[triton]' where it runs)", args.format, "warning")
     try:
-        compiled = pipeline.compile_source(source, filename, args.backend, opt=getattr(args, "opt", 2))
+        compiled = pipeline.compile_source(source, filename, args.backend, opt=args.opt)
     except PhcError as e:
         print_diagnostics(e.diagnostics, source, fmt=args.format)
         return 1

@@ -10,6 +10,7 @@ from phc.ast import Span
 class Severity(Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"           # a performance note (`phc check --perf`): never an error
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from phc.diagnostics import Diagnostic, PhcError
@@ -18,8 +18,9 @@ BACKENDS = ("auto", "torch", "triton")
 class Compiled:
     python: str
     diagnostics: list[Diagnostic]
-    module: object          # phc.ir.nodes.Module
-    plan: object            # phc.select.idioms.Plan
+    module: object          # phc.ir.nodes.Module (None at level 0 and for a fallback)
+    plan: object            # phc.select.idioms.Plan (None at level 0 and for a fallback)
+    notes: list = field(default_factory=list)   # performance notes: (line, text), see phc.perf
 
 
 def parse(source: str, filename: str):
@@ -78,16 +79,42 @@ def compile_source(source: str, filename: str = "<string>", backend: str = "torc
     triton (Triton kernels for the idioms), auto (the module carries the Triton kernels and uses
     them for tensors on CUDA, torch ops otherwise). `opt`: 0 is the reference semantics (every
     statement literally, see docs/language.md); 2 optimises where each transformation is proved
-    legal and runs the rest literally."""
-    if opt == 0:
-        raise NotImplementedError("level 0 is being built (issue 9)")
+    legal and runs the rest literally: a program the optimiser fails on (any exception in
+    lowering, selection or emission) runs at level 0, with a note saying where and why."""
+    if opt not in (0, 2):
+        raise ValueError(f"opt must be 0 or 2, not {opt!r}")
     program, typed = frontend(source, filename)
-    module = lower(typed)
-    plan = select(module, backend)
-    python = emit(plan.module, plan, source, backend)
+    if opt == 0:
+        return Compiled(literal(typed, source, filename), list(typed.diagnostics), None, None)
+    try:
+        module = lower(typed)
+        plan = select(module, backend)
+        python = emit(plan.module, plan, source, backend)
+    except Exception as exc:    # noqa: BLE001 — correctness first: the reference semantics runs
+        if _is_verifier_error(exc):
+            raise               # PHC_VERIFY=1 (the tests): an invalid IR is a bug to see
+        from phc.perf import fallback_note
+        return Compiled(literal(typed, source, filename), list(typed.diagnostics), None, None,
+                        [fallback_note(exc)])
     if os.environ.get("PHC_DUMP"):
         dump_stages(Path(os.environ["PHC_DUMP"]), filename, program, typed, module, plan, python)
-    return Compiled(python, list(typed.diagnostics), module, plan)
+    from phc.perf import host_loop_notes
+    return Compiled(python, list(typed.diagnostics), module, plan, host_loop_notes(plan.module))
+
+
+def literal(typed, source: str, filename: str) -> str:
+    """The level-0 module; a construct it cannot write is a diagnostic, never a traceback."""
+    from phc.diagnostics import error
+    from phc.emit.literal import LiteralError, emit_literal
+    try:
+        return emit_literal(typed, source, filename)
+    except LiteralError as e:
+        raise PhcError([error(str(e), e.span, filename=filename)]) from None
+
+
+def _is_verifier_error(exc: BaseException) -> bool:
+    from phc.ir.verify import VerifyError
+    return isinstance(exc, VerifyError)
 
 
 def dump_stages(folder: Path, filename: str, program, typed, module, plan, python) -> None:

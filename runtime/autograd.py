@@ -3,8 +3,11 @@
 - `grad(y, x)` never fails for lack of a dependence: where `y` does not depend on `x` the
   derivative is zeros shaped like `x` (upstream raises).
 - `grads(y, (x1, x2, …))` answers several `grad`s of the same value with one backward pass.
-- Class fields that some `grad` differentiates are made `leaf`s when an instance is built, so an
-  instance built from updated tensors starts a fresh graph and none grows across training steps.
+- A value that some `grad` differentiates is `track`ed: kept as it is when it already has a graph
+  (so `grad` with respect to an intermediate sees everything it was computed from), made a leaf
+  when it has none. Where the compiler proves that nothing differentiates through it, a value is
+  cut into a fresh `leaf` instead (an instance built from updated tensors: `fresh_fields`), so no
+  graph grows across training steps.
 
 The results carry no graph unless `create_graph=True` (the compiler asks for it only where a
 derivative is itself differentiated). `retain_graph` defaults to True so that a later `grad` of the
@@ -22,6 +25,11 @@ from .ops import device
 def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = False) -> torch.Tensor:
     """dy/dx: shaped like x for a one-element y, else the Jacobian of shape y.shape + x.shape."""
     return grads(y, (x,), retain_graph=retain_graph, create_graph=create_graph)[0]
+
+
+def grad_create_graph(y: Any, x: Any) -> torch.Tensor:
+    """dy/dx that keeps its own graph: some `grad` differentiates it again."""
+    return grads(y, (x,), create_graph=True)[0]
 
 
 def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
@@ -80,6 +88,33 @@ def leaf(t: Any) -> torch.Tensor:
     elif not t.is_floating_point():
         t = t.to(torch.float32)
     return t.detach().requires_grad_(True)
+
+
+def track(t: Any) -> Any:
+    """`t` where `grad` can differentiate with respect to it: t itself when it is in a graph
+    already, else a leaf. Integers stay as they are (they have no derivative: `grad` gives zeros)."""
+    if isinstance(t, torch.Tensor):
+        if t.requires_grad or not t.is_floating_point():
+            return t
+        return t.detach().requires_grad_(True)
+    if isinstance(t, float):
+        return torch.tensor(t, dtype=torch.float32, device=device()).requires_grad_(True)
+    return t
+
+
+def storable(t: Any) -> Any:
+    """A new tracked tensor that the program then writes in place: a leaf cannot be written, so
+    the copy in its graph is (`grad` differentiates with respect to that copy)."""
+    if isinstance(t, torch.Tensor) and t.requires_grad and t.grad_fn is None:
+        return t.clone()
+    return t
+
+
+def fresh_fields(obj: Any, names: Sequence[str]) -> Any:
+    """The instance `obj` with these tensor fields cut into fresh leaves."""
+    for name in names:
+        setattr(obj, name, leaf(getattr(obj, name)))
+    return obj
 
 
 def nograd(t: Any) -> Any:

@@ -84,9 +84,16 @@ def value(x):
     return x
 
 
+def host_value(x):
+    """A value the lowering marked to be computed on the host, point by point (a sub-tensor
+    body that is not elementwise): the identity; the emitter cannot vectorise the call."""
+    return x
+
+
 def fused_softmax(x):
-    """The softmax of a vector, evaluated stably (phc fuses the three-nest form into this)."""
-    return torch.softmax(x, dim=-1)
+    """The softmax along axis 0, evaluated stably: phc fuses `e = [exp(x[i]) for i]; t = Σ_i e[i];
+    [e[i] / t for i]` into this, and for a matrix x (rows x[i]) that normalises each column."""
+    return torch.softmax(x, dim=0)
 
 
 # ---------------------------------------------------------------- builtins that stay calls

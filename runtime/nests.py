@@ -44,6 +44,12 @@ def view(t: torch.Tensor, const, coeffs, sizes, guarded: bool = False, trailing:
     if trailing and len(const) < len(shape):
         # `X[i]` of a rank-3 X inside `[X[i] for i …]`: the sub-tensor's axes come last
         k = len(const)
+        if any(c < 0 for row in coeffs for c in row) and not guarded:
+            # a reversed gather is a fresh tensor, not a view of `t` (class P): index the
+            # leading axes with advanced indexing, which keeps the trailing ones
+            _bounds(shape[:k], const, coeffs, sizes)
+            idx = index_tensors(const, coeffs, sizes, t.device)
+            return t[tuple(i.expand(*sizes) for i in idx)]
         inner = view(t, const + (0,) * (len(shape) - k), tuple(tuple(r) + (0,) * (len(shape) - k) for r in coeffs),
                      sizes, guarded)
         st, rest = t.stride(), tuple(shape[k:])
@@ -139,3 +145,101 @@ def gather(t: torch.Tensor, index, rank: int, trailing: bool = False) -> torch.T
     if len(index) < t.dim() and not trailing:
         raise IndexError(f"{len(index)} indices for a tensor of rank {t.dim()}")
     return t[tuple(parts)]
+
+
+def subscript(t: torch.Tensor, parts) -> torch.Tensor:
+    """Python slicing `t[p0, p1, …]`: per axis an index or a `slice` (negative steps too, which
+    torch's own slicing refuses); an index outside the axis raises."""
+    axis = 0
+    for p in parts:
+        if isinstance(p, slice):
+            if p.step is None or p.step > 0:
+                t = t[(slice(None),) * axis + (p,)]
+            else:
+                idx = list(range(t.shape[axis])[p])
+                t = t.index_select(axis, torch.tensor(idx, dtype=torch.long, device=t.device))
+            axis += 1
+        else:
+            size = t.shape[axis]
+            if not -size <= p < size:
+                raise IndexError(f"index {p} is out of range for axis {axis} of size {size}")
+            t = t.select(axis, p)
+    return t
+
+
+def _as_tensors(items):
+    """Python numbers and tensors as tensors of one common dtype, on the run's device."""
+    from .ops import device
+    ts = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, device=device()) for v in items]
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    if dtype == torch.float64:
+        dtype = torch.float32
+    return [t.to(dtype) for t in ts]
+
+
+def stack_values(items, sizes) -> torch.Tensor:
+    """The tensor of shape `sizes` + (element shape) whose points are `items` (row-major): a
+    tabulation evaluated point by point on the host."""
+    if not items:
+        from .ops import device
+        return torch.zeros(tuple(sizes), device=device())
+    ts = _as_tensors(items)
+    return torch.stack(ts).reshape(tuple(sizes) + tuple(ts[0].shape))
+
+
+def reduce_values(op: str, items, lo: int = 0):
+    """A reduction evaluated point by point: `op` of `items` (row-major over its axes)."""
+    if not items:
+        return {"add": 0.0, "mul": 1.0, "max": -float("inf"), "min": float("inf")}.get(op, lo)
+    t = torch.stack(_as_tensors(items))
+    if op == "add":
+        return t.sum(dim=0)
+    if op == "mul":
+        return t.prod(dim=0)
+    if op == "max":
+        return t.max(dim=0).values
+    if op == "min":
+        return t.min(dim=0).values
+    first = t.argmax(dim=0) if op == "argmax" else t.argmin(dim=0)
+    return first + lo
+
+
+def extremum(body: torch.Tensor, dims, op: str):
+    """The maximum/minimum over `dims` (contiguous); over an empty range the identity (-inf / +inf)."""
+    if body.numel() == 0 or any(body.shape[d] == 0 for d in dims):
+        shape = [s for d, s in enumerate(body.shape) if d not in dims]
+        fill = -float("inf") if op == "max" else float("inf")
+        return torch.full(shape, fill, dtype=body.dtype, device=body.device)
+    # the first extremum gets the whole gradient, as in a strict scan (`amax` splits it)
+    flat = body.flatten(dims[0], dims[-1]) if len(dims) > 1 else body
+    found = flat.max(dim=dims[0]) if op == "max" else flat.min(dim=dims[0])
+    return found.values
+
+
+def arg_extremum(body: torch.Tensor, dim: int, fn: str, lo):
+    """`argmax`/`argmin` over `dim` plus `lo`; over an empty range `lo` (a select discards it)."""
+    if body.shape[dim] == 0:
+        shape = [s for d, s in enumerate(body.shape) if d != dim]
+        return torch.full(shape, lo, dtype=torch.long, device=body.device)
+    return getattr(body, fn)(dim=dim) + lo
+
+
+def host_select(cond, a, b):
+    """`torch.where(cond, a, b)` for a host condition: the chosen branch, broadcast against the
+    other so that the shape (and dtype promotion) is the same whichever is chosen."""
+    if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        return a if cond else b
+    ref = a if isinstance(a, torch.Tensor) else b
+    ta = a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=ref.dtype, device=ref.device)
+    tb = b if isinstance(b, torch.Tensor) else torch.as_tensor(b, dtype=ref.dtype, device=ref.device)
+    shape = torch.broadcast_shapes(ta.shape, tb.shape)
+    dtype = torch.promote_types(ta.dtype, tb.dtype)
+    return (ta if cond else tb).to(dtype).expand(shape)
+
+
+def read(v):
+    """An indexed read as a value: a view of a tensor is copied (a gather already is a copy);
+    anything else as it is."""
+    return v.clone() if isinstance(v, torch.Tensor) and v._base is not None else v

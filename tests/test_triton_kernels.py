@@ -25,7 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 from phc.emit import tile_check  # noqa: E402
 from phc.emit.tile_check import KernelTiles, TileConfig  # noqa: E402
 from phc.emit.triton_backend import all_tiles, render_op, render_ops, render_prelude  # noqa: E402
-from phc.select.plan import Conv2dSpec, LinearSpec, Pool2dSpec  # noqa: E402
+from phc.select.plan import SYMBOL_PREFIX, Conv2dSpec, LinearSpec, Pool2dSpec  # noqa: E402
 
 INTERPRET = os.environ["TRITON_INTERPRET"] == "1"
 if not INTERPRET and not torch.cuda.is_available():
@@ -111,29 +111,31 @@ def _randn(*shape, dtype=torch.float32):
 
 # ---- numerical agreement with torch.nn.functional ----
 
-CONV_CASES = [  # spec, B, C, H, W, O, K
-    (Conv2dSpec(1, 0, True), 1, 1, 7, 7, 1, 3),
-    (Conv2dSpec(2, 1, False), 5, 3, 9, 8, 6, 3),
-    (Conv2dSpec(1, 2, True), 2, 3, 7, 6, 6, 5),
-    (Conv2dSpec(2, 2, True), 5, 1, 8, 9, 6, 3),
+CONV_CASES = [  # spec, B, C, H, W, O, KH, KW
+    (Conv2dSpec(1, 0, True), 1, 1, 7, 7, 1, 3, 3),
+    (Conv2dSpec(2, 1, False), 5, 3, 9, 8, 6, 3, 3),
+    (Conv2dSpec(1, 2, True), 2, 3, 7, 6, 6, 5, 5),
+    (Conv2dSpec(2, 2, True), 5, 1, 8, 9, 6, 3, 3),
+    (Conv2dSpec(1, 0, True), 2, 2, 6, 5, 3, 2, 3),      # non-square kernels
+    (Conv2dSpec(2, 1, False), 1, 3, 7, 8, 2, 4, 1),
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0].name}-{'x'.join(map(str, c[1:]))}")
 def test_conv2d_matches_torch(ops, case):
-    spec, B, C, H, W, O, K = case
+    spec, B, C, H, W, O, KH, KW = case
     x = _randn(B, W, C, H).permute(0, 2, 3, 1)  # not contiguous: the wrapper must cope
-    inputs = [x, _randn(O, C, K, K)] + ([_randn(O)] if spec.bias else [])
+    inputs = [x, _randn(O, C, KH, KW)] + ([_randn(O)] if spec.bias else [])
     ref = lambda x, w, b=None: F.conv2d(x, w, b, stride=spec.stride, padding=spec.padding)
-    _compare(ops[spec.name], ref, inputs)
+    _compare(ops[spec.symbol], ref, inputs)
 
 
 def test_seed_shapes(ops_dot):
     """The seed's one 3x3 kernel on 28x28, its 2x2 pool on 26x26, its 169 -> 10 linear."""
     conv = lambda x, w, b: F.conv2d(x, w, b)
-    _compare(ops_dot["conv2d_s1_p0_b"], conv, [_randn(1, 1, 28, 28), _randn(1, 1, 3, 3), _randn(1)])
-    _compare(ops_dot["maxpool2d_k2_s2"], lambda x: F.max_pool2d(x, 2, 2), [_randn(1, 1, 26, 26)])
-    _compare(ops_dot["linear_b"], F.linear, [_randn(1, 169), _randn(10, 169), _randn(10)])
+    _compare(ops_dot["_phc_conv2d_s1_p0_b"], conv, [_randn(1, 1, 28, 28), _randn(1, 1, 3, 3), _randn(1)])
+    _compare(ops_dot["_phc_maxpool2d_k2_s2"], lambda x: F.max_pool2d(x, 2, 2), [_randn(1, 1, 26, 26)])
+    _compare(ops_dot["_phc_linear_b"], F.linear, [_randn(1, 169), _randn(10, 169), _randn(10)])
 
 
 POOL_CASES = [(spec, shape) for spec in POOL_SPECS for shape in [(5, 3, 7, 9), (1, 1, 6, 5)]]
@@ -153,12 +155,12 @@ def test_pool2d_matches_torch(ops_dot, case):
     x = torch.randint(-2, 3, shape, device=DEVICE).float()
     if spec.kind == "avg":
         x = x + _randn(*shape)
-    _compare(ops_dot[spec.name], _pool_reference(spec), [x])
+    _compare(ops_dot[spec.symbol], _pool_reference(spec), [x])
 
 
 def test_maxpool_ties_go_to_the_first_maximum(ops_dot):
     x = torch.ones(1, 1, 2, 2, device=DEVICE, requires_grad=True)
-    ops_dot["maxpool2d_k2_s2"](x).sum().backward()
+    ops_dot["_phc_maxpool2d_k2_s2"](x).sum().backward()
     assert x.grad.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
@@ -166,7 +168,7 @@ def test_maxpool_ties_go_to_the_first_maximum(ops_dot):
 def test_pool2d_nan_is_picked_like_torch(ops_dot, spec):
     x = _randn(1, 2, 7, 7)
     x[0, 0, 2, 3] = x[0, 1, 4, 4] = x[0, 1, 4, 5] = float("nan")
-    _compare(ops_dot[spec.name], _pool_reference(spec), [x])
+    _compare(ops_dot[spec.symbol], _pool_reference(spec), [x])
 
 
 LINEAR_CASES = [  # spec, B, N, M; B = 70 > 64 splits dw's reduction under the interpreter
@@ -180,26 +182,26 @@ LINEAR_CASES = [  # spec, B, N, M; B = 70 > 64 splits dw's reduction under the i
 def test_linear_matches_torch(ops, case):
     spec, B, N, M = case
     inputs = [_randn(B, N), _randn(M, N)] + ([_randn(M)] if spec.bias else [])
-    _compare(ops[spec.name], F.linear, inputs)
+    _compare(ops[spec.symbol], F.linear, inputs)
 
 
 def test_float64_agrees_to_1e_12(ops_dot):
     d = torch.float64
     x, w, b = _randn(2, 3, 9, 7, dtype=d), _randn(6, 3, 5, 5, dtype=d), _randn(6, dtype=d)
     ref = lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=2)
-    _compare(ops_dot["conv2d_s2_p2_b"], ref, [x, w, b], tol=1e-12)
+    _compare(ops_dot["_phc_conv2d_s2_p2_b"], ref, [x, w, b], tol=1e-12)
     linear_inputs = [_randn(5, 33, dtype=d), _randn(4, 33, dtype=d), _randn(4, dtype=d)]
-    _compare(ops_dot["linear_b"], F.linear, linear_inputs, tol=1e-12)
+    _compare(ops_dot["_phc_linear_b"], F.linear, linear_inputs, tol=1e-12)
 
 
 def test_mixed_dtypes_promote_to_float64(ops_dot):
-    y = ops_dot["linear"](_randn(2, 3), _randn(4, 3, dtype=torch.float64))
+    y = ops_dot["_phc_linear"](_randn(2, 3), _randn(4, 3, dtype=torch.float64))
     assert y.dtype == torch.float64
 
 
 def test_only_requested_gradients_are_computed(ops_dot):
     x, w, b = _randn(2, 3, 6, 6), _randn(4, 3, 3, 3).requires_grad_(), _randn(4)
-    ops_dot["conv2d_s1_p0_b"](x, w, b).sum().backward()
+    ops_dot["_phc_conv2d_s1_p0_b"](x, w, b).sum().backward()
     w_ref = w.detach().double().requires_grad_()
     F.conv2d(x.double(), w_ref, b.double()).sum().backward()
     assert x.grad is None and b.grad is None
@@ -211,6 +213,7 @@ GRADCHECK_CASES = [
     ("conv2d_s2_p1", [(2, 1, 5, 6), (2, 1, 3, 3)]),
     ("conv2d_s1_p2_b", [(1, 1, 4, 5), (2, 1, 5, 5), (2,)]),
     ("conv2d_s2_p2_b", [(1, 2, 5, 5), (2, 2, 3, 3), (2,)]),
+    ("conv2d_s2_p1", [(1, 2, 6, 5), (3, 2, 2, 3)]),             # non-square kernel
     *[(s.name, [(2, 2, 6, 5)]) for s in POOL_SPECS],
     ("linear_b", [(3, 5), (4, 5), (4,)]),
     ("linear", [(3, 5), (4, 5)]),
@@ -228,7 +231,7 @@ def _distinct(shape):
 def test_gradcheck_float64(ops_dot, name, shapes):
     # fast_mode: a random J·v per input instead of the full Jacobian (the interpreter is slow);
     # the full Jacobian is checked once per kind in test_gradcheck_full_jacobian.
-    assert torch.autograd.gradcheck(ops_dot[name], [_distinct(s) for s in shapes], fast_mode=True)
+    assert torch.autograd.gradcheck(ops_dot[SYMBOL_PREFIX + name], [_distinct(s) for s in shapes], fast_mode=True)
 
 
 @pytest.mark.parametrize("name, shapes", [
@@ -237,7 +240,7 @@ def test_gradcheck_float64(ops_dot, name, shapes):
     ("linear_b", [(2, 3), (2, 3), (2,)]),
 ])
 def test_gradcheck_full_jacobian(ops_dot, name, shapes):
-    assert torch.autograd.gradcheck(ops_dot[name], [_distinct(s) for s in shapes])
+    assert torch.autograd.gradcheck(ops_dot[SYMBOL_PREFIX + name], [_distinct(s) for s in shapes])
 
 
 # ---- bad input is a ValueError, never an out-of-bounds kernel ----
@@ -245,7 +248,7 @@ def test_gradcheck_full_jacobian(ops_dot, name, shapes):
 @pytest.mark.parametrize("name, shapes", [
     ("conv2d_s1_p0_b", [(1, 2, 5, 5), (3, 1, 3, 3), (3,)]),       # channel mismatch
     ("conv2d_s1_p0_b", [(1, 1, 2, 5), (3, 1, 3, 3), (3,)]),       # kernel taller than the input
-    ("conv2d_s1_p0_b", [(1, 1, 5, 5), (3, 1, 3, 2), (3,)]),       # not square
+    ("conv2d_s1_p0_b", [(1, 1, 5, 2), (3, 1, 2, 3), (3,)]),       # kernel wider than the input
     ("conv2d_s2_p1", [(5, 5), (2, 1, 3, 3)]),                     # not 4-d
     ("maxpool2d_k3_s2", [(1, 1, 2, 8)]),                          # smaller than the window
     ("linear_b", [(3, 5), (4, 6), (4,)]),                         # feature mismatch
@@ -253,13 +256,13 @@ def test_gradcheck_full_jacobian(ops_dot, name, shapes):
 ])
 def test_bad_shapes_raise_value_error(ops_dot, name, shapes):
     with pytest.raises(ValueError, match=name):
-        ops_dot[name](*[_randn(*s) for s in shapes])
+        ops_dot[SYMBOL_PREFIX + name](*[_randn(*s) for s in shapes])
 
 
 def test_empty_batch(ops_dot):
-    assert ops_dot["conv2d_s2_p1"](_randn(0, 2, 5, 5), _randn(3, 2, 3, 3)).shape == (0, 3, 3, 3)
-    assert ops_dot["maxpool2d_k2_s2"](_randn(0, 2, 5, 5)).shape == (0, 2, 2, 2)
-    assert ops_dot["linear_b"](_randn(0, 3), _randn(4, 3), _randn(4)).shape == (0, 4)
+    assert ops_dot["_phc_conv2d_s2_p1"](_randn(0, 2, 5, 5), _randn(3, 2, 3, 3)).shape == (0, 3, 3, 3)
+    assert ops_dot["_phc_maxpool2d_k2_s2"](_randn(0, 2, 5, 5)).shape == (0, 2, 2, 2)
+    assert ops_dot["_phc_linear_b"](_randn(0, 3), _randn(4, 3), _randn(4)).shape == (0, 4)
 
 
 # ---- rendering ----
@@ -267,8 +270,8 @@ def test_empty_batch(ops_dot):
 def test_render_ops_keeps_first_occurrence_order_once():
     specs = [LinearSpec(True), Conv2dSpec(), LinearSpec(True), Pool2dSpec()]
     source = render_ops(specs)
-    assert source.count("\ndef linear_b(") == 1 and source.count("\nimport triton\n") == 1
-    positions = [source.index(f"\ndef {s.name}(") for s in (LinearSpec(), Conv2dSpec(), Pool2dSpec())]
+    assert source.count("\ndef _phc_linear_b(") == 1 and source.count("\nimport triton\n") == 1
+    positions = [source.index(f"\ndef {s.symbol}(") for s in (LinearSpec(), Conv2dSpec(), Pool2dSpec())]
     assert positions == sorted(positions)
 
 
@@ -350,7 +353,7 @@ def test_kernels_compile_for_a_gpu():
     done, failures, bad = json.loads(proc.stdout.strip().splitlines()[-1])
     assert failures == []
     assert done == 1 + 3 * 3 + 2 * 2 + 3   # bias grad; conv: 3 kernels x 3; two pools; linear
-    assert len(bad) == 1 and "_linear_b_mm_kernel" in bad[0]
+    assert len(bad) == 1 and "_phc_linear_b_mm_kernel" in bad[0]
 
 
 # ---- the GPU benchmark: its non-GPU parts ----

@@ -15,26 +15,35 @@ import jinja2
 from phc.resources import templates_dir
 
 from phc.ir import nodes as n
-from phc.ir.analysis import grad_vars, walk_stmts
+from phc.ir.analysis import root_name, walk_stmts
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 HEADER_MARK = "# phc-generated:"
+# Module-level names of generated code that are not `_phc_…`: its imports (the Triton prelude's
+# too), `main`, and the builtins it calls.
 _RESERVED = {"torch", "rt", "range", "int", "float", "len", "print", "math", "main", "self",
-             "_phc_source", "bool", "tuple", "list", "dict"}
+             "bool", "tuple", "list", "dict", "triton", "tl", "os", "contextlib",
+             "once_differentiable", "globals", "max", "min", "any", "all", "isinstance", "staticmethod",
+             "ValueError", "IndexError", "TypeError", "super", "object", "property", "zip", "enumerate",
+             "sum", "abs", "round", "type", "str", "repr"}
 
 
 class Names:
-    """Physika names → Python identifiers (keywords and our own imports get a trailing `_`)."""
+    """Physika names → Python identifiers. Keywords, the reserved names above, names starting with
+    `_` (phc's own: temporaries `_t1`, `_phc_…` kernels) and, to keep the map one-to-one, names
+    ending with `_` get a trailing `_`; no generated name ends with `_`, so none can collide."""
 
     def __init__(self, functions: set[str], classes: set[str]):
         self.functions, self.classes = functions, classes
         self.ints: set[str] = set()
         self.stores = True      # whether any tensor is written in place (then views must copy)
+        self.kernel_specs: dict = {}   # Triton wrapper name -> spec, of every idiom call emitted
 
     def py(self, name: str) -> str:
         if name == "this":
             return "this"
-        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier():
+        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier() \
+                or name.startswith("_") or name.endswith("_"):
             return re.sub(r"\W", "_", name) + "_"
         return name
 
@@ -48,17 +57,24 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
     names.backend = backend
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
-    leaves = grad_vars(module)
-    functions = [FunctionEmitter(names, leaves).function(f) for f in module.functions]
-    classes = [ClassEmitter(names, leaves).cls(c) for c in module.classes]
-    main = FunctionEmitter(names, leaves).main(module.main)
-    kernels = plan.triton_source() if plan is not None and backend in ("triton", "auto") else ""
+    functions = [FunctionEmitter(names).function(f) for f in module.functions]
+    classes = [ClassEmitter(names).cls(c) for c in module.classes]
+    main = FunctionEmitter(names).main(module.main)
+    kernels = _kernel_source(plan, names) if backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     return env.get_template("module.py.j2").render(
         filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,
         functions=functions, classes=classes, main=main, header_mark=HEADER_MARK)
+
+
+def _kernel_source(plan, names: Names) -> str:
+    """The Triton ops of the plan and of every idiom call emitted (the same set, unless the
+    plan missed one: a call of an undefined kernel is never emitted)."""
+    from phc.emit.triton_backend import render_ops
+    specs = [*(plan.specs() if plan is not None else ()), *names.kernel_specs.values()]
+    return render_ops(specs) if specs else ""
 
 
 def _all_functions(module: n.Module):
@@ -79,17 +95,15 @@ def line_table(generated: str) -> dict[int, tuple[int, int]]:
 
 
 class FunctionEmitter:
-    def __init__(self, names: Names, leaves: set[str]):
-        self.names, self.leaves = names, leaves
+    def __init__(self, names: Names):
+        self.names = names
         self.code = Code()
         self.host = Host(self.code, names, getattr(names, "backend", "torch"))
         self.in_nograd = False
-        self.grad_counts = {}
 
     def count_grads(self, body):
         from collections import Counter
         from phc.ir.simplify import extent
-        self.grad_counts = Counter(s.y for s in walk_stmts(body) if isinstance(s, n.Grads))
         # shapes of tensors tabulated once in this function: `e[i]` over `e`'s extent is `e`
         writes = Counter(s.name for s in walk_stmts(body) if isinstance(s, n.Assign))
         self.host.shapes = {s.name: tuple(extent(a) for a in s.value.axes) for s in walk_stmts(body)
@@ -100,8 +114,15 @@ class FunctionEmitter:
         params = [self.names.py(p.name) for p in f.params]
         if method:
             params = ["this"] + params
-        name = "__call__" if f.name == "λ" else self.names.py(f.name)
+        # a method lives in its class's namespace and is called as `obj.name`: only λ is renamed
+        name = "__call__" if f.name == "λ" else f.name if method else self.names.py(f.name)
         self.code.indent = 1
+        stored = {root_name(s.tensor) for s in walk_stmts(f.body) if isinstance(s, n.Store)}
+        for p in f.tracked_params:
+            # a parameter some `grad` here differentiates: in the caller's graph, or a new leaf
+            # (a copy in the graph when the body writes it in place: a leaf cannot be written)
+            v = f"rt.track({self.names.py(p)})"
+            self.code.line(f"{self.names.py(p)} = {'rt.storable(' + v + ')' if p in stored else v}")
         self.body(f.body)
         if not f.body:
             self.code.line("pass")
@@ -159,13 +180,27 @@ class FunctionEmitter:
         match s:
             case n.Assign(name, value):
                 v = self.value(value)
-                if name in self.leaves:
-                    v = f"rt.leaf({v})"
+                if s.leaf:
+                    v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
+                    v = f"rt.storable({v})" if s.leaf.endswith("+stores") else v
+                if s.fresh_fields:
+                    v = f"rt.fresh_fields({v}, {s.fresh_fields!r})"
                 c.line(f"{self.names.py(name)} = {v}", tag)
+            case n.SetField(obj, field, value):
+                v = self.value(value)
+                # the place written as it is read (`obj.field`)
+                c.line(f"{h.expr(n.Attr(obj, field))} = {'rt.track(' + v + ')' if s.leaf else v}", tag)
             case n.Store(tensor, index, value):
                 self.store(s, tag)
             case n.Loop(axis, body) if s.mark in (n.Mark.PARALLEL, n.Mark.REDUCTION):
-                self.nest_store(s, tag)
+                mark = len(c.lines)
+                try:
+                    self.nest_store(s, tag)
+                except EmitError as why:
+                    # not vectorisable: the same loops, literally (parallel: any order is right)
+                    del c.lines[mark:]
+                    c.line(f"# not vectorised ({why}): a host loop", tag)
+                    self.host_loop(s, tag)
             case n.Loop(axis, body):
                 self.host_loop(s, tag)
             case n.If(cond, body, orelse):
@@ -183,8 +218,9 @@ class FunctionEmitter:
             case n.Grads(targets, y, wrt):
                 ts = ", ".join(self.names.py(t) for t in targets)
                 ws = ", ".join(h.expr(w) for w in wrt)
-                # the only backward of y in this function: free its graph at once
-                keep = "" if self.grad_counts.get(y, 0) > 1 else ", retain_graph=False"
+                # proved the only backward through y's graph (analysis.free_graph_is_legal)
+                keep = ", retain_graph=False" if s.free_graph else ""
+                keep += ", create_graph=True" if s.create_graph else ""
                 c.line(f"{ts}{',' if len(targets) == 1 else ''} = rt.grads({h.expr(y)}, ({ws},){keep})", tag)
             case _:
                 raise EmitError(f"cannot emit {type(s).__name__}")
@@ -244,23 +280,33 @@ class FunctionEmitter:
 
 
 class ClassEmitter:
-    def __init__(self, names: Names, leaves: set[str]):
-        self.names, self.leaves = names, leaves
+    def __init__(self, names: Names):
+        self.names = names
 
     def cls(self, c: n.ClassIR) -> str:
         fields = [self.names.py(p.name) for p in c.fields]
+        defaults = c.defaults or (None,) * len(fields)
+        # a field declared with a value may be left out of the call; its value is made per call
+        optional = [any(d is not None for d in defaults[:k + 1]) for k in range(len(fields))]
+        params = [f"{py}=None" if o else py for py, o in zip(fields, optional)]
         lines = [f"class {self.names.py(c.name)}:",
                  f'    """Physika class `{c.name}`: fields {", ".join(f"{p.name}: {p.type}" for p in c.fields)}."""',
                  f"    _fields = {tuple(p.name for p in c.fields)!r}",
                  "",
-                 f"    def __init__(this, {', '.join(fields)}):" if fields else "    def __init__(this):"]
+                 f"    def __init__(this, {', '.join(params)}):" if fields else "    def __init__(this):"]
+        for py, d in zip(fields, defaults):
+            if d is not None:
+                default = FunctionEmitter(self.names).value(d)
+                lines.append(f"        {py} = {default} if {py} is None else {py}")
         for p, py in zip(c.fields, fields):
-            v = f"rt.leaf({py})" if p.name in c.grad_fields else f"rt.value({py})"
-            lines.append(f"        this.{py} = {v}")
+            # a tracked field: some `grad` may differentiate it (it keeps its graph, if any);
+            # the attribute keeps the Physika name: fields are read as `obj.name` (and by `_fields`)
+            v = f"rt.track({py})" if p.name in c.grad_fields else f"rt.value({py})"
+            lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")
         for m in c.methods:
-            text = FunctionEmitter(self.names, self.leaves).function(m, method=True)
+            text = FunctionEmitter(self.names).function(m, method=True)
             lines.append("")
             lines += ["    " + line if line else line for line in text.splitlines()]
         return "\n".join(lines)

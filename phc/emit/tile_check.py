@@ -165,7 +165,7 @@ def compile_rendered(specs, arch: int = 90, full: bool = False,
             cases = ([(c, "float32") for c in configs if set(dict(c.blocks)) == names]
                      if configs else compile_cases(tiles, full))
             for cfg, dtype in cases:
-                constexprs = {**cfg.kwargs(), "KS": 5, "ADD_BIAS": True}
+                constexprs = {**cfg.kwargs(), "KH": 5, "KW": 3, "ADD_BIAS": True}
                 try:
                     compiled = compile_for_gpu(namespace[tiles.kernel].fn, constexprs, dtype, arch)
                     done += 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
-from phc.ir.simplify import extent, free_syms, simplify, as_int
+from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
 
 _BIN = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**", "@": "@",
         "<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
@@ -60,13 +60,17 @@ class Host:
             case n.Dim(value, axis):
                 return f"{self.expr(value)}.shape[{axis}]"
             case n.Load(tensor, index):
-                return f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]"
+                # an indexed read is a value, not a view: a later store must not change it
+                # (class I); the copy is only observable if something stores into a tensor
+                return self.read(f"{self.expr(tensor)}[{', '.join(self.index(i) for i in index)}]")
             case n.Item(value, index):
                 return f"{self.expr(value)}[{index}]"
             case n.Slice(tensor, lo, hi):
                 lo_s = "" if lo is None else f"rt.to_index({self.expr(lo)})"
                 hi_s = "" if hi is None else f"rt.to_index({self.expr(hi)})"
-                return f"{self.expr(tensor)}[{lo_s}:{hi_s}]"
+                return self.read(f"{self.expr(tensor)}[{lo_s}:{hi_s}]")     # a read is a value (class I)
+            case n.Subscript(tensor, parts):
+                return self.read(f"rt.nests.subscript({self.expr(tensor)}, ({''.join(self.part(p) + ', ' for p in parts)}))")
             case n.Bin("and" | "or" as op, a, b):
                 return f"({self.expr(a)} {op} {self.expr(b)})"
             case n.Bin("min" | "max" as op, a, b):
@@ -108,7 +112,20 @@ class Host:
                 return f"{self.expr(obj)}.{name}"
         raise EmitError(f"cannot emit {type(e).__name__}")
 
+    def read(self, code: str) -> str:
+        """An indexed read as a value: a copy, where the program stores into some tensor (else
+        no store can change it and the view is free); lists (data sets) are read as they are."""
+        return f"rt.nests.read({code})" if self.names.stores else code
+
+    def part(self, p: n.Expr) -> str:
+        """A `Range` as a Python `slice(…)` object, an index as an int."""
+        if isinstance(p, n.Range):
+            return f"slice({', '.join('None' if x is None else self.index(x) for x in (p.lo, p.hi, p.step))})"
+        return self.index(p)
+
     def index(self, i: n.Expr) -> str:
+        if isinstance(i, n.Range):          # a host store into a slice: `B[i, :2] = …`
+            return ":".join("" if x is None else self.index(x) for x in (i.lo, i.hi, i.step))
         s = self.expr(i)
         return s if _is_int_expr(i, self.names.ints) else f"rt.to_index({s})"
 
@@ -153,6 +170,13 @@ def _py_list(e) -> str:
     return repr(e.value)
 
 
+def _nonempty(a: n.Axis) -> bool:
+    """An axis that surely runs: a positive constant extent, or a whole tensor axis."""
+    ext = extent(a)
+    k = as_int(ext)
+    return (k is not None and k > 0) or isinstance(ext, n.Dim)
+
+
 def _is_int_expr(e: n.Expr, ints=frozenset()) -> bool:
     """Expressions that are Python ints at run time: shapes, integer constants, host loop
     variables, and integer arithmetic on them."""
@@ -183,10 +207,50 @@ class Nest:
     # ---- entry points
 
     def value(self, e: n.Expr) -> str:
-        """A host-level Reduce or Tabulate: the finished tensor (or scalar)."""
+        """A host-level Reduce or Tabulate: the finished tensor (or scalar). Where the nest
+        cannot be vectorised (`EmitError`: a call, a nested tabulation, …) it is evaluated point
+        by point on the host instead: slower, the same value."""
+        mark, cache = len(self.code.lines), dict(self.cache)
+        try:
+            if isinstance(e, n.Tabulate):
+                return self.tabulate(e)
+            return self.vec(e)
+        except EmitError as why:
+            if self.axes:
+                raise
+            del self.code.lines[mark:]
+            self.cache.clear()
+            self.cache.update(cache)
+            return self.host_points(e, str(why))
+
+    def host_points(self, e: n.Tabulate | n.Reduce, why: str) -> str:
+        """`e` by a Python loop over its points, each point's body a host value; the values are
+        stacked (a tabulation) or reduced (`rt.nests.reduce_values`)."""
+        c, h = self.code, self.host
+        c.line(f"# not vectorised ({why}): a host loop over the points")
+        names = {a.var: c.tmp("_p") for a in e.axes}
+        h.names.ints.update(names.values())
+        rename = {k: n.Sym(v) for k, v in names.items()}
+        sizes = []
+        for a in e.axes:
+            sizes.append(c.tmp("_n"))
+            c.line(f"{sizes[-1]} = max({h.int_expr(subst(extent(a), rename))}, 0)")
+        acc = c.tmp("_pts")
+        c.line(f"{acc} = []")
+        indent = c.indent
+        for a, size in zip(e.axes, sizes):
+            lo = h.int_expr(subst(a.lo, rename))
+            c.line(f"for {names[a.var]} in range({lo}, {lo} + {size}):")
+            c.indent += 1
+        c.line(f"{acc}.append({h.expr(subst(e.body, rename))})")
+        c.indent = indent
+        out = c.tmp("_v")
         if isinstance(e, n.Tabulate):
-            return self.tabulate(e)
-        return self.vec(e)
+            c.line(f"{out} = rt.nests.stack_values({acc}, {_tuple(sizes)})")
+        else:
+            lo = h.int_expr(subst(e.axes[0].lo, rename))
+            c.line(f"{out} = rt.nests.reduce_values({e.op.value!r}, {acc}, {lo})")
+        return out
 
     def tabulate(self, t: n.Tabulate) -> str:
         nest = Nest(self.host, self.axes + t.axes)
@@ -200,7 +264,9 @@ class Nest:
         body = nest.vec(t.body)
         sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
         if not nest.depends(t.body):
-            return f"rt.full(({sizes},), {body})"
+            # the body's kind decides the tensor's (`[len(x[i]) for i]` is an integer tensor)
+            dt = ", dtype=torch.long" if _is_int_expr(t.body, self.host.names.ints) else ""
+            return f"rt.full(({sizes},), {body}{dt})"
         return f"{body}.expand({sizes})" if not self._uses_all(nest, t.body) else body
 
     def _uses_all(self, nest, body) -> bool:
@@ -210,6 +276,9 @@ class Nest:
     # ---- helpers
 
     def size_of(self, a: n.Axis) -> str:
+        if any(self.axis_index(v) is not None and v != a.var for v in free_syms(a.lo) | free_syms(a.hi)):
+            # precondition of a vectorised nest: a rectangular box of points
+            raise EmitError(f"the range of `{a.var}` depends on an enclosing loop variable")
         if a.var not in self.sizes:
             name = self.code.tmp("_n")
             self.code.line(f"{name} = {self.host.int_expr(extent(a))}")
@@ -258,6 +327,13 @@ class Nest:
                 return f"rt.nests.arange({self.sizes[var]}, {k}, {self.rank()}, {lo}, device=rt.device())"
             case n.Load(tensor, index):
                 return self.load(tensor, index, self.axes)
+            case n.Bin("and" | "or" as op, a, b) if not (self.depends(a) and self.depends(b)):
+                # one side is a host bool (class N): it decides on the host, the other is per point
+                host, point = (a, b) if not self.depends(a) else (b, a)
+                h, p = self.host.expr(host), self.vec(point)
+                if op == "and":
+                    return f"({p} if {h} else torch.zeros_like(torch.as_tensor({p}), dtype=torch.bool))"
+                return f"(torch.ones_like(torch.as_tensor({p}), dtype=torch.bool) if {h} else {p})"
             case n.Bin("and", a, b):
                 return f"torch.logical_and({self.vec(a)}, {self.vec(b)})"
             case n.Bin("or", a, b):
@@ -282,6 +358,16 @@ class Nest:
                     return idiom
                 if c == n.Bin(">", a, n.Const(0)) and b == n.Const(0.0) or c == n.Bin(">", a, n.Const(0.0)) and b == n.Const(0.0):
                     return f"torch.relu({self.vec(a)})"     # `if x > 0: x else 0.0` (same gradient at 0)
+                if not self.depends(c):
+                    # a host condition selects on the host (class O); both branches are values
+                    # of the nest, broadcast to each other as torch.where would
+                    cond = self.host.expr(c)
+                    self.guarded += 1
+                    try:
+                        va, vb = self.vec(a), self.vec(b)
+                    finally:
+                        self.guarded -= 1
+                    return f"rt.nests.host_select({cond}, {va}, {vb})"
                 cond = self.vec(c)
                 self.guarded += 1       # a branch may read out of range where it is not selected
                 try:
@@ -370,21 +456,35 @@ class Nest:
         if not inner.depends(r.body):
             raise EmitError("a reduction of an invariant value (should have been simplified)")
         if not self._uses_all(inner, r.body):
-            full = ", ".join(inner.sizes[a.var] for a in inner.axes)
+            # the reduction axes at full size (a sum counts them); an outer axis the body does
+            # not use stays 1 and broadcasts: expanding it would reduce once per outer point
+            # (all pairs: `max_k z[b, k]` inside a nest over (b, i) cost B·n·n)
+            full = ", ".join(["-1"] * k0 + [inner.sizes[a.var] for a in r.axes])
             body = f"{body}.expand({full})"
         dims_s = _tuple(str(d) for d in dims)
+        # max/min of an empty range has no value in torch: `_nonempty` axes use torch directly,
+        # the others a runtime helper that gives the identity (-inf/+inf; for argmax `lo`, which
+        # the select around it discards) — class H
+        nonempty = all(_nonempty(a) for a in r.axes)
         match r.op:
             case n.ReduceOp.ADD:
                 return f"{body}.sum(dim={dims_s})"
-            case n.ReduceOp.MAX:
-                return f"{body}.amax(dim={dims_s})"
-            case n.ReduceOp.MIN:
-                return f"{body}.amin(dim={dims_s})"
-            case n.ReduceOp.MUL if len(dims) == 1:
-                return f"{body}.prod(dim={dims[0]})"
+            case n.ReduceOp.MAX | n.ReduceOp.MIN if nonempty:
+                # a strict scan `if e > m: m = e` keeps the first extremum: `max(dim)` sends the
+                # whole gradient to the index it returns, the first (`amax` splits it between ties)
+                fn = "max" if r.op is n.ReduceOp.MAX else "min"
+                flat = body if len(dims) == 1 else f"{body}.flatten({dims[0]})"
+                return f"{flat}.{fn}(dim={dims[0]}).values"
+            case n.ReduceOp.MAX | n.ReduceOp.MIN:
+                return f"rt.nests.extremum({body}, {dims_s}, {r.op.value!r})"
+            case n.ReduceOp.MUL:
+                # several axes: flattened into one (torch's prod takes one dim) — class A
+                return f"{body}.flatten({k0}).prod(dim={k0})" if len(dims) > 1 else f"{body}.prod(dim={k0})"
             case n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN if len(dims) == 1:
                 fn = "argmax" if r.op is n.ReduceOp.ARGMAX else "argmin"
                 lo = self.host.int_expr(r.axes[0].lo)
+                if not nonempty:
+                    return f"rt.nests.arg_extremum({body}, {dims[0]}, {fn!r}, {lo})"
                 return f"({body}.{fn}(dim={dims[0]}) + {lo})"
         raise EmitError(f"reduction {r.op.value} over several axes")
 
@@ -403,24 +503,29 @@ class Nest:
         match m:
             case I.ConvMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
+                nc = "None" if m.chan_axis is None else h.int_expr(extent(m.chan_axis))
                 return (f"rt.idioms.conv2d({x}, {h.expr(m.w)}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl}, {m.spec.padding})")
+                        f"{m.has_batch}, {m.has_out}, {m.has_chan}, {impl}, {m.spec.padding}, {nc}, {m.guarded})")
             case I.PoolMatch():
                 ni, nj = (self.sizes[a.var] for a in m.out_axes)
                 call = (f"rt.idioms.pool2d({x}, {m.spec.kind!r}, {m.spec.k}, {m.spec.stride}, {ni}, {nj}, "
-                        f"{m.ties!r}, {impl})")
+                        f"{m.ties!r}, {impl}, {m.lead + 2})")
                 return call if m.scale == 1 else f"({call} * {m.scale})"
             case I.LinearMatch():
+                nk = h.int_expr(extent(m.red_axis))
                 return (f"rt.idioms.linear({x}, {h.expr(m.w)}, {self.sizes[m.out_axis.var]}, {m.has_batch}, "
-                        f"{impl}, {m.w_transposed}, {m.x_transposed})")
+                        f"{impl}, {m.w_transposed}, {m.x_transposed}, {nk})")
         return None
 
     def impl(self, spec, x: str) -> str:
         backend = self.host.backend
+        if backend in ("triton", "auto"):
+            # the module renders a kernel for every spec called, also one the plan missed
+            self.host.names.kernel_specs.setdefault(spec.symbol, spec)
         if backend == "triton":
-            return spec.name
+            return spec.symbol
         if backend == "auto":
-            return f"({spec.name} if {x}.is_cuda else None)"
+            return f"({spec.symbol} if {x}.is_cuda else None)"
         return "None"
 
     def einsum(self, body: n.Expr, k0: int) -> str | None:

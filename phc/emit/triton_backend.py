@@ -61,7 +61,7 @@ PRELUDE_TILES = {
 
 def kernel_tiles(spec: KernelSpec) -> dict[str, KernelTiles]:
     """The configs of every kernel that `render_op(spec)` defines, by role."""
-    p = f"_{spec.name}"
+    p = spec.symbol
     if isinstance(spec, Conv2dSpec):
         return {"fwd": _gemm_tiles(f"{p}_fwd_kernel", "M", "N", "R"),
                 "bwd_input": _gemm_tiles(f"{p}_bwd_input_kernel", "M", "N", "R"),
@@ -123,26 +123,26 @@ def render_prelude() -> str:
 
 
 def render_op(spec: KernelSpec) -> str:
-    """Kernels, autograd.Function and the wrapper `spec.name` of one op; goes after the prelude."""
+    """Kernels, autograd.Function and the wrapper `spec.symbol` of one op; goes after the prelude."""
     tiles = kernel_tiles(spec)
     if isinstance(spec, Conv2dSpec):
         if spec.stride < 1 or spec.padding < 0:
             raise ValueError(f"unsupported convolution {spec!r}")
-        return _render("conv2d.py.j2", name=spec.name, stride=spec.stride,
+        return _render("conv2d.py.j2", name=spec.symbol, stride=spec.stride,
                        padding=spec.padding, bias=spec.bias, tiles=tiles)
     if isinstance(spec, Pool2dSpec):
         if spec.kind not in ("max", "min", "avg") or spec.k < 1 or spec.stride < 1:
             raise ValueError(f"unsupported pooling {spec!r}")
-        return _render("pool2d.py.j2", name=spec.name, kind=spec.kind, k=spec.k,
+        return _render("pool2d.py.j2", name=spec.symbol, kind=spec.kind, k=spec.k,
                        stride=spec.stride, tiles=tiles)
-    return _render("linear.py.j2", name=spec.name, bias=spec.bias, tiles=tiles)
+    return _render("linear.py.j2", name=spec.symbol, bias=spec.bias, tiles=tiles)
 
 
 def render_ops(specs) -> str:
     """The prelude and each distinct op once, in order of first appearance."""
     unique: dict[str, KernelSpec] = {}
     for spec in specs:
-        unique.setdefault(spec.name, spec)
+        unique.setdefault(spec.symbol, spec)
     return "\n\n".join([render_prelude(), *(render_op(s) for s in unique.values())])
 
 

@@ -26,7 +26,7 @@ class Instance:
         self._fields = tuple(p.name for p in cls.fields)
         from phc import runtime as rt
         for p, v in zip(cls.fields, values):
-            setattr(self, p.name, rt.leaf(v) if p.name in cls.grad_fields else rt.value(v))
+            setattr(self, p.name, rt.track(v) if p.name in cls.grad_fields else rt.value(v))
 
 
 class Evaluator:
@@ -57,7 +57,8 @@ class Evaluator:
     def run_function(self, f: n.Function, args, this):
         if len(args) != len(f.params):
             raise TypeError(f"{f.name} takes {len(f.params)} arguments, {len(args)} given")
-        env = {p.name: a for p, a in zip(f.params, args)}
+        from phc import runtime as rt
+        env = {p.name: rt.track(a) if p.name in f.tracked_params else a for p, a in zip(f.params, args)}
         if this is not None:
             env["this"] = this
         try:
@@ -79,7 +80,13 @@ class Evaluator:
                 v = self.expr(value, env)
                 if s.nograd and isinstance(v, torch.Tensor):
                     v = v.detach()
-                env[name] = v
+                if s.leaf:
+                    v = rt.leaf(v) if s.leaf.startswith("fresh") else rt.track(v)
+                    v = rt.storable(v) if s.leaf.endswith("+stores") else v
+                env[name] = rt.fresh_fields(v, s.fresh_fields) if s.fresh_fields else v
+            case n.SetField(obj, name, value):
+                v = self.expr(value, env)
+                setattr(self.expr(obj, env), name, rt.track(v) if s.leaf else rt.value(v))
             case n.Store(tensor, index, value):
                 t = self.expr(tensor, env)
                 t[tuple(_int(self.expr(i, env)) for i in index)] = self.expr(value, env)
@@ -101,7 +108,7 @@ class Evaluator:
                 self.expr(value, env)
             case n.Grads(targets, y, wrt):
                 ys = self.expr(y, env)
-                gs = rt.grads(ys, tuple(self.expr(w, env) for w in wrt))
+                gs = rt.grads(ys, tuple(self.expr(w, env) for w in wrt), create_graph=s.create_graph)
                 for t, g in zip(targets, gs):
                     env[t] = g
 
@@ -134,6 +141,10 @@ class Evaluator:
             case n.Slice(tensor, lo, hi):
                 t = self.expr(tensor, env)
                 return t[None if lo is None else _index(self.expr(lo, env)):None if hi is None else _index(self.expr(hi, env))]
+            case n.Subscript(tensor, parts):
+                return rt.nests.subscript(self.expr(tensor, env), tuple(
+                    slice(*(None if x is None else _index(self.expr(x, env)) for x in (p.lo, p.hi, p.step)))
+                    if isinstance(p, n.Range) else _index(self.expr(p, env)) for p in parts))
             case n.Bin(op, a, b):
                 return _binop(op, self.expr(a, env), self.expr(b, env))
             case n.Un(op, a):
@@ -172,7 +183,9 @@ class Evaluator:
         if func in self.functions:
             return self.call(func, *args)
         if func in self.classes:
-            return Instance(self.classes[func], args)
+            cls = self.classes[func]
+            defaults = cls.defaults[len(args):] if cls.defaults else ()
+            return Instance(cls, list(args) + [self.expr(d, env) for d in defaults])
         return getattr(rt, func)(*args)
 
     def reduce(self, op, axes, body, env):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from phc import ast as A
 from phc.ir import nodes as n
-from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, subst, uses,
-                             contains)
+from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, simplify_index,
+                             subst, uses, contains)
 
 MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
 RUNTIME = {"create_dataset", "create_mnist", "create_digits", "physika_print", "print", "summary",
@@ -79,7 +79,11 @@ def _lower_class(prog: Program, c: A.ClassDef) -> n.ClassIR:
     fields = tuple(n.Param(p.name, type_text(p.type)) for p in c.params) + \
         tuple(n.Param(d.name, type_text(d.type)) for d in c.fields)
     methods = tuple(_lower_function(prog, m, c) for m in c.methods)
-    return n.ClassIR(c.name, fields, methods)
+    # a field declared with a value may be left out of the constructor call: its default
+    at_class = FnLowering(prog, None, owner=c, lazy=False)
+    defaults = tuple(None for _ in c.params) + \
+        tuple(None if d.value is None else at_class.lower_decl_value(d.type, d.value) for d in c.fields)
+    return n.ClassIR(c.name, fields, methods, defaults=defaults)
 
 
 def type_text(t: A.TypeExpr | None) -> str:
@@ -126,6 +130,12 @@ class FnLowering:
         self.defined: set[str] = set(self.locals)   # params, then names bound so far
         self.scope_binders: set[str] = set()        # comprehension variables being lowered
         self.in_nest = False                         # inside NestExec's symbolic execution
+        # `grad` differentiates with respect to a value by identity: its targets are never
+        # substituted into their uses (that would make `grad(y, b)` a derivative by `a * 2`)
+        self.grad_names = _grad_target_names(fn.body) if fn else set()
+        # declared element kinds (`x: ℝ = …`, parameters): later assignments keep them
+        self.declared: dict[str, A.Scalar] = {p.name: p.type.scalar for p in fn.params
+                                              if p.type is not None and not p.type.class_name} if fn else {}
 
     # ---- names
 
@@ -141,8 +151,11 @@ class FnLowering:
         self.block(stmts)
         if self.is_main:
             self.flush()
-            return tuple(_eliminate_dead_allocs(_group_grads(self.out)))
-        return tuple(_fold_return(_dead_code(_eliminate_dead_allocs(_group_grads(self.out)))))
+            return tuple(_eliminate_dead_allocs(_group_grads(self.out, self._builtin_grad())))
+        return tuple(_fold_return(_dead_code(_eliminate_dead_allocs(_group_grads(self.out, self._builtin_grad())))))
+
+    def _builtin_grad(self) -> bool:
+        return "grad" not in self.prog.functions
 
     def block(self, stmts):
         for s in stmts:
@@ -157,12 +170,19 @@ class FnLowering:
             if names is None or k in names or free_syms(self.env[k]) & set(names or ()):
                 self.emit(n.Assign(k, self.env.pop(k)))
 
+    def flush_before_store(self, tensor: n.Expr):
+        """A store is visible through every alias of its array: pending reads of any tensor
+        (`a = y[0]` kept as `x[0]` after `y = x`) are materialised before it (class I)."""
+        reads = [k for k, v in self.env.items()
+                 if contains(v, lambda x: isinstance(x, (n.Load, n.Slice, n.Reshape)))]
+        self.flush(reads + [_root_name(tensor)])
+
     def define(self, name: str, value: n.Expr, span: A.Span):
         value = simplify(value, frozenset(self.int_syms))
         self.defined.add(name)
         # values computed from the old binding of `name` must be materialised first
         self.flush([k for k, v in self.env.items() if k != name and uses(v, name)])
-        if self.lazy and _cheap(value) and not uses(value, name):
+        if self.lazy and _cheap(value) and not uses(value, name) and name not in self.grad_names:
             self.env[name] = value
             return
         self.env.pop(name, None)
@@ -171,24 +191,31 @@ class FnLowering:
     def stmt(self, s):
         match s:
             case A.Decl(name, t, value):
+                if not t.class_name:
+                    self.declared[name] = t.scalar
                 v = self.lower_decl_value(t, value)
                 self.define(name, v, s.span)
             case A.Assign(A.Name(name), value):
-                self.define(name, self.expr(value), s.span)
+                self.define(name, self.declared_kind(name, self.expr(value), value), s.span)
+            case A.Assign(A.Attribute(obj, attr) as target, value):
+                self.set_field(target, obj, attr, self.expr(value), s.span)
+            case A.AugAssign(A.Attribute(obj, attr) as target, op, value):
+                old = n.Attr(self.expr(obj), attr)
+                self.set_field(target, obj, attr, n.Bin(op, old, self.expr(value)), s.span)
             case A.Assign(target, value):
                 tensor, index = self.store_target(target)
-                self.flush([_root_name(tensor)])
+                self.flush_before_store(tensor)
                 self.emit(n.Store(tensor, index, self.expr(value), s.span))
             case A.AugAssign(A.Name(name), op, value):
                 self.define(name, n.Bin(op, self.name(name), self.expr(value)), s.span)
             case A.AugAssign(target, op, value):
                 tensor, index = self.store_target(target)
-                self.flush([_root_name(tensor)])
+                self.flush_before_store(tensor)
                 self.emit(n.Store(tensor, index, n.Bin(op, n.Load(tensor, index), self.expr(value)), s.span))
             case A.ExprStmt(expr):
                 self.expr_stmt(expr, s.span)
             case A.Return(value):
-                self.emit(n.Return(None if value is None else self.expr(value), s.span))
+                self.emit(n.Return(None if value is None else self.returned(value), s.span))
             case A.If(cond, body, orelse):
                 self.host_if(s)
             case A.For():
@@ -196,13 +223,45 @@ class FnLowering:
             case A.FuncDef() | A.ClassDef():
                 pass    # nested definitions are not part of the numeric core
 
+    def set_field(self, target: A.Attribute, obj, attr: str, value: n.Expr, span):
+        """`obj.attr = value`: pending values that read the instance are computed first."""
+        from phc.types import TensorT, ScalarT
+        instance = self.expr(obj)
+        self.flush(list(free_syms(instance)))
+        kind = self.prog.types.get(target)
+        if isinstance(kind, (TensorT, ScalarT)) and kind.kind is A.Scalar.REAL:
+            value = _to_real(value)
+        self.emit(n.SetField(instance, attr, simplify(value, frozenset(self.int_syms)), span))
+
     def lower_decl_value(self, t: A.TypeExpr, value) -> n.Expr:
         if value is None:
             shape = tuple(self.expr(d) for d in t.dims)
             return n.Full(shape, n.Const(0.0)) if shape else n.Const(0.0)
-        v = self.expr(value)
-        if t.scalar is A.Scalar.REAL:
+        return self.as_kind(t.scalar, self.expr(value), value)
+
+    # ---- kinds: the declared type decides real vs integer (class F, U)
+
+    def kind_of(self, e) -> A.Scalar | None:
+        from phc.types import ScalarT, TensorT
+        t = self.prog.types.get(e)
+        return t.kind if isinstance(t, (ScalarT, TensorT)) else None
+
+    def as_kind(self, kind: A.Scalar | None, v: n.Expr, ast_value) -> n.Expr:
+        """`v` converted to the declared element kind: an integer value declared ℝ is real."""
+        if kind is A.Scalar.REAL and (isinstance(v, (n.Const, n.ArrayLit))
+                                      or self.kind_of(ast_value) in (A.Scalar.NAT, A.Scalar.INT)
+                                      or _integer_valued(v, frozenset(self.int_syms))):
             return _to_real(v)
+        return v
+
+    def declared_kind(self, name: str, v: n.Expr, ast_value) -> n.Expr:
+        return self.as_kind(self.declared.get(name), v, ast_value)
+
+    def returned(self, value) -> n.Expr:
+        ret = self.fn.ret if self.fn is not None else None
+        v = self.expr(value)
+        if ret is not None and not ret.class_name:
+            return self.as_kind(ret.scalar, v, value)
         return v
 
     def expr_stmt(self, e, span):
@@ -240,20 +299,52 @@ class FnLowering:
         sub = FnLowering(self.prog, self.fn, self.owner, lazy=False)
         sub.locals, sub.counter, sub.int_syms = self.locals, self.counter, self.int_syms
         sub.defined, sub.scope_binders = self.defined, self.scope_binders
+        sub.declared = self.declared
         sub.block(stmts)
         sub.flush()
-        return tuple(_group_grads(sub.out))
+        return tuple(_group_grads(sub.out, self._builtin_grad()))
 
     def for_loop(self, s: A.For):
         try:
-            stmts, updates = NestExec(self, s).run()
+            nest = NestExec(self, s)
+            stmts, updates = nest.run()
         except NotAffine as why:
             self.host_loop(s, str(why))
             return
         for st in stmts:
             self.emit(st)
+        self.assign_simultaneously(updates, s.span)
+        self.bind_after_loop(nest, s.span)
+
+    def bind_after_loop(self, nest: "NestExec", span):
+        """The loop variable and the loop's locals after a loop that became a nest: bound when
+        the loop ran at least once (as a host loop would leave them)."""
+        if not nest.escaping:
+            return
+        axis = nest.top_axes[0]
+        count = as_int(extent(axis))
+        if count is not None and count > 0:
+            for name, value in nest.escaping.items():
+                self.define(name, value, span)
+            return
+        self.flush(set(nest.escaping))      # they are rebound (what reads their old value first)
+        body = tuple(n.Assign(k, simplify(v, frozenset(self.int_syms)), span) for k, v in nest.escaping.items())
+        self.defined |= set(nest.escaping)
+        self.emit(n.If(simplify(n.Bin(">", axis.hi, axis.lo), frozenset(self.int_syms)), body, (), span))
+
+    def assign_simultaneously(self, updates: dict[str, n.Expr], span):
+        """The loop's scalar updates all read the values from before the loop (`bj` compares
+        with the old `best`): an old value that another update reads is kept in a temporary
+        before any is assigned (class AF)."""
+        saved = {}
+        for name in updates:
+            if any(uses(v, name) for k, v in updates.items() if k != name):
+                self.flush([name])
+                tmp = self.fresh(f"_{name}_old")
+                self.emit(n.Assign(tmp, self.name(name), span))
+                saved[name] = n.Sym(tmp)
         for name, value in updates.items():
-            self.define(name, value, s.span)
+            self.define(name, subst(value, {k: t for k, t in saved.items() if k != name}), span)
 
     def host_loop(self, s: A.For, why: str):
         names = _read_names(s) | _assigned_names([s])
@@ -282,7 +373,12 @@ class FnLowering:
                 for k, i in enumerate(idx):
                     if isinstance(i, A.Name) and i.id == var:
                         return n.Dim(self.expr(base), k)
-        raise NotAffine(f"cannot infer the range of `{var}`: it indexes no array")
+        # the program has no meaning (docs: the range comes from a plain index): a diagnostic,
+        # not a NotAffine, which would escape as a traceback (class V)
+        from phc.diagnostics import PhcError, error
+        raise PhcError([error(f"cannot infer the range of `{var}`: it indexes no array plainly",
+                              getattr(where, "span", A.NOSPAN), hint=f"write `for {var}: ℕ(n) -> …`",
+                              filename=self.prog.ast.filename)])
 
     def store_target(self, target) -> tuple[n.Expr, tuple[n.Expr, ...]]:
         if isinstance(target, A.Index):
@@ -294,12 +390,32 @@ class FnLowering:
     # ---- expressions
 
     def name(self, name: str) -> n.Expr:
+        if name not in self.env and name not in self.locals and name in self.signature_dims():
+            return self.signature_dims()[name]          # `C: ℝ[n, o]` with B: ℝ[n, o] (R02)
         return self.env.get(name, n.Sym(name))
+
+    def signature_dims(self) -> dict[str, n.Expr]:
+        """A signature's dimension symbols as shapes of the parameters: `m` in `A: ℝ[m, n]` is
+        `dim(A, 0)` (the first parameter that names it)."""
+        if not hasattr(self, "_sig_dims"):
+            self._sig_dims: dict[str, n.Expr] = {}
+            for p in (self.fn.params if self.fn else ()):
+                for k, d in enumerate(p.type.dims if p.type is not None else ()):
+                    if isinstance(d, A.Name) and d.id not in self._sig_dims:
+                        self._sig_dims[d.id] = n.Dim(n.Sym(p.name), k)
+        return self._sig_dims
+
+    def part(self, e) -> n.Expr:
+        """One subscript: an index, or a slice as a `Range`."""
+        if isinstance(e, A.Slice):
+            lower = lambda x: None if x is None else self._expr(x)      # noqa: E731
+            return n.Range(lower(e.lo), lower(e.hi), lower(e.step))
+        return self._expr(e)
 
     def index_expr(self, e) -> n.Expr:
         if isinstance(e, A.Slice):
-            raise NotAffine("slices are host code")
-        return self.expr(e)
+            return simplify(self.part(e), frozenset(self.int_syms))      # a host slice store
+        return simplify_index(self._expr(e), frozenset(self.int_syms))
 
     def expr(self, e) -> n.Expr:
         return simplify(self._expr(e), frozenset(self.int_syms))
@@ -332,6 +448,8 @@ class FnLowering:
                 return self.call(e)
             case A.Comprehension():
                 return self.comprehension(e)
+            case A.Slice():
+                raise NotAffine("slices are host code")
             case A.Sample(dist, params, shape):
                 return n.Sample(dist, tuple(self._expr(p) for p in params), tuple(_floor(self._expr(d)) for d in shape))
         raise NotAffine(f"unsupported expression {type(e).__name__}")
@@ -344,10 +462,11 @@ class FnLowering:
         base, idx = _flatten_index(e, self.prog.types)
         t = self._expr(base)
         if any(isinstance(i, A.Slice) for i in idx):
-            if len(idx) == 1:
+            if len(idx) == 1 and idx[0].step is None:
                 s = idx[0]
                 return n.Slice(t, None if s.lo is None else self._expr(s.lo), None if s.hi is None else self._expr(s.hi))
-            raise NotAffine("multi-axis slices are not supported")
+            # steps and several axes (`x[::2]`, `x[:, 0]`): Python slicing on the host
+            return n.Subscript(t, tuple(self.part(i) for i in idx))
         return n.Load(t, tuple(self._expr(i) for i in idx))
 
     def comprehension(self, e: A.Comprehension) -> n.Expr:
@@ -362,14 +481,60 @@ class FnLowering:
         self.int_syms.add(var)
         self.scope_binders.add(var)
         try:
-            body = self._expr(e.body)
+            trailing, body = self.point_body(e.body, var)
         finally:
             self.scope_binders.discard(var)
             if saved is None:
                 self.env.pop(e.var, None)
             else:
                 self.env[e.var] = saved
-        return n.Tabulate((n.Axis(var, lo, hi),), body)
+        return n.Tabulate((n.Axis(var, lo, hi),) + trailing, body)
+
+    def point_body(self, e, var: str) -> tuple[tuple[n.Axis, ...], n.Expr]:
+        """A comprehension's body. A sub-tensor computed elementwise (`x[i] * 2.0`) is tabulated
+        over its own axes too, element by element (`x[i, e] * 2.0`): a nest computes numbers, and
+        a plain sub-tensor load is the only tensor-valued body the emitter vectorises (class C2).
+        A sub-tensor body that is not elementwise (`x[i] @ w`) is marked `host_value`: the
+        emitter evaluates it point by point on the host."""
+        body = self._expr(e)
+        rank = self.rank_of(e)
+        if not rank or not isinstance(simplify(body), (n.Bin, n.Un, n.Select)):
+            return (), body
+        idx_vars = [self.fresh("e") for _ in range(rank)]
+        self.int_syms.update(idx_vars)
+        shapes: list[n.Expr] = []
+        try:
+            elem = self.element_at(e, tuple(n.Sym(v) for v in idx_vars), shapes)
+            axes = tuple(n.Axis(v, n.Const(0), simplify(n.Dim(shapes[0], k), frozenset(self.int_syms)))
+                         for k, v in enumerate(idx_vars))
+            if any(uses(a.hi, var) for a in axes):
+                raise NotAffine("the element shape depends on the comprehension variable")
+            return axes, elem
+        except (NotAffine, IndexError):
+            return (), n.Call("host_value", (body,))
+
+    def element_at(self, e, idx: tuple[n.Expr, ...], shapes: list) -> n.Expr:
+        """The element at `idx` of the AST value `e` of rank len(idx); NotAffine where `e` is not
+        an elementwise expression of same-rank tensors and numbers."""
+        rank = self.rank_of(e)
+        if rank == 0:
+            return self._expr(e)
+        if rank != len(idx):
+            raise NotAffine("operands of different ranks")
+        match e:
+            case A.BinOp(op, l, r) if op in ("+", "-", "*", "/", "**", "//", "%"):
+                return n.Bin(op, self.element_at(l, idx, shapes), self.element_at(r, idx, shapes))
+            case A.UnaryOp("-", x):
+                return n.Un("neg", self.element_at(x, idx, shapes))
+            case A.UnaryOp("+", x):
+                return self.element_at(x, idx, shapes)
+            case A.Call(A.Name(f), (a,)) if f in MATH and f not in self.prog.functions and f not in self.locals:
+                return n.Un(f, self.element_at(a, idx, shapes))
+            case A.Index() | A.Name():
+                v = self._expr(e)
+                shapes.append(v)
+                return n.Load(v, idx)
+        raise NotAffine("not an elementwise expression")
 
     def call(self, e: A.Call) -> n.Expr:
         args = tuple(self._expr(a) for a in e.args)
@@ -383,7 +548,7 @@ class FnLowering:
             case A.Name(name) if name in self.prog.classes:
                 return n.Call(name, args)
             case A.Name(name):
-                return self.builtin(name, args)
+                return self.builtin(name, args, e.args)
         raise NotAffine("unsupported call")
 
     def user_call(self, name: str, args) -> n.Expr:
@@ -411,7 +576,19 @@ class FnLowering:
         self.defined.add(tmp)
         return n.Sym(tmp)
 
-    def builtin(self, name: str, args) -> n.Expr:
+    def rank_of(self, e) -> int | None:
+        """The rank the checker gave the AST expression `e` (None: not known)."""
+        from phc.types import ScalarT, TensorT
+        t = self.prog.types.get(e)
+        if isinstance(t, TensorT):
+            return t.rank
+        return 0 if isinstance(t, ScalarT) else None
+
+    def builtin(self, name: str, args, ast_args=()) -> n.Expr:
+        if name in _ELEMENT_REDUCTIONS and len(args) == 1 and ast_args:
+            red = self.element_reduction(name, args[0], self.rank_of(ast_args[0]))
+            if red is not None:
+                return red
         if name == "len" and len(args) == 1:
             return n.Dim(args[0], 0)
         if name in MATH and len(args) == 1:
@@ -420,13 +597,44 @@ class FnLowering:
             # an allocation, like a comprehension of a constant: a following nest may overwrite it
             return n.Full(tuple(_floor(a) for a in args), n.Const(0.0 if name == "zeros" else 1.0))
         if name == "sum" and len(args) == 1:
-            a = args[0]
-            if isinstance(a, n.Tabulate):
-                return n.Reduce(n.ReduceOp.ADD, a.axes, a.body)
-            return n.Un("sum", a)
+            return n.Un("sum", args[0])
         if name in ("max", "min") and len(args) == 2:
             return n.Bin(name, args[0], args[1])
         return n.Call(name, args)
+
+
+    def element_reduction(self, name: str, a: n.Expr, rank: int | None) -> n.Expr | None:
+        """`sum(v)` (`max`, `min`, `argmax`) of a rank-r value as a Reduce over all r of its axes,
+        where `_reduces_inside_nest` holds; elsewhere the runtime call (whole-tensor) is kept."""
+        if not _reduces_inside_nest(a, rank, self.in_nest, self.scope_binders):
+            return None
+        op = _ELEMENT_REDUCTIONS[name]
+        lead, body = (a.axes, a.body) if isinstance(a, n.Tabulate) else ((), a)
+        trailing = rank - len(lead)
+        if op is n.ReduceOp.ARGMAX and rank != 1:
+            return None             # the flat index of a matrix's maximum stays the runtime's
+        axes = []
+        for k in range(trailing):
+            var = self.fresh("e")
+            self.int_syms.add(var)
+            axes.append(n.Axis(var, n.Const(0), n.Dim(body, k)))
+        if axes:
+            body = n.Load(body, tuple(n.Sym(x.var) for x in axes))
+        return simplify(n.Reduce(op, tuple(lead) + tuple(axes), body), frozenset(self.int_syms))
+
+
+_ELEMENT_REDUCTIONS = {"sum": n.ReduceOp.ADD, "max": n.ReduceOp.MAX, "min": n.ReduceOp.MIN,
+                       "argmax": n.ReduceOp.ARGMAX}
+
+
+def _reduces_inside_nest(a: n.Expr, rank: int | None, in_nest: bool, binders) -> bool:
+    """Precondition of lowering a whole-value reduction to a Reduce: the value's rank is known
+    and it is a comprehension, or it is computed per point of a nest (depends on a nest or
+    comprehension variable): there the emitter would otherwise apply the runtime's whole-tensor
+    `sum` to the nest's view of every point at once (class C1)."""
+    if rank is None or rank < 1 or (isinstance(a, n.Tabulate) and rank < len(a.axes)):
+        return False
+    return isinstance(a, n.Tabulate) or in_nest or bool(free_syms(a) & set(binders))
 
 
 # ---------------------------------------------------------------- loop nests
@@ -443,18 +651,38 @@ class NestExec:
         self.host, self.loop = host, loop
 
     def run(self):
-        env = dict(self.host.env)
+        # a tensor the loop stores into is read as itself, never as its pending value (`r[i] =
+        # 1.0; r[i] = r[i] + 2.0` must not read the zeros before the loop): then `finish` sees
+        # the read and checks it
+        stored = _stored_tensors(self.loop)
+        env = {k: v for k, v in self.host.env.items() if k not in stored}
         stores: list[tuple[tuple[n.Axis, ...], n.Store]] = []
+        self.top_axes: list[n.Axis] = []
         env = self.exec_for(self.loop, (), env, stores)
+        self.escaping = self.last_values(env)
         stmts = self.finish(stores)
         # names first assigned inside the loop are loop-local: their last value does not escape
-        updates = {k: v for k, v in env.items() if self.host.env.get(k) != v
-                   and k in _assigned_names([self.loop]) and k in self.host.defined}
+        # in source order: compilation must not depend on the hash seed (class AF)
+        updates = {k: env[k] for k in _assigned_in_order([self.loop]) if k in env
+                   and self.host.env.get(k) != env[k] and k in self.host.defined}
         for k, v in updates.items():
             if _impure(v):
                 raise NotAffine(f"`{k}` is computed with a call")
             _check_affine_value(v)
         return stmts, updates
+
+    def last_values(self, env) -> dict[str, n.Expr]:
+        """Names first bound inside the loop stay visible after it (docs): the loop variable is
+        its last value, a local its value in the last iteration (class M). Values that are not
+        plain expressions (a call) are left unbound, as before."""
+        out = {}
+        for var, axis in zip(self.loop.vars, self.top_axes):
+            out[var] = simplify(n.Bin("-", axis.hi, n.Const(1)), self._ints())
+        for k in _assigned_in_order(self.loop.body):
+            if k in env and k not in self.host.defined and k not in out and not _impure(env[k]) \
+                    and not any(x.startswith("⟨") for x in free_syms(env[k])):
+                out[k] = env[k]
+        return out
 
     # ---- statements inside the nest
 
@@ -467,10 +695,10 @@ class NestExec:
         h = self.host
         match s:
             case A.Decl(name, t, value) if value is not None and not t.dims:
-                v = self.value(value, env)
-                return {**env, name: _to_real(v) if t.scalar is A.Scalar.REAL else v}
+                h.declared[name] = t.scalar
+                return {**env, name: h.as_kind(t.scalar, self.value(value, env), value)}
             case A.Assign(A.Name(name), value):
-                return {**env, name: self.value(value, env)}
+                return {**env, name: h.declared_kind(name, self.value(value, env), value)}
             case A.AugAssign(A.Name(name), op, value):
                 old = env.get(name, n.Sym(name))
                 return {**env, name: n.Bin(op, old, self.value(value, env))}
@@ -479,11 +707,16 @@ class NestExec:
                 tensor = n.Sym(base.id) if isinstance(base, A.Name) else self.value(base, env)
                 if not isinstance(tensor, n.Sym):
                     raise NotAffine("stores into a computed tensor")
-                index = tuple(self.value(i, env) for i in idx)
+                index = tuple(simplify_index(self.value(i, env), self._ints()) for i in idx)
                 v = self.value(value, env)
+                element_axes, element = self.element_store(value, env)
+                if element_axes:
+                    # a sub-tensor store (`r[i] = x[i] * 2.0`): one store per element
+                    v = element
+                    index = index + tuple(n.Sym(a.var) for a in element_axes)
                 if isinstance(s, A.AugAssign):
                     v = n.Bin(s.op, n.Load(tensor, index), v)
-                stores.append((loops, n.Store(tensor, index, simplify(v, self._ints()), s.span)))
+                stores.append((tuple(loops) + element_axes, n.Store(tensor, index, simplify(v, self._ints()), s.span)))
                 return env
             case A.If(cond, body, orelse):
                 c = self.value(cond, env)
@@ -516,11 +749,35 @@ class NestExec:
             v = h.expr(e)
         finally:
             h.env, h.in_nest = saved, saved_nest
+        if contains(v, lambda x: isinstance(x, (n.Subscript, n.Range))):
+            raise NotAffine("slices are host code")
         if _impure(v):
             call = next(x for x in _walk(v) if isinstance(x, (n.Call, n.Sample)))
             what = f"calls `{call.func}`" if isinstance(call, n.Call) else "samples"
             raise NotAffine(what)
         return v
+
+    def element_store(self, value, env) -> tuple[tuple[n.Axis, ...], n.Expr | None]:
+        """For a stored value of rank r > 0: r element axes and the value's element at them
+        (`element_at`); NotAffine where it is not elementwise (the loop stays on the host)."""
+        h = self.host
+        rank = h.rank_of(value)
+        if not rank:
+            return (), None
+        saved, saved_nest = h.env, h.in_nest
+        h.env, h.in_nest = env, True
+        try:
+            names = [h.fresh("e") for _ in range(rank)]
+            h.int_syms.update(names)
+            shapes: list[n.Expr] = []
+            elem = h.element_at(value, tuple(n.Sym(v) for v in names), shapes)
+            if not shapes:
+                raise NotAffine("a sub-tensor store of a value with no shape to follow")
+            axes = tuple(n.Axis(v, n.Const(0), simplify(n.Dim(shapes[0], k), self._ints()))
+                         for k, v in enumerate(names))
+        finally:
+            h.env, h.in_nest = saved, saved_nest
+        return axes, simplify(elem, self._ints())
 
     def exec_for(self, s: A.For, loops, env, stores):
         h = self.host
@@ -528,18 +785,23 @@ class NestExec:
         inner_env = dict(env)
         for var in s.vars:
             saved = h.env
-            h.env = inner_env
+            # a bound may read the shape of a tensor the loop stores into (its pending value's
+            # shape: a store does not change it)
+            h.env = {**{k: v for k, v in self.host.env.items() if isinstance(v, n.Full)}, **inner_env}
             try:
                 axis = h.loop_axis(s, var)
             finally:
                 h.env = saved
+            _check_rectangular(axis, var, tuple(loops) + tuple(axes))
             new = h.fresh(var)
             h.int_syms.add(new)
             axis = n.Axis(new, axis.lo, axis.hi)
             inner_env[var] = n.Sym(new)
             axes.append(axis)
+        if not loops:
+            self.top_axes = list(axes)
         # markers for every scalar the body may update
-        updated = _assigned_names(s.body) - set(s.vars)
+        updated = [k for k in _assigned_in_order(s.body) if k not in s.vars]
         markers = {k: n.Sym(f"⟨{k}⟩") for k in updated}
         body_env = {**inner_env, **markers}
         out = self.exec_block(s.body, tuple(loops) + tuple(axes), body_env, stores)
@@ -571,14 +833,17 @@ class NestExec:
                 red = n.Reduce(kind, tuple(axes), e)
                 return simplify(n.Select(n.Bin(op, red, old), red, old), ints)
             case n.Select(n.Bin(">" | "<" as op, e, a), v, a2) if a2 == m and len(axes) == 1 \
-                    and v == n.Sym(axes[0].var) and len(others) == 1 and a == markers[others[0]] \
+                    and _is_index_of(v, axes[0]) and len(others) == 1 and a == markers[others[0]] \
                     and out.get(others[0]) == n.Select(n.Bin(op, e, a), e, a):
                 # argmax / argmin: `if e > best: best = e; idx = i`
                 partner_old = env.get(others[0], n.Sym(others[0]))
                 kind = n.ReduceOp.MAX if op == ">" else n.ReduceOp.MIN
                 arg = n.ReduceOp.ARGMAX if op == ">" else n.ReduceOp.ARGMIN
                 best = n.Reduce(kind, tuple(axes), e)
-                return simplify(n.Select(n.Bin(op, best, partner_old), n.Reduce(arg, tuple(axes), e), old), ints)
+                found = n.Reduce(arg, tuple(axes), e)
+                if isinstance(v, n.Un):
+                    found = n.Un("float", found)        # `idx: ℝ` holds the index as a real
+                return simplify(n.Select(n.Bin(op, best, partner_old), found, old), ints)
         raise NotAffine(f"`{name}` carries a value from one iteration to the next")
 
     def _ints(self):
@@ -589,6 +854,10 @@ class NestExec:
     def finish(self, stores) -> list[n.Stmt]:
         out: list[n.Stmt] = []
         written = {s.tensor.name for _, s in stores}
+        # an alias pending as another name (`y = x`) writes that tensor too
+        written |= {self.host.env[w].name for w in list(written) if isinstance(self.host.env.get(w), n.Sym)}
+        _check_no_scan(stores)
+        _check_fission_legal(stores)
         for loops, st in stores:
             for other in written:
                 if uses(st.value, other) and contains(st.value, lambda x: isinstance(x, n.Load) and x.tensor == n.Sym(other)):
@@ -608,7 +877,7 @@ class NestExec:
                 h.env.pop(name)
                 value = simplify(n.Tabulate(tuple(loops), st.value), frozenset(h.int_syms))
                 if full != "identity":
-                    value = n.Reshape(value, pending.shape)
+                    value = simplify(n.Reshape(value, pending.shape), frozenset(h.int_syms))
                 return n.Assign(name, value, st.span)
         _check_injective(st, loops)
         h.flush([name])
@@ -714,6 +983,45 @@ def linear_form(e: n.Expr, vars):
     return _linear(e, list(vars))
 
 
+def _check_rectangular(axis: n.Axis, var: str, enclosing) -> None:
+    """Precondition of a loop nest: every bound is invariant in the enclosing nest's loops (a
+    triangular `for j: ℕ(i + 1)` keeps the outer loop on the host — classes K, K2, R01)."""
+    bound = free_syms(axis.lo) | free_syms(axis.hi)
+    outer = [a.var for a in enclosing if a.var in bound]
+    if outer:
+        raise NotAffine(f"the range of `{var}` depends on an enclosing loop variable: not rectangular")
+
+
+def _check_no_scan(stores):
+    """Precondition of vectorising stores: no stored value (or index) reads a scalar that the
+    loop carries (`run += v[i]; r[i] = run` is a running scan: it stays a serial host loop)."""
+    for _, st in stores:
+        for e in (st.value,) + tuple(st.index):
+            carried = sorted(x[1:-1] for x in free_syms(e) if x.startswith("⟨"))
+            if carried:
+                raise NotAffine(f"stores `{carried[0]}`, which the loop carries from one iteration "
+                                "to the next (a running scan)")
+
+
+def _check_fission_legal(stores):
+    """Precondition of loop distribution (each store becomes its own nest, all iterations of the
+    first before any of the second): two stores into one tensor must write the same element in
+    the same iteration (identical, injective indices); otherwise their writes may overlap across
+    iterations and the order would change (class X)."""
+    by_tensor: dict[str, list] = {}
+    for loops, st in stores:
+        by_tensor.setdefault(st.tensor.name, []).append((loops, st))
+    for name, group in by_tensor.items():
+        if len(group) < 2:
+            continue
+        first_loops, first = group[0]
+        for loops, st in group[1:]:
+            if st.index != first.index or loops != first_loops:
+                raise NotAffine(f"two stores into `{name}` may write the same element in different "
+                                "iterations: distributing them would reorder the writes")
+        _check_injective(first, first_loops)
+
+
 def _check_affine(st: n.Store, loops):
     vars = [a.var for a in loops]
     bound = set(vars)
@@ -794,7 +1102,26 @@ def _to_real(v: n.Expr) -> n.Expr:
         return n.Const(float(v.value))
     if isinstance(v, n.ArrayLit):
         return _real_array(v)
-    return v
+    from phc.ir.simplify import is_real
+    if isinstance(v, n.Const) or is_real(v):
+        return v
+    return simplify(n.Un("float", v))
+
+
+def _integer_valued(v: n.Expr, ints) -> bool:
+    """Provably an integer (or integer tensor) value: what a declaration of ℝ must convert."""
+    from phc.ir.simplify import is_integral
+    match v:
+        case n.Tabulate(_, body):
+            return _integer_valued(body, ints)
+        case n.Full(_, _, dtype) | n.ArrayLit(_, dtype):
+            return dtype is n.DType.I64
+    return is_integral(v, ints)
+
+
+def _is_index_of(v: n.Expr, axis: n.Axis) -> bool:
+    """`i` or `float(i)` (an index stored into a variable declared ℝ)."""
+    return v == n.Sym(axis.var) or v == n.Un("float", n.Sym(axis.var))
 
 
 def _real_array(v: n.ArrayLit) -> n.ArrayLit:
@@ -807,7 +1134,7 @@ def _cheap(v: n.Expr) -> bool:
     and pending allocations (which a following nest may overwrite)."""
     if isinstance(v, n.Full):
         return True
-    return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice)))
+    return not contains(v, lambda x: isinstance(x, (n.Reduce, n.Tabulate, n.Call, n.Sample, n.ArrayLit, n.Full, n.Reshape, n.Slice, n.Subscript)))
 
 
 def _flatten_index(e: A.Index, types=None):
@@ -824,6 +1151,32 @@ def _flatten_index(e: A.Index, types=None):
 
 def _root_name(e: n.Expr) -> str:
     return e.name if isinstance(e, n.Sym) else ""
+
+
+def _stored_tensors(loop: A.For) -> set[str]:
+    """Names of the tensors a loop stores into (`r[i] = …`, `r[i] += …`)."""
+    out = set()
+    for x in A.walk(loop):
+        if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Index):
+            base, _ = _flatten_index(x.target)
+            if isinstance(base, A.Name):
+                out.add(base.id)
+    return out
+
+
+def _assigned_in_order(stmts) -> list[str]:
+    """The names `_assigned_names` gives, in source order."""
+    out: dict[str, None] = {}
+    for s in stmts:
+        for x in A.walk(s):
+            if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
+                out[x.target.id] = None
+            elif isinstance(x, A.Decl):
+                out[x.name] = None
+            elif isinstance(x, A.For):
+                for v in x.vars:
+                    out[v] = None
+    return list(out)
 
 
 def _assigned_names(stmts) -> set[str]:
@@ -843,11 +1196,12 @@ def _read_names(s) -> set[str]:
     return {x.id for x in A.walk(s) if isinstance(x, A.Name)}
 
 
-def _group_grads(stmts: list[n.Stmt]) -> list[n.Stmt]:
-    """Adjacent `t = grad(y, x)` with the same `y` become one `Grads` (one backward pass)."""
+def _group_grads(stmts: list[n.Stmt], builtin: bool = True) -> list[n.Stmt]:
+    """Adjacent `t = grad(y, x)` with the same `y` become one `Grads` (one backward pass);
+    not where the program defines its own `grad`."""
     out: list[n.Stmt] = []
     for s in stmts:
-        g = _as_grad(s)
+        g = _as_grad(s) if builtin else None
         if g is not None and out and isinstance(out[-1], n.Grads) and out[-1].y == g[1] \
                 and not any(uses(w, t) for t in out[-1].targets for w in (g[1], g[2])):
             prev = out[-1]
@@ -866,6 +1220,13 @@ def _as_grad(s):
     return None
 
 
+def _grad_target_names(stmts) -> set[str]:
+    """Names that some `grad(y, name)` in these statements differentiates."""
+    return {x.args[1].id for s in stmts for x in A.walk(s)
+            if isinstance(x, A.Call) and isinstance(x.func, A.Name) and x.func.id == "grad"
+            and len(x.args) == 2 and isinstance(x.args[1], A.Name)}
+
+
 def _single_return(block) -> bool:
     return len(block) == 1 and isinstance(block[0], n.Return) and block[0].value is not None
 
@@ -878,14 +1239,24 @@ def _dead_code(stmts: list[n.Stmt]) -> list[n.Stmt]:
     while changed:
         changed = False
         for k, s in enumerate(out):
-            if isinstance(s, n.Assign) and not _impure(s.value):
+            if _binds_after_loop(s) or isinstance(s, n.Assign) and not _impure(s.value):
                 later = set().union(*(stmt_reads(x) for st in out[k + 1:] for x in walk_stmts([st]))) \
                     if k + 1 < len(out) else set()
-                if s.name not in later:
+                if not (_bound_names(s) & later):
                     del out[k]
                     changed = True
                     break
     return out
+
+
+def _binds_after_loop(s) -> bool:
+    """`if hi > lo: i = hi - 1; t = …` (bind_after_loop): pure assignments under a guard."""
+    return isinstance(s, n.If) and not s.orelse and all(
+        isinstance(x, n.Assign) and not _impure(x.value) for x in s.body)
+
+
+def _bound_names(s) -> set[str]:
+    return {x.name for x in s.body} if isinstance(s, n.If) else {s.name}
 
 
 def _fold_return(stmts: list[n.Stmt]) -> list[n.Stmt]:

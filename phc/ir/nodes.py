@@ -94,6 +94,22 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
+class Range:
+    """`lo:hi:step`, one part of a `Subscript` or of a host `Store`'s index (host code only)."""
+    lo: Expr | None
+    hi: Expr | None
+    step: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscript:
+    """`tensor[p0, p1, …]` where each part is an index or a `Range`: Python slicing with steps
+    and several axes (`x[:, 0]`, `x[::2]`), host code only."""
+    tensor: Expr
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Bin:
     op: str                    # + - * / // % ** @ < > <= >= == != and or min max
     a: Expr
@@ -177,7 +193,7 @@ class Attr:
     name: str
 
 
-Expr = Union[Const, Sym, Dim, Load, Item, Slice, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
+Expr = Union[Const, Sym, Dim, Load, Item, Slice, Range, Subscript, Bin, Un, Select, Reduce, Tabulate, Reshape, Full,
              ArrayLit, Sample, Call, Attr]
 
 
@@ -189,6 +205,18 @@ class Assign:
     value: Expr
     span: Span = field(default=NOSPAN, compare=False)
     nograd: bool = False       # the value never reaches a `grad`: computed without a graph
+    leaf: str = ""             # grad target: "track" (keeps its graph) or "fresh" (a proved cut)
+    fresh_fields: tuple[str, ...] = ()  # a constructed instance's fields that start fresh leaves
+
+
+@dataclass(frozen=True, slots=True)
+class SetField:
+    """`obj.name = value` (`this.w = …`, `p.w = …`): the instance is changed in place."""
+    obj: Expr
+    name: str
+    value: Expr
+    span: Span = field(default=NOSPAN, compare=False)
+    leaf: str = ""             # "track" when some `grad` may differentiate this field
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +272,11 @@ class Grads:
     y: Expr
     wrt: tuple[Expr, ...]
     span: Span = field(default=NOSPAN, compare=False)
+    free_graph: bool = False   # proved the only backward through y's graph: free it at once
+    create_graph: bool = False  # some `grad` differentiates a derivative: results keep a graph
 
 
-Stmt = Union[Assign, Store, Loop, If, Return, Print, Eval, Grads]
+Stmt = Union[Assign, SetField, Store, Loop, If, Return, Print, Eval, Grads]
 
 
 # ---------------------------------------------------------------- functions and modules
@@ -266,6 +296,7 @@ class Function:
     owner: str | None = None   # class name for methods
     inlined: bool = False      # small enough that callers inline it (it is kept for callers from Python)
     span: Span = field(default=NOSPAN, compare=False)
+    tracked_params: tuple[str, ...] = ()   # parameters some `grad` here differentiates
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +304,8 @@ class ClassIR:
     name: str
     fields: tuple[Param, ...]
     methods: tuple[Function, ...]
-    grad_fields: frozenset[str] = frozenset()   # fields that some `grad` differentiates: leaves
+    grad_fields: frozenset[str] = frozenset()   # tensor fields some `grad` may differentiate: tracked
+    defaults: tuple = ()       # per field: its declared value (an Expr) or None
 
 
 @dataclass(frozen=True, slots=True)

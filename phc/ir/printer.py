@@ -51,11 +51,14 @@ def _stmt(s: n.Stmt, depth: int) -> list[str]:
     pad = "  " * depth
     match s:
         case n.Assign(name, value) if isinstance(value, n.Tabulate):
-            return _tabulate(name, value, depth, s.nograd)
+            return _tabulate(name, value, depth, s.nograd, _leaf_note(s))
         case n.Assign(name, value):
-            return _with_reduces(f"%{name} = ", value, depth, "  # no grad" if s.nograd else "")
+            notes = ["no grad"] * s.nograd + [_leaf_note(s)] * bool(_leaf_note(s))
+            return _with_reduces(f"%{name} = ", value, depth, f"  # {'; '.join(notes)}" if notes else "")
         case n.Store(tensor, index, value):
             return _with_reduces(f"{expr(tensor)}[{_list(index)}] = ", value, depth)
+        case n.SetField(obj, name, value):
+            return _with_reduces(f"{expr(obj)}.{name} = ", value, depth)
         case n.Loop(axis, body, mark):
             notes = [x for x in (s.note, "no grad" if s.nograd else "") if x]
             note = f"  # {'; '.join(notes)}" if notes else ""
@@ -75,8 +78,19 @@ def _stmt(s: n.Stmt, depth: int) -> list[str]:
             return [f"{pad}{expr(value)}"]
         case n.Grads(targets, y, wrt):
             ts = ", ".join(f"%{t}" for t in targets)
-            return [f"{pad}{ts} = grad {expr(y)} wrt {_list(wrt)}  # one backward"]
+            frees = "; frees the graph" if s.free_graph else ""
+            return [f"{pad}{ts} = grad {expr(y)} wrt {_list(wrt)}  # one backward{frees}"]
     raise TypeError(f"unknown statement {s!r}")
+
+
+def _leaf_note(s: n.Assign) -> str:
+    """What a `grad` target's assignment does to its graph (analysis.mark_grad_leaves)."""
+    if s.fresh_fields:
+        return f"fresh leaves {', '.join(s.fresh_fields)}"
+    if s.leaf:
+        return ("fresh leaf" if s.leaf.startswith("fresh") else "tracked") + \
+            (", copied for stores" if s.leaf.endswith("+stores") else "")
+    return ""
 
 
 def _with_reduces(head: str, value: n.Expr, depth: int, note: str = "") -> list[str]:
@@ -103,10 +117,11 @@ def _reduce_lines(name: str, r: n.Reduce, depth: int) -> list[str]:
     return lines
 
 
-def _tabulate(name: str, t: n.Tabulate, depth: int, nograd: bool) -> list[str]:
+def _tabulate(name: str, t: n.Tabulate, depth: int, nograd: bool, leaf: str = "") -> list[str]:
     pad = "  " * depth
     head = "return tabulate" if name == "return" else f"%{name} = tabulate"
-    lines = [f"{pad}{head}{'  # no grad' if nograd else ''}"]
+    notes = ["no grad"] * nograd + [leaf] * bool(leaf)
+    lines = [f"{pad}{head}{'  # ' + '; '.join(notes) if notes else ''}"]
     for k, a in enumerate(t.axes):
         lines.append(f"{'  ' * (depth + 1 + k)}for {_axis(a)}  parallel")
     idx = ", ".join(a.var for a in t.axes)
@@ -143,6 +158,11 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
             lo_s = "" if lo is None else expr(lo, reduces)
             hi_s = "" if hi is None else expr(hi, reduces)
             return f"{expr(tensor, reduces, 9)}[{lo_s}:{hi_s}]"
+        case n.Range(lo, hi, step):
+            parts = ["" if x is None else expr(x, reduces) for x in (lo, hi)]
+            return ":".join(parts + ([expr(step, reduces)] if step is not None else []))
+        case n.Subscript(tensor, parts):
+            return f"{expr(tensor, reduces, 9)}[{', '.join(expr(p, reduces) for p in parts)}]"
         case n.Bin(op, a, b) if op in ("min", "max"):
             return f"{op}({expr(a, reduces)}, {expr(b, reduces)})"
         case n.Bin(op, a, b):

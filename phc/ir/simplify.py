@@ -31,7 +31,7 @@ def children(e: n.Expr) -> tuple[n.Expr, ...]:
 
 
 def _is_expr(v) -> bool:
-    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Bin, n.Un, n.Select, n.Reduce,
+    return isinstance(v, (n.Const, n.Sym, n.Dim, n.Load, n.Item, n.Slice, n.Range, n.Subscript, n.Bin, n.Un, n.Select, n.Reduce,
                           n.Tabulate, n.Reshape, n.Full, n.ArrayLit, n.Sample, n.Call, n.Attr))
 
 
@@ -182,15 +182,33 @@ def as_int(e: n.Expr) -> int | None:
 
 # ---------------------------------------------------------------- the simplifier
 
-def simplify(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> n.Expr:
-    """Bottom-up rewriting to a fixed point of the local rules below."""
-    e = map_children(e, lambda c: simplify(c, int_syms))
+def simplify(e: n.Expr, int_syms: frozenset[str] = frozenset(), in_index: bool = False) -> n.Expr:
+    """Bottom-up rewriting to a fixed point of the local rules below. `in_index`: `e` is an
+    index (truncated to an integer where it is used), the one place a rule may change a value's
+    kind; everywhere else every rule keeps the kind (ℝ stays ℝ: `i * 1.0` is not `i`)."""
+    e = _simplify_children(e, int_syms, in_index)
     for _ in range(8):
-        new = _rule(e, int_syms)
+        new = _rule(e, int_syms, in_index)
         if new is e or new == e:
             return e
-        e = map_children(new, lambda c: simplify(c, int_syms))
+        e = _simplify_children(new, int_syms, in_index)
     return e
+
+
+def simplify_index(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> n.Expr:
+    """An index expression: simplified where kinds do not matter, and an integer-valued real
+    (`i * cols` with `cols: ℝ` a count) computed as an integer."""
+    e = simplify(e, int_syms, True)
+    iv = integer_value(e, int_syms)
+    return e if iv is None else iv
+
+
+def _simplify_children(e: n.Expr, int_syms, in_index: bool) -> n.Expr:
+    if isinstance(e, n.Load):
+        t = simplify(e.tensor, int_syms, in_index)
+        idx = tuple(simplify_index(i, int_syms) for i in e.index)
+        return e if t is e.tensor and all(a is b for a, b in zip(idx, e.index)) else n.Load(t, idx)
+    return map_children(e, lambda c: simplify(c, int_syms, in_index))
 
 
 def _const(v) -> n.Const:
@@ -206,7 +224,7 @@ _FOLD = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a *
          ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-def _rule(e: n.Expr, int_syms) -> n.Expr:
+def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
     match e:
         case n.Bin(op, n.Const(a), n.Const(b)) if op in _FOLD and not isinstance(a, bool) and not isinstance(b, bool):
             v = _FOLD[op](a, b)
@@ -215,39 +233,54 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             if isinstance(v, float) and op != "/" and isinstance(a, int) and isinstance(b, int):
                 v = int(v)
             return _const(v)
-        case n.Bin("+" | "-" | "*" as op, x, n.Const(v)) if isinstance(v, float) and v.is_integer() \
-                and is_integral(x, int_syms):
-            return n.Bin(op, x, n.Const(int(v)))          # `i * stride` with `stride: ℝ = 2`
-        case n.Bin("+" | "*" as op, n.Const(v), x) if isinstance(v, float) and v.is_integer() \
-                and is_integral(x, int_syms):
+        case n.Bin("+" | "-" | "*" as op, x, n.Const(v)) if in_index and isinstance(v, float) \
+                and v.is_integer() and is_integral(x, int_syms):
+            return n.Bin(op, x, n.Const(int(v)))          # `x[i * stride]` with `stride: ℝ = 2`
+        case n.Bin("+" | "*" as op, n.Const(v), x) if in_index and isinstance(v, float) \
+                and v.is_integer() and is_integral(x, int_syms):
             return n.Bin(op, n.Const(int(v)), x)
-        case n.Bin("+", x, c) if _is_zero(c):
+        case n.Bin("+", x, c) if _is_zero(c) and not in_index and is_real(c) and is_integral(x, int_syms):
+            return n.Un("float", x)         # `dim(x, 0) + 0.0`: the count as a real
+        case n.Bin("+", c, x) if _is_zero(c) and not in_index and is_real(c) and is_integral(x, int_syms):
+            return n.Un("float", x)
+        case n.Bin("+", x, c) if _is_zero(c) and _identity_keeps_kind(x, c, in_index):
             return x
-        case n.Bin("+", c, x) if _is_zero(c):
+        case n.Bin("+", c, x) if _is_zero(c) and _identity_keeps_kind(x, c, in_index):
             return x
-        case n.Bin("-", x, c) if _is_zero(c):
+        case n.Bin("-", x, c) if _is_zero(c) and _identity_keeps_kind(x, c, in_index):
             return x
-        case n.Bin("*", x, c) if _is_one(c):
+        case n.Bin("*", x, c) if _is_one(c) and _identity_keeps_kind(x, c, in_index):
             return x
-        case n.Bin("*", c, x) if _is_one(c):
+        case n.Bin("*", c, x) if _is_one(c) and _identity_keeps_kind(x, c, in_index):
             return x
         case n.Bin("*", x, c) if _is_zero(c) and is_integral(x, int_syms):
             return c
         case n.Bin("*", c, x) if _is_zero(c) and is_integral(x, int_syms):
             return c
-        case n.Bin("/", x, c) if _is_one(c):
+        case n.Bin("/", x, c) if _is_one(c) and (in_index or is_real(x)):
+            return x        # `/` is real division: `n / 1` of an integer n is real
+        case n.Bin("-", n.Bin("+", x, y), z) if y == z and _identity_keeps_kind(x, y, in_index):
             return x
-        case n.Bin("-", n.Bin("+", x, y), z) if y == z:
+        case n.Bin("+", n.Bin("-", x, y), z) if y == z and _identity_keeps_kind(x, y, in_index):
             return x
-        case n.Bin("+", n.Bin("-", x, y), z) if y == z:
+        case n.Un("float", n.Const(v)) if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return n.Const(float(v))
+        case n.Un("float", x) if is_real(x):
             return x
+        case n.Un("float", n.Tabulate(axes, body)):
+            return n.Tabulate(axes, n.Un("float", body))
+        case n.Un("float", n.Full(shape, fill, _)):
+            return n.Full(shape, n.Un("float", fill), n.DType.F32)
+        case n.Un("floor", x) if not is_integral(x, int_syms) and integer_value(x, int_syms) is not None:
+            return integer_value(x, int_syms)     # `ℕ(total)` of a count held as a real
         case n.Un("floor", x) if is_integral(x, int_syms):
             return x
         case n.Un("floor", n.Const(v)) if isinstance(v, float):
             import math
             return _const(math.floor(v))
-        case n.Un("floor", n.Bin("/", a, b)) if is_integral(a, int_syms) and is_integral(b, int_syms):
-            return n.Bin("//", a, b)
+        case n.Un("floor", n.Bin("/", a, b)) if integer_value(a, int_syms) is not None \
+                and integer_value(b, int_syms) is not None:
+            return n.Bin("//", integer_value(a, int_syms), integer_value(b, int_syms))
         case n.Un("floor", n.Bin("/", a, b)) if is_integral(a, int_syms) and as_int(b) is not None:
             return n.Bin("//", a, _const(as_int(b)))
         case n.Un("neg", n.Const(v)) if not isinstance(v, bool):
@@ -265,14 +298,26 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
             return n.Dim(body, axis - len(axes)) if not _uses_any(body, axes) else e
         case n.Dim(n.Full(shape, _, _), axis) if axis < len(shape):
             return shape[axis]
+        case n.Reshape(n.Reshape(t, _), shape):
+            return n.Reshape(t, shape)          # both are copies of the same elements
         case n.Dim(n.Reshape(_, shape), axis) if axis < len(shape):
             return shape[axis]
         case n.Dim(n.Un(op, x), axis) if op in _ELEMENTWISE:
             return n.Dim(x, axis)
-        case n.Reduce(n.ReduceOp.ADD, axes, body) if not _uses_any(body, axes):
-            # scalar evolution: a sum of a loop-invariant value is that value times the trip count
-            count = _fold(lambda acc, a: n.Bin("*", acc, a), [_extent(a) for a in axes])
-            return n.Bin("*", body, count) if not _is_one(body) else count
+        case n.Reduce(n.ReduceOp.ADD, axes, body) if not _uses_any(body, axes) \
+                and not any(_uses_any(a.lo, axes) or _uses_any(a.hi, axes) for a in axes):
+            # scalar evolution: a sum of a loop-invariant value is that value times the trip
+            # count; a count is never negative (ℕ(5, 3) runs no iteration: `_trip_count`)
+            count = _fold(lambda acc, a: n.Bin("*", acc, a), [_trip_count(a) for a in axes])
+            return count if _is_int_one(body) else n.Bin("*", body, count)
+        case n.Reduce(n.ReduceOp.MUL, axes, body) if not _uses_any(body, axes) \
+                and not any(_uses_any(a.lo, axes) or _uses_any(a.hi, axes) for a in axes):
+            # a product of a loop-invariant value is its power of the trip count (class AB1)
+            count = _fold(lambda acc, a: n.Bin("*", acc, a), [_trip_count(a) for a in axes])
+            return n.Bin("**", body, count)
+        case n.Reduce(n.ReduceOp.MAX | n.ReduceOp.MIN, axes, body) if not _uses_any(body, axes) \
+                and all(_positive_count(a) for a in axes):
+            return body     # the max of one value over a range that surely runs (class AB2)
         case n.Reduce(op, outer, n.Reduce(op2, inner, body)) if op == op2 and op in _ASSOC \
                 and not any(_uses_any(a.lo, outer) or _uses_any(a.hi, outer) for a in inner):
             return n.Reduce(op, outer + inner, body)
@@ -284,7 +329,13 @@ def _rule(e: n.Expr, int_syms) -> n.Expr:
         case n.Tabulate(axes, n.Full(shape, fill, dtype)) if not _uses_any(n.Full(shape, fill, dtype), axes):
             return n.Full(tuple(_extent(a) for a in axes) + shape, fill, dtype)
         case n.Tabulate(axes, n.Load(t, idx)) if _is_identity(axes, t, idx):
-            return t
+            # a comprehension is a new array: the same elements, never the source itself (class
+            # Y); a reshape to its own shape is that copy (the emitter copies where stores exist)
+            return n.Reshape(t, tuple(_extent(a) for a in axes))
+        case n.Bin("and", n.Const(True), x) | n.Bin("and", x, n.Const(True)) if _is_bool_kind(x):
+            return x
+        case n.Bin("or", n.Const(False), x) | n.Bin("or", x, n.Const(False)) if _is_bool_kind(x):
+            return x
         case n.Select(n.Const(c), a, b) if isinstance(c, bool):
             return a if c else b
         case n.Select(n.Bin(">" | ">=", r, x), r2, x2) if r == r2 and x == x2 and _in_window(r, x, n.ReduceOp.MAX):
@@ -313,6 +364,95 @@ def _in_window(r: n.Expr, x: n.Expr, op: n.ReduceOp) -> bool:
         if simplify(subst(r.body, {a.var: _const(v) for a, v in zip(r.axes, point)})) == x:
             return True
     return False
+
+
+def _trip_count(a: n.Axis) -> n.Expr:
+    """How many iterations an axis runs: its extent, clamped at 0 unless provably non-negative."""
+    ext = _extent(a)
+    if _nonnegative(ext):
+        return ext
+    return n.Bin("max", ext, n.Const(0))
+
+
+def _is_bool_kind(e: n.Expr) -> bool:
+    """A comparison or a logical operation (`True and e` is `e` only when `e` is a bool)."""
+    return isinstance(e, n.Bin) and e.op in ("<", ">", "<=", ">=", "==", "!=", "and", "or") \
+        or isinstance(e, n.Un) and e.op == "not" or isinstance(e, n.Const) and isinstance(e.value, bool)
+
+
+def _positive_count(a: n.Axis) -> bool:
+    """Precondition of max/min of an invariant value being that value: the axis surely runs."""
+    k = as_int(simplify(_extent(a)))
+    return k is not None and k > 0
+
+
+def _nonnegative(e: n.Expr) -> bool:
+    """Provably ≥ 0: shapes, non-negative constants, and sums/products/floors of those."""
+    match e:
+        case n.Const(v, _):
+            return not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 0
+        case n.Dim():
+            return True
+        case n.Bin("+" | "*" | "//", a, b):
+            return _nonnegative(a) and _nonnegative(b)
+        case n.Bin("max", a, b):
+            return _nonnegative(a) or _nonnegative(b)
+        case n.Un("floor", a):
+            return _nonnegative(a)
+    return False
+
+
+def is_real(e: n.Expr) -> bool:
+    """Provably of kind ℝ (a float value): real constants, `/`, real math, conversions, and
+    arithmetic with a real operand. Unknown (a variable, a load) counts as not proved."""
+    match e:
+        case n.Const(v, dtype):
+            return dtype is n.DType.F32
+        case n.Bin("/", _, _):
+            return True
+        case n.Bin("+" | "-" | "*" | "**" | "min" | "max", a, b):
+            return is_real(a) or is_real(b)
+        case n.Un("float" | "exp" | "log" | "sin" | "cos" | "tan" | "tanh" | "sqrt" | "sigmoid", _):
+            return True
+        case n.Un("neg" | "abs", a):
+            return is_real(a)
+        case n.Reduce(n.ReduceOp.ADD | n.ReduceOp.MUL | n.ReduceOp.MAX | n.ReduceOp.MIN, _, body):
+            return is_real(body)
+        case n.Select(_, a, b):
+            return is_real(a) and is_real(b)
+        case n.Full(_, _, dtype):
+            return dtype is n.DType.F32
+    return False
+
+
+def integer_value(e: n.Expr, int_syms=frozenset()) -> n.Expr | None:
+    """An integer-kind expression with the value of `e`, where `e` is an integer computed as a
+    real (`0.0 + dim(x, 0)`, `float(i) * 2.0`); None where that is not proved."""
+    match e:
+        case n.Const(v, _) if not isinstance(v, bool) and isinstance(v, (int, float)) and float(v).is_integer():
+            return _const(int(v))
+        case n.Un("float", x):
+            return integer_value(x, int_syms)
+        case n.Bin("+" | "-" | "*" as op, a, b):
+            ia, ib = integer_value(a, int_syms), integer_value(b, int_syms)
+            if ia is None or ib is None:
+                return None
+            return simplify(n.Bin(op, ia, ib), int_syms)
+    return e if is_integral(e, int_syms) else None
+
+
+def _identity_keeps_kind(x: n.Expr, c: n.Expr, in_index: bool) -> bool:
+    """Precondition of dropping `+ c`, `* c` (c = 0 or 1, or `(x + c) - c`): the result `x` has
+    the kind of the whole — `c` is an integer, or `x` is itself real, or the value is an index."""
+    return in_index or is_real(x) or _is_int_kind(c)
+
+
+def _is_int_kind(c: n.Expr) -> bool:
+    return isinstance(c, n.Const) and c.dtype is n.DType.I64 or isinstance(c, n.Dim)
+
+
+def _is_int_one(e) -> bool:
+    return _is_one(e) and e.dtype is n.DType.I64
 
 
 def _extent(a: n.Axis) -> n.Expr:

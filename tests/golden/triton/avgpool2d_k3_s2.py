@@ -1,4 +1,4 @@
-# ---- avgpool2d_k3_s2: avg pooling, 3x3 window, stride 2, no padding ----
+# ---- _phc_avgpool2d_k3_s2: avg pooling, 3x3 window, stride 2, no padding ----
 # x[B, C, H, W] -> y[B, C, OH, OW]; OH = (H - 3) // 2 + 1.
 
 
@@ -19,7 +19,7 @@
     cache_results=True,
 )
 @triton.jit
-def _avgpool2d_k3_s2_fwd_kernel(
+def _phc_avgpool2d_k3_s2_fwd_kernel(
     x_ptr, y_ptr,
     NOUT, H, W, OH, OW,
     BLOCK: tl.constexpr,
@@ -53,7 +53,7 @@ def _avgpool2d_k3_s2_fwd_kernel(
     cache_results=True,
 )
 @triton.jit
-def _avgpool2d_k3_s2_bwd_kernel(
+def _phc_avgpool2d_k3_s2_bwd_kernel(
     g_ptr, dx_ptr,
     NIN, H, W, OH, OW,
     BLOCK: tl.constexpr,
@@ -78,48 +78,48 @@ def _avgpool2d_k3_s2_bwd_kernel(
     tl.store(dx_ptr + offs, acc / 9, mask=live)
 
 
-def _avgpool2d_k3_s2_forward(x):
+def _phc_avgpool2d_k3_s2_forward(x):
     B, C, H, W = x.shape
     OH, OW = (H - 3) // 2 + 1, (W - 3) // 2 + 1
     y = torch.empty((B, C, OH, OW), device=x.device, dtype=x.dtype)
     if y.numel():
         grid = lambda meta: (triton.cdiv(y.numel(), meta["BLOCK"]),)
         with _phc_device(x):
-            _avgpool2d_k3_s2_fwd_kernel[grid](x, y, y.numel(), H, W, OH, OW)
+            _phc_avgpool2d_k3_s2_fwd_kernel[grid](x, y, y.numel(), H, W, OH, OW)
     return y
 
 
-def _avgpool2d_k3_s2_grad_input(g, x):
+def _phc_avgpool2d_k3_s2_grad_input(g, x):
     dx = torch.empty_like(x)
     if dx.numel():
         grid = lambda meta: (triton.cdiv(dx.numel(), meta["BLOCK"]),)
         with _phc_device(g):
-            _avgpool2d_k3_s2_bwd_kernel[grid](g, dx, dx.numel(), *x.shape[2:], *g.shape[2:])
+            _phc_avgpool2d_k3_s2_bwd_kernel[grid](g, dx, dx.numel(), *x.shape[2:], *g.shape[2:])
     return dx
 
 
-class _avgpool2d_k3_s2_Function(torch.autograd.Function):
+class _phc_avgpool2d_k3_s2_Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _avgpool2d_k3_s2_forward(x)
+        return _phc_avgpool2d_k3_s2_forward(x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return _avgpool2d_k3_s2_grad_input(g.contiguous(), x)
+        return _phc_avgpool2d_k3_s2_grad_input(g.contiguous(), x)
 
 
-def _avgpool2d_k3_s2_reference(x):
+def _phc_avgpool2d_k3_s2_reference(x):
     return _phc_F.avg_pool2d(x, 3, 2)
 
 
-def avgpool2d_k3_s2(x):
+def _phc_avgpool2d_k3_s2(x):
     """avg pooling, 3x3 window, stride 2: x[B, C, H, W] -> [B, C, OH, OW]."""
     (x,) = _phc_prepare(x)
-    _phc_expect(x.dim() == 4, "avgpool2d_k3_s2: expects x[B, C, H, W]")
-    _phc_expect(min(x.shape[2:]) >= 3, "avgpool2d_k3_s2: input smaller than the 3x3 window")
+    _phc_expect(x.dim() == 4, "_phc_avgpool2d_k3_s2: expects x[B, C, H, W]")
+    _phc_expect(min(x.shape[2:]) >= 3, "_phc_avgpool2d_k3_s2: input smaller than the 3x3 window")
     if not _phc_use_triton(x):
-        return _avgpool2d_k3_s2_reference(x)
-    return _avgpool2d_k3_s2_Function.apply(x)
+        return _phc_avgpool2d_k3_s2_reference(x)
+    return _phc_avgpool2d_k3_s2_Function.apply(x)

@@ -1,5 +1,5 @@
-# ---- conv2d_s2_p1: conv2d, stride 2, padding 1, no bias ----
-# x[B, C, H, W] * w[O, C, KS, KS] -> y[B, O, OH, OW], each kernel an implicit GEMM.
+# ---- _phc_conv2d_s2_p1: conv2d, stride 2, padding 1, no bias ----
+# x[B, C, H, W] * w[O, C, KH, KW] -> y[B, O, OH, OW], each kernel an implicit GEMM.
 
 
 @triton.autotune(
@@ -24,10 +24,10 @@
     cache_results=True,
 )
 @triton.jit
-def _conv2d_s2_p1_fwd_kernel(
+def _phc_conv2d_s2_p1_fwd_kernel(
     x_ptr, w_ptr, y_ptr,
     M, N, R, C, H, W, OH, OW,
-    KS: tl.constexpr,
+    KH: tl.constexpr, KW: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, USE_DOT: tl.constexpr,
 ):
     """Rows: output pixels m = (b, oh, ow); columns: output channels; reduction over r = (c, kh, kw)."""
@@ -40,9 +40,9 @@ def _conv2d_s2_p1_fwd_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=y_ptr.dtype.element_ty)
     for r0 in range(0, R, BLOCK_K):
         rk = r0 + tl.arange(0, BLOCK_K)
-        ih = ih0[:, None] + ((rk // KS) % KS)[None, :]
-        iw = iw0[:, None] + (rk % KS)[None, :]
-        x_off = ((bi[:, None] * C + (rk // (KS * KS))[None, :]) * H + ih) * W + iw
+        ih = ih0[:, None] + ((rk // KW) % KH)[None, :]
+        iw = iw0[:, None] + (rk % KW)[None, :]
+        x_off = ((bi[:, None] * C + (rk // (KH * KW))[None, :]) * H + ih) * W + iw
         x_mask = (rm[:, None] < M) & (rk[None, :] < R) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         a = tl.load(x_ptr + x_off, mask=x_mask, other=0.0)
         w_mask = (rk[:, None] < R) & (rn[None, :] < N)
@@ -74,10 +74,10 @@ def _conv2d_s2_p1_fwd_kernel(
     cache_results=True,
 )
 @triton.jit
-def _conv2d_s2_p1_bwd_input_kernel(
+def _phc_conv2d_s2_p1_bwd_input_kernel(
     g_ptr, w_ptr, dx_ptr,
     M, N, R, O, H, W, OH, OW,
-    KS: tl.constexpr,
+    KH: tl.constexpr, KW: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, USE_DOT: tl.constexpr,
 ):
     """Rows: input pixels m = (b, ih, iw); columns: input channels; reduction over r = (o, kh, kw)
@@ -89,16 +89,16 @@ def _conv2d_s2_p1_bwd_input_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=dx_ptr.dtype.element_ty)
     for r0 in range(0, R, BLOCK_K):
         rk = r0 + tl.arange(0, BLOCK_K)
-        th = (hw // W + 1)[:, None] - ((rk // KS) % KS)[None, :]
-        tw = (hw % W + 1)[:, None] - (rk % KS)[None, :]
+        th = (hw // W + 1)[:, None] - ((rk // KW) % KH)[None, :]
+        tw = (hw % W + 1)[:, None] - (rk % KW)[None, :]
         # Clamp before // and %: C (GPU) and numpy (interpreter) round negatives differently.
         oh = tl.maximum(th, 0) // 2
         ow = tl.maximum(tw, 0) // 2
         g_mask = (rm[:, None] < M) & (rk[None, :] < R) & (th >= 0) & (tw >= 0) & (oh < OH) & (ow < OW)
         g_mask = g_mask & (tl.maximum(th, 0) % 2 == 0) & (tl.maximum(tw, 0) % 2 == 0)
-        g_off = ((bi[:, None] * O + (rk // (KS * KS))[None, :]) * OH + oh) * OW + ow
+        g_off = ((bi[:, None] * O + (rk // (KH * KW))[None, :]) * OH + oh) * OW + ow
         a = tl.load(g_ptr + g_off, mask=g_mask, other=0.0)
-        w_off = ((rk // (KS * KS))[:, None] * N + rn[None, :]) * (KS * KS) + (rk % (KS * KS))[:, None]
+        w_off = ((rk // (KH * KW))[:, None] * N + rn[None, :]) * (KH * KW) + (rk % (KH * KW))[:, None]
         b = tl.load(w_ptr + w_off, mask=(rk[:, None] < R) & (rn[None, :] < N), other=0.0)
         acc = _phc_mac(acc, a, b, USE_DOT)
     dx_off = (bi[:, None] * N + rn[None, :]) * (H * W) + hw[:, None]
@@ -127,10 +127,10 @@ def _conv2d_s2_p1_bwd_input_kernel(
     cache_results=True,
 )
 @triton.jit
-def _conv2d_s2_p1_bwd_weight_kernel(
+def _phc_conv2d_s2_p1_bwd_weight_kernel(
     g_ptr, x_ptr, part_ptr,
     M, N, NP, CHUNK, C, H, W, OH, OW,
-    KS: tl.constexpr,
+    KH: tl.constexpr, KW: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, USE_DOT: tl.constexpr,
 ):
     """Rows: output channels; columns: r = (c, kh, kw); reduction over output pixels p = (b, oh, ow),
@@ -146,9 +146,9 @@ def _conv2d_s2_p1_bwd_weight_kernel(
         hw = rk % (OH * OW)
         g_off = (bi[None, :] * M + rm[:, None]) * (OH * OW) + hw[None, :]
         a = tl.load(g_ptr + g_off, mask=(rm[:, None] < M) & (rk[None, :] < p_hi), other=0.0)
-        ih = ((hw // OW) * 2 - 1)[:, None] + ((rn // KS) % KS)[None, :]
-        iw = ((hw % OW) * 2 - 1)[:, None] + (rn % KS)[None, :]
-        x_off = ((bi[:, None] * C + (rn // (KS * KS))[None, :]) * H + ih) * W + iw
+        ih = ((hw // OW) * 2 - 1)[:, None] + ((rn // KW) % KH)[None, :]
+        iw = ((hw % OW) * 2 - 1)[:, None] + (rn % KW)[None, :]
+        x_off = ((bi[:, None] * C + (rn // (KH * KW))[None, :]) * H + ih) * W + iw
         x_mask = (rk[:, None] < p_hi) & (rn[None, :] < N) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         b = tl.load(x_ptr + x_off, mask=x_mask, other=0.0)
         acc = _phc_mac(acc, a, b, USE_DOT)
@@ -156,72 +156,72 @@ def _conv2d_s2_p1_bwd_weight_kernel(
     tl.store(part_ptr + part_off, acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
-def _conv2d_s2_p1_out_size(size, ks):
+def _phc_conv2d_s2_p1_out_size(size, ks):
     return (size + 2 - ks) // 2 + 1
 
 
-def _conv2d_s2_p1_forward(x, w):
+def _phc_conv2d_s2_p1_forward(x, w):
     B, C, H, W = x.shape
-    O, KS = w.shape[0], w.shape[2]
-    OH, OW = _conv2d_s2_p1_out_size(H, KS), _conv2d_s2_p1_out_size(W, KS)
+    O, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    OH, OW = _phc_conv2d_s2_p1_out_size(H, KH), _phc_conv2d_s2_p1_out_size(W, KW)
     y = torch.empty((B, O, OH, OW), device=x.device, dtype=x.dtype)
-    M, R = B * OH * OW, C * KS * KS
+    M, R = B * OH * OW, C * KH * KW
     if y.numel():
         grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(O, meta["BLOCK_N"]))
         with _phc_device(x):
-            _conv2d_s2_p1_fwd_kernel[grid](x, w, y, M, O, R, C, H, W, OH, OW, KS=KS)
+            _phc_conv2d_s2_p1_fwd_kernel[grid](x, w, y, M, O, R, C, H, W, OH, OW, KH=KH, KW=KW)
     return y
 
 
-def _conv2d_s2_p1_grad_input(g, w, x_shape):
+def _phc_conv2d_s2_p1_grad_input(g, w, x_shape):
     B, C, H, W = x_shape
-    O, KS = w.shape[0], w.shape[2]
+    O, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     dx = torch.empty(x_shape, device=g.device, dtype=g.dtype)
-    M, R = B * H * W, O * KS * KS
+    M, R = B * H * W, O * KH * KW
     if dx.numel():
         grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(C, meta["BLOCK_N"]))
         with _phc_device(g):
-            _conv2d_s2_p1_bwd_input_kernel[grid](g, w, dx, M, C, R, O, H, W, g.shape[2], g.shape[3], KS=KS)
+            _phc_conv2d_s2_p1_bwd_input_kernel[grid](g, w, dx, M, C, R, O, H, W, g.shape[2], g.shape[3], KH=KH, KW=KW)
     return dx
 
 
-def _conv2d_s2_p1_grad_weight(g, x, w_shape):
+def _phc_conv2d_s2_p1_grad_weight(g, x, w_shape):
     B, C, H, W = x.shape
-    O, KS = w_shape[0], w_shape[2]
+    O, KH, KW = w_shape[0], w_shape[2], w_shape[3]
     OH, OW = g.shape[2], g.shape[3]
-    N, NP = C * KS * KS, B * OH * OW
+    N, NP = C * KH * KW, B * OH * OW
     splits, chunk = _phc_split(NP)
     part = torch.empty((splits, O, N), device=g.device, dtype=g.dtype)
     if part.numel():
         grid = lambda meta: (triton.cdiv(O, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]), splits)
         with _phc_device(g):
-            _conv2d_s2_p1_bwd_weight_kernel[grid](g, x, part, O, N, NP, chunk, C, H, W, OH, OW, KS=KS)
+            _phc_conv2d_s2_p1_bwd_weight_kernel[grid](g, x, part, O, N, NP, chunk, C, H, W, OH, OW, KH=KH, KW=KW)
     return _phc_sum_splits(part).reshape(w_shape)
 
 
-class _conv2d_s2_p1_Function(torch.autograd.Function):
+class _phc_conv2d_s2_p1_Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w):
         ctx.save_for_backward(x, w)
-        return _conv2d_s2_p1_forward(x, w)
+        return _phc_conv2d_s2_p1_forward(x, w)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         g = g.contiguous()
-        dx = _conv2d_s2_p1_grad_input(g, w, x.shape) if ctx.needs_input_grad[0] else None
-        dw = _conv2d_s2_p1_grad_weight(g, x, w.shape) if ctx.needs_input_grad[1] else None
+        dx = _phc_conv2d_s2_p1_grad_input(g, w, x.shape) if ctx.needs_input_grad[0] else None
+        dw = _phc_conv2d_s2_p1_grad_weight(g, x, w.shape) if ctx.needs_input_grad[1] else None
         return dx, dw
 
 
-def conv2d_s2_p1(x, w):
-    """conv2d, stride 2, padding 1: x[B, C, H, W], w[O, C, K, K] -> [B, O, OH, OW]."""
+def _phc_conv2d_s2_p1(x, w):
+    """conv2d, stride 2, padding 1: x[B, C, H, W], w[O, C, KH, KW] -> [B, O, OH, OW]."""
     x, w = _phc_prepare(x, w)
-    _phc_expect(x.dim() == 4 and w.dim() == 4, "conv2d_s2_p1: expects x[B, C, H, W] and w[O, C, K, K]")
-    _phc_expect(w.shape[1] == x.shape[1], "conv2d_s2_p1: x and w disagree on the input channels")
-    _phc_expect(w.shape[2] == w.shape[3], "conv2d_s2_p1: the kernel must be square")
-    _phc_expect(min(x.shape[2:]) + 2 >= w.shape[2], "conv2d_s2_p1: kernel larger than the padded input")
+    _phc_expect(x.dim() == 4 and w.dim() == 4, "_phc_conv2d_s2_p1: expects x[B, C, H, W] and w[O, C, KH, KW]")
+    _phc_expect(w.shape[1] == x.shape[1], "_phc_conv2d_s2_p1: x and w disagree on the input channels")
+    _phc_expect(x.shape[2] + 2 >= w.shape[2] and x.shape[3] + 2 >= w.shape[3],
+                "_phc_conv2d_s2_p1: kernel larger than the padded input")
     if not _phc_use_triton(x):
         return _phc_F.conv2d(x, w, stride=2, padding=1)
-    return _conv2d_s2_p1_Function.apply(x, w)
+    return _phc_conv2d_s2_p1_Function.apply(x, w)

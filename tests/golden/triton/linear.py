@@ -1,4 +1,4 @@
-# ---- linear: linear, no bias ----
+# ---- _phc_linear: linear, no bias ----
 # x[B, N] @ w[M, N].T -> y[B, M]; one strided matmul kernel serves
 # the forward, dx = g @ w and dw = g.T @ x.
 
@@ -25,7 +25,7 @@
     cache_results=True,
 )
 @triton.jit
-def _linear_mm_kernel(
+def _phc_linear_mm_kernel(
     a_ptr, b_ptr, c_ptr,
     M, N, K, CHUNK,
     stride_am, stride_ak, stride_bk, stride_bn,
@@ -49,25 +49,25 @@ def _linear_mm_kernel(
     tl.store(c_ptr + c_off, acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
-def _linear_mm(a, a_strides, b, b_strides, M, N, K, split=False):
+def _phc_linear_mm(a, a_strides, b, b_strides, M, N, K, split=False):
     """a @ b with a [M, K] and b [K, N] given by strides; K split over programs when `split`."""
     splits, chunk = _phc_split(K) if split else (1, max(1, K))
     part = torch.empty((splits, M, N), device=a.device, dtype=a.dtype)
     if part.numel():
         grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]), splits)
         with _phc_device(a):
-            _linear_mm_kernel[grid](
+            _phc_linear_mm_kernel[grid](
                 a, b, part, M, N, K, chunk, *a_strides, *b_strides,
             )
     return _phc_sum_splits(part)
 
 
-class _linear_Function(torch.autograd.Function):
+class _phc_linear_Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w):
         ctx.save_for_backward(x, w)
         (B, N), M = x.shape, w.shape[0]
-        return _linear_mm(x, (N, 1), w, (1, N), B, M, N)
+        return _phc_linear_mm(x, (N, 1), w, (1, N), B, M, N)
 
     @staticmethod
     @once_differentiable
@@ -75,16 +75,16 @@ class _linear_Function(torch.autograd.Function):
         x, w = ctx.saved_tensors
         g = g.contiguous()
         (B, N), M = x.shape, w.shape[0]
-        dx = _linear_mm(g, (M, 1), w, (N, 1), B, N, M) if ctx.needs_input_grad[0] else None
-        dw = _linear_mm(g, (1, M), x, (N, 1), M, N, B, split=True) if ctx.needs_input_grad[1] else None
+        dx = _phc_linear_mm(g, (M, 1), w, (N, 1), B, N, M) if ctx.needs_input_grad[0] else None
+        dw = _phc_linear_mm(g, (1, M), x, (N, 1), M, N, B, split=True) if ctx.needs_input_grad[1] else None
         return dx, dw
 
 
-def linear(x, w):
+def _phc_linear(x, w):
     """linear: x[B, N], w[M, N] -> x @ w.T, [B, M]."""
     x, w = _phc_prepare(x, w)
-    _phc_expect(x.dim() == 2 and w.dim() == 2, "linear: expects x[B, N] and w[M, N]")
-    _phc_expect(x.shape[1] == w.shape[1], "linear: x and w disagree on the input features")
+    _phc_expect(x.dim() == 2 and w.dim() == 2, "_phc_linear: expects x[B, N] and w[M, N]")
+    _phc_expect(x.shape[1] == w.shape[1], "_phc_linear: x and w disagree on the input features")
     if not _phc_use_triton(x):
         return _phc_F.linear(x, w)
-    return _linear_Function.apply(x, w)
+    return _phc_linear_Function.apply(x, w)

@@ -1,4 +1,4 @@
-# ---- linear_b: linear, with bias ----
+# ---- _phc_linear_b: linear, with bias ----
 # x[B, N] @ w[M, N].T + b[M] -> y[B, M]; one strided matmul kernel serves
 # the forward, dx = g @ w and dw = g.T @ x.
 
@@ -25,7 +25,7 @@
     cache_results=True,
 )
 @triton.jit
-def _linear_b_mm_kernel(
+def _phc_linear_b_mm_kernel(
     a_ptr, b_ptr, bias_ptr, c_ptr,
     M, N, K, CHUNK,
     stride_am, stride_ak, stride_bk, stride_bn,
@@ -52,7 +52,7 @@ def _linear_b_mm_kernel(
     tl.store(c_ptr + c_off, acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
-def _linear_b_mm(a, a_strides, b, b_strides, M, N, K, bias=None, split=False):
+def _phc_linear_b_mm(a, a_strides, b, b_strides, M, N, K, bias=None, split=False):
     """a @ b with a [M, K] and b [K, N] given by strides; K split over programs when `split`."""
     splits, chunk = _phc_split(K) if split else (1, max(1, K))
     part = torch.empty((splits, M, N), device=a.device, dtype=a.dtype)
@@ -60,19 +60,19 @@ def _linear_b_mm(a, a_strides, b, b_strides, M, N, K, bias=None, split=False):
         grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]), splits)
         extra = (a if bias is None else bias,)  # unused pointer when ADD_BIAS is off
         with _phc_device(a):
-            _linear_b_mm_kernel[grid](
+            _phc_linear_b_mm_kernel[grid](
                 a, b, *extra, part, M, N, K, chunk, *a_strides, *b_strides,
                 ADD_BIAS=bias is not None,
             )
     return _phc_sum_splits(part)
 
 
-class _linear_b_Function(torch.autograd.Function):
+class _phc_linear_b_Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w)
         (B, N), M = x.shape, w.shape[0]
-        return _linear_b_mm(x, (N, 1), w, (1, N), B, M, N, bias=b)
+        return _phc_linear_b_mm(x, (N, 1), w, (1, N), B, M, N, bias=b)
 
     @staticmethod
     @once_differentiable
@@ -80,18 +80,18 @@ class _linear_b_Function(torch.autograd.Function):
         x, w = ctx.saved_tensors
         g = g.contiguous()
         (B, N), M = x.shape, w.shape[0]
-        dx = _linear_b_mm(g, (M, 1), w, (N, 1), B, N, M) if ctx.needs_input_grad[0] else None
-        dw = _linear_b_mm(g, (1, M), x, (N, 1), M, N, B, split=True) if ctx.needs_input_grad[1] else None
+        dx = _phc_linear_b_mm(g, (M, 1), w, (N, 1), B, N, M) if ctx.needs_input_grad[0] else None
+        dw = _phc_linear_b_mm(g, (1, M), x, (N, 1), M, N, B, split=True) if ctx.needs_input_grad[1] else None
         db = _phc_bias_grad(g, M) if ctx.needs_input_grad[2] else None
         return dx, dw, db
 
 
-def linear_b(x, w, b):
+def _phc_linear_b(x, w, b):
     """linear: x[B, N], w[M, N], b[M] -> x @ w.T + b, [B, M]."""
     x, w, b = _phc_prepare(x, w, b)
-    _phc_expect(x.dim() == 2 and w.dim() == 2, "linear_b: expects x[B, N] and w[M, N]")
-    _phc_expect(x.shape[1] == w.shape[1], "linear_b: x and w disagree on the input features")
-    _phc_expect(b.shape == (w.shape[0],), "linear_b: b must be [M]")
+    _phc_expect(x.dim() == 2 and w.dim() == 2, "_phc_linear_b: expects x[B, N] and w[M, N]")
+    _phc_expect(x.shape[1] == w.shape[1], "_phc_linear_b: x and w disagree on the input features")
+    _phc_expect(b.shape == (w.shape[0],), "_phc_linear_b: b must be [M]")
     if not _phc_use_triton(x):
         return _phc_F.linear(x, w, b)
-    return _linear_b_Function.apply(x, w, b)
+    return _phc_linear_b_Function.apply(x, w, b)
