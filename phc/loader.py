@@ -117,17 +117,42 @@ class Build:
     notes: list = field(default_factory=list)
 
 
-def toplevel_names(compiled) -> list[str]:
-    """The program's top-level variables (what `main()` returns), from the lowered IR."""
+def toplevel_names(compiled, source: str = "", filename: str = "<string>") -> list[str]:
+    """The program's top-level variables (what `main()` returns), from the lowered IR, or from
+    the syntax tree when there is none (level 0)."""
     from phc.ir import nodes as n
     from phc.ir.analysis import walk_stmts
     module = getattr(compiled, "module", None)
     if module is None:
-        return []
+        return _toplevel_from_ast(source, filename)
     body = module.main.body
     names = {s.name for s in walk_stmts(body) if isinstance(s, n.Assign)}
     names |= {t for s in walk_stmts(body) if isinstance(s, n.Grads) for t in s.targets}
     names |= {s.axis.var for s in walk_stmts(body) if isinstance(s, n.Loop)}
+    return sorted(names)
+
+
+def _toplevel_from_ast(source: str, filename: str) -> list[str]:
+    from phc import ast as A
+    from phc import pipeline
+    names: set[str] = set()
+
+    def visit(stmts) -> None:
+        for s in stmts:
+            if isinstance(s, A.Decl):
+                names.add(s.name)
+            elif isinstance(s, (A.Assign, A.AugAssign)) and isinstance(s.target, A.Name):
+                names.add(s.target.id)
+            elif isinstance(s, A.For):
+                names.update(s.vars)
+                visit(s.body)
+            elif isinstance(s, A.If):
+                visit(s.body)
+                visit(s.orelse)
+    try:
+        visit(pipeline.parse(source, filename).body)
+    except PhcError:
+        return []
     return sorted(names)
 
 
@@ -147,7 +172,7 @@ def build(source: str, filename: str, backend: str, opt: int = 2, options: dict 
         return Build(entry.python, entry.path, [report.from_dict(d) for d in entry.diagnostics],
                      entry.toplevel, True)
     compiled = _compile(source, filename, backend, opt)
-    toplevel = toplevel_names(compiled)
+    toplevel = toplevel_names(compiled, source, filename)
     path = None
     if cache:
         try:
