@@ -53,8 +53,9 @@ class Host:
         match e:
             case n.Const(value, dtype):
                 if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
-                    return repr(float(value))
-                return repr(value)
+                    value = float(value)
+                # a negative constant is parenthesised: `(-0.75) ** 2`, never `-0.75 ** 2` (class W)
+                return f"({value!r})" if not isinstance(value, bool) and value < 0 else repr(value)
             case n.Sym(name):
                 return self.names.py(name)
             case n.Dim(value, axis):
@@ -228,7 +229,14 @@ class Nest:
         stacked (a tabulation) or reduced (`rt.nests.reduce_values`)."""
         c, h = self.code, self.host
         c.line(f"# not vectorised ({why}): a host loop over the points")
-        names = {a.var: c.tmp("_p") for a in e.axes}
+        # fresh point variables, free in no part of the body; written as the module writes every
+        # name (`Names.py`), so the loop and the body's reads agree
+        taken = free_syms(e.body)
+        names = {}
+        for a in e.axes:
+            while (v := c.tmp("_p")) in taken:
+                pass
+            names[a.var] = v
         h.names.ints.update(names.values())
         rename = {k: n.Sym(v) for k, v in names.items()}
         sizes = []
@@ -240,7 +248,7 @@ class Nest:
         indent = c.indent
         for a, size in zip(e.axes, sizes):
             lo = h.int_expr(subst(a.lo, rename))
-            c.line(f"for {names[a.var]} in range({lo}, {lo} + {size}):")
+            c.line(f"for {h.names.py(names[a.var])} in range({lo}, {lo} + {size}):")
             c.indent += 1
         c.line(f"{acc}.append({h.expr(subst(e.body, rename))})")
         c.indent = indent

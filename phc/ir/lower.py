@@ -146,7 +146,15 @@ class FnLowering:
 
     # ---- statements
 
+    def read_outside(self, name: str, loop) -> bool:
+        """Whether any statement of this body outside `loop` reads `name` (conservatively: a
+        read anywhere else counts): only then does its value after the loop matter."""
+        body = getattr(self, "body_stmts", None)
+        return True if body is None else _reads_outside(body, loop, name)
+
     def lower_body(self, stmts) -> tuple[n.Stmt, ...]:
+        if not hasattr(self, "body_stmts"):
+            self.body_stmts = tuple(stmts)
         self.locals |= _assigned_names(stmts)
         self.block(stmts)
         if self.is_main:
@@ -300,6 +308,8 @@ class FnLowering:
         sub.locals, sub.counter, sub.int_syms = self.locals, self.counter, self.int_syms
         sub.defined, sub.scope_binders = self.defined, self.scope_binders
         sub.declared = self.declared
+        if hasattr(self, "body_stmts"):
+            sub.body_stmts = self.body_stmts
         sub.block(stmts)
         sub.flush()
         return tuple(_group_grads(sub.out, self._builtin_grad()))
@@ -676,11 +686,13 @@ class NestExec:
         its last value, a local its value in the last iteration (class M). Values that are not
         plain expressions (a call) are left unbound, as before."""
         out = {}
+        live = lambda k: self.host.read_outside(k, self.loop)      # noqa: E731 — else dead
         for var, axis in zip(self.loop.vars, self.top_axes):
-            out[var] = simplify(n.Bin("-", axis.hi, n.Const(1)), self._ints())
+            if live(var):
+                out[var] = simplify(n.Bin("-", axis.hi, n.Const(1)), self._ints())
         for k in _assigned_in_order(self.loop.body):
             if k in env and k not in self.host.defined and k not in out and not _impure(env[k]) \
-                    and not any(x.startswith("⟨") for x in free_syms(env[k])):
+                    and not any(x.startswith("⟨") for x in free_syms(env[k])) and live(k):
                 out[k] = env[k]
         return out
 
@@ -807,10 +819,16 @@ class NestExec:
         out = self.exec_block(s.body, tuple(loops) + tuple(axes), body_env, stores)
         result = dict(env)
         for k in updated:
-            result[k] = self.combine(k, out.get(k, markers[k]), markers, env, axes, out)
+            result[k] = self.combine(k, out.get(k, markers[k]), markers, env, axes, out, s)
+        # the loop's own variables after it: their last value, if the range ran at all (only
+        # where something outside the loop reads them; elsewhere the value is dead)
+        last = _last_point(axes, self._ints())
+        for var, axis in zip(s.vars, axes):
+            if self.host.read_outside(var, s):
+                result[var] = _after_last_iteration(last[axis.var], env.get(var, n.Sym(var)), axes, self._ints())
         return result
 
-    def combine(self, name, new, markers, env, axes, out) -> n.Expr:
+    def combine(self, name, new, markers, env, axes, out, loop=None) -> n.Expr:
         m = markers[name]
         old = env.get(name, n.Sym(name))
         ints = self._ints()
@@ -820,8 +838,9 @@ class NestExec:
         others = [k for k, mk in markers.items() if k != name and uses(new, mk.name)]
         if not uses(new, m.name) and not others:
             # overwritten each iteration: the value of the last one (dead in practice: `temp = x[i]`)
-            last = {a.var: simplify(n.Bin("-", a.hi, n.Const(1)), ints) for a in axes}
-            return subst(new, {k: v for k, v in last.items()})
+            # — if there is a last one: an empty range leaves the old value
+            value = subst(new, _last_point(axes, ints))
+            return _after_last_iteration(value, old, axes, ints) if self.host.read_outside(name, loop) else value
         match new:
             case n.Bin(("+" | "*") as op, a, e) if a == m and not uses(e, m.name) and not others:
                 red = n.Reduce(n.ReduceOp.ADD if op == "+" else n.ReduceOp.MUL, tuple(axes), e)
@@ -1162,6 +1181,42 @@ def _stored_tensors(loop: A.For) -> set[str]:
             if isinstance(base, A.Name):
                 out.add(base.id)
     return out
+
+
+def _reads_outside(stmts, loop, name: str) -> bool:
+    """A read of `name` in `stmts` outside the subtree `loop` (a plain `name = …` target is not
+    a read; every other occurrence is)."""
+    def reads(node) -> bool:
+        if node is loop:
+            return False
+        if isinstance(node, A.Assign) and isinstance(node.target, A.Name):
+            return reads(node.value)
+        if isinstance(node, A.Name) and node.id == name:
+            return True
+        return any(reads(c) for c in A.children(node))
+    return any(reads(st) for st in stmts)
+
+
+def _last_point(axes, ints) -> dict[str, n.Expr]:
+    """Each axis variable at the last iteration of a rectangular nest."""
+    return {a.var: simplify(n.Bin("-", a.hi, n.Const(1)), ints) for a in axes}
+
+
+def _runs_at_least_once(axes, ints) -> bool:
+    """Precondition of taking the last iteration's value unguarded: every extent is provably > 0."""
+    return all((c := as_int(simplify(extent(a), ints))) is not None and c > 0 for a in axes)
+
+
+def _after_last_iteration(value: n.Expr, old: n.Expr, axes, ints) -> n.Expr:
+    """A name's value after a rectangular nest whose last iteration gives it `value`: `old` when
+    the nest runs no iteration (an empty range keeps what was there)."""
+    if _runs_at_least_once(axes, ints):
+        return value
+    ran = None
+    for a in axes:
+        c = n.Bin(">", a.hi, a.lo)
+        ran = c if ran is None else n.Bin("and", ran, c)
+    return simplify(n.Select(ran, value, old), ints)
 
 
 def _assigned_in_order(stmts) -> list[str]:
