@@ -98,12 +98,12 @@ def lenet5_model(w: list[torch.Tensor]) -> nn.Module:
 
 
 def _mnist(*args):
-    import runtime as rt
+    from phc import runtime as rt
     return lambda: rt.create_mnist(*args)
 
 
 def _digits():
-    import runtime as rt
+    from phc import runtime as rt
     return rt.create_digits(80, 0)
 
 
@@ -125,7 +125,7 @@ RECIPES = {
 
 def handwritten(name: str, epochs: int) -> Callable[[], float]:
     """The example's training in idiomatic PyTorch; returns the final test accuracy."""
-    import runtime as rt
+    from phc import runtime as rt
     recipe = RECIPES[name]
 
     def main() -> float:
@@ -171,7 +171,7 @@ def example_source(name: str, epochs: int) -> str:
 
 
 def phc_program(name: str, epochs: int) -> Callable[[], object]:
-    import runtime as rt
+    from phc import runtime as rt
     from phc import pipeline
     from phc.loader import load_module
     compiled = pipeline.compile_source(example_source(name, epochs), str(EXAMPLES / f"{name}.phk"), "torch")
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(RECIPES), help="these examples only")
     ap.add_argument("--out", metavar="FILE", help="where to write the table; '-': print only")
     args = ap.parse_args(argv)
-    import runtime as rt
+    from phc import runtime as rt
     rt.set_device("cpu")
     missing = sorted({p.stem for p in EXAMPLES.glob("*.phk")} - set(RECIPES) - {"cnn_seed"})
     if missing:

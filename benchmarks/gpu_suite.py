@@ -70,8 +70,8 @@ SHRINK = {TINY: ((r"^epochs: ℕ = \d+", "epochs: ℕ = 1"),
 # ---------------------------------------------------------------- what runs
 
 def seed_program() -> Path | None:
-    """The seed: examples/cnn_seed.phk when the tree has it, else the shared original."""
-    for path in (ROOT / "examples" / "cnn_seed.phk", ROOT.parent / "shared" / "programs" / "cnn_seed.phk"):
+    """The seed: the project's own copy, examples/cnn_seed.phk."""
+    for path in (ROOT / "examples" / "cnn_seed.phk",):
         if path.is_file():
             return path
     return None
@@ -476,7 +476,7 @@ def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
     progs = [ProgramResult(p.stem) for p in programs()]
     if not seed_program():
         notes.append("the seed program was not found (examples/cnn_seed.phk or "
-                     "../shared/programs/cnn_seed.phk): not run")
+                     "): not run")
     for p, path in zip(progs, programs()):
         jobs += [(f"{p.name}/{b}", program_command(path, "cuda", b), env, phase_a) for b in ("triton", "torch")]
         if path == seed_program():
@@ -525,7 +525,7 @@ import importlib.util, sys
 sys.path.insert(0, "benchmarks")
 import jinja2, lark, numpy, torch, triton
 from phc import pipeline
-import runtime
+from phc import runtime
 import kernels, seed_cnn
 ops = kernels.load_ops([c.spec for c in kernels.cases()])
 assert all(c.spec.symbol in ops for c in kernels.cases())
@@ -549,7 +549,7 @@ def dry_run(args, env: dict, header: dict, notes: list[str], site: Path | None) 
     needed = [ROOT / GPU_TESTS, ROOT / "benchmarks" / "kernels.py", ROOT / "benchmarks" / "seed_cnn.py"]
     problems += [f"missing {p.relative_to(ROOT)}" for p in needed if not p.is_file()]
     if not seed_program():
-        problems.append("no seed program (examples/cnn_seed.phk or ../shared/programs/cnn_seed.phk)")
+        problems.append("no seed program (examples/cnn_seed.phk)")
         return report_problems(problems, notes)
     if len(programs()) < 2:
         problems.append("no example in examples/")

@@ -38,9 +38,8 @@ LR = 0.1
 
 
 def seed_path() -> Path:
-    """examples/cnn_seed.phk when the tree has it, else the shared original beside the repo."""
-    local = ROOT / "examples" / "cnn_seed.phk"
-    return local if local.is_file() else ROOT.parent / "shared" / "programs" / "cnn_seed.phk"
+    """The project's own copy of the seed program."""
+    return ROOT / "examples" / "cnn_seed.phk"
 
 
 def seed_source(epochs: int) -> str:
@@ -84,7 +83,7 @@ def evaluate(params, test_X, test_y) -> float:
 
 def handwritten(epochs: int, device: str):
     """The seed's algorithm in eager PyTorch: per-sample SGD, one autograd.grad per step."""
-    import runtime as rt
+    from phc import runtime as rt
 
     def main():
         (train_X, train_y), (test_X, test_y) = rt.create_dataset(80, 100)
@@ -116,7 +115,7 @@ def compiled_step(device: str):
 
 
 def with_torch_compile(epochs: int, device: str):
-    import runtime as rt
+    from phc import runtime as rt
     step = compiled_step(device)
 
     def main():
@@ -138,7 +137,7 @@ def jax_programs(epochs: int) -> dict[str, Callable]:
     import jax.numpy as jnp
     import numpy as np
     from jax import lax
-    import runtime as rt
+    from phc import runtime as rt
 
     (train_X, train_y), (test_X, test_y) = rt.create_dataset(80, 100)
     X, Y = jnp.asarray(train_X.cpu().numpy()), jnp.asarray(train_y.cpu().numpy())
@@ -221,7 +220,7 @@ def scalar_loop_step_time(samples: int = 2) -> float:
     """Seconds per training step when every loop runs element by element (the IR evaluator)."""
     from phc import pipeline
     from phc.ir.evaluate import Evaluator
-    import runtime as rt
+    from phc import runtime as rt
     program, typed = pipeline.frontend(seed_source(1), str(seed_path()))
     module = pipeline.lower(typed)
     ev = Evaluator(module)
@@ -288,7 +287,7 @@ def main(argv=None) -> int:
         return 0
     if args.device == "cuda":
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    import runtime as rt
+    from phc import runtime as rt
     rt.set_device(args.device)
     backend = args.backend or ("triton" if args.device == "cuda" else "torch")
     backends = ["torch", "triton"] if backend == "all" else [backend]

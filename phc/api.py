@@ -58,3 +58,42 @@ def _typecheck(program: Program) -> list[Diagnostic]:
 def internal_error(exc: BaseException, filename: str = "<string>") -> Diagnostic:
     return error(f"internal error: {type(exc).__name__}: {exc}"[:300], Span(1, 1, 1, 2), BUG_HINT,
                  filename)
+
+
+# ---------------------------------------------------------------- compiling and loading
+
+def _source_of(text_or_path, filename: str | None) -> tuple[str, str]:
+    """(source, filename) of a program given as text or as a path (a `Path`, or a one-line str
+    naming an existing `.phk`/`.phyk` file)."""
+    import os
+    from pathlib import Path
+    if isinstance(text_or_path, os.PathLike) or (
+            isinstance(text_or_path, str) and "\n" not in text_or_path
+            and text_or_path.endswith((".phk", ".phyk")) and os.path.isfile(text_or_path)):
+        path = Path(text_or_path)
+        return decode(path.read_bytes(), str(path)), filename or str(path)
+    return decode(text_or_path, filename or "<string>"), filename or "<string>"
+
+
+def check(text_or_path, filename: str | None = None) -> list[Diagnostic]:
+    """Every diagnostic (errors and warnings) of a program given as text or as a path. Never
+    raises on a bad program: an unreadable file is a diagnostic too."""
+    try:
+        source, name = _source_of(text_or_path, filename)
+    except PhcError as e:
+        return list(e.diagnostics)
+    except OSError as e:
+        return [error(f"cannot read {text_or_path}: {e.strerror or e}", Span(1, 1, 1, 2), None,
+                      str(text_or_path))]
+    return check_source(source, name)
+
+
+def compile(text_or_path, filename: str | None = None, *, backend: str = "auto", opt: int = 2,
+            cache: bool = True):
+    """Compile a program (text or path) and return its module, imported: functions and classes
+    to call, `main()` to run the top-level program (nothing runs on import). Through the compile
+    cache unless `cache=False`. Raises PhcError (with `.diagnostics`) on a compile error."""
+    from phc.loader import build, exec_module
+    source, name = _source_of(text_or_path, filename)
+    built = build(source, name, backend, opt, None, cache)
+    return exec_module(built.python, built.path, built.path.stem)

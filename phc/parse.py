@@ -10,7 +10,6 @@ can be recovered from at the next statement, and turn lark's tree into `phc.ast`
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken, VisitError
@@ -21,8 +20,10 @@ from phc import ast
 from phc.api import internal_error
 from phc.ast import NOSPAN, Span
 from phc.diagnostics import Diagnostic, PhcError, error
+from phc.resources import grammar_path, grammar_text
 
-GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
+GRAMMAR_PATH = grammar_path()
+
 MAX_ERRORS = 20             # syntax errors reported before giving up
 MAX_BRACKET_DEPTH = 200     # deeper nesting is refused (later passes recurse over the tree)
 LINE_HEADS = ("_NL", "_INDENT", "_DEDENT")
@@ -89,7 +90,7 @@ def normalize(source: str) -> str:
 @functools.lru_cache(maxsize=None)
 def parser() -> Lark:
     """The one lark parser (its LALR tables are cached in the temp folder by lark)."""
-    return Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), parser="lalr", lexer="basic",
+    return Lark(grammar_text(), parser="lalr", lexer="basic",
                 propagate_positions=True, maybe_placeholders=True, cache=True)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phc.diagnostics import Diagnostic, PhcError
+from phc.log import log, timed_stage
 
 BACKENDS = ("auto", "torch", "triton")
 
@@ -32,6 +33,7 @@ def check(program):
     return _check(program)
 
 
+@timed_stage("parse+check")
 def frontend(source: str, filename: str):
     """AST and typed AST; raises PhcError when there is any error."""
     program = parse(source, filename)
@@ -42,6 +44,7 @@ def frontend(source: str, filename: str):
     return program, typed
 
 
+@timed_stage("lower")
 def lower(typed):
     from phc.ir.lower import lower_program
     module = lower_program(typed.program, typed.expr_types)
@@ -51,6 +54,7 @@ def lower(typed):
     return module
 
 
+@timed_stage("select")
 def select(module, backend: str):
     """Fusion of neighbouring nests, then idiom matching: the module to emit and its plan."""
     from phc.select.fuse import fuse_module
@@ -59,9 +63,11 @@ def select(module, backend: str):
     plan = plan_module(fused, backend)
     plan.fusions = fusions
     plan.module = fused
+    log("kernels", plan.text())
     return plan
 
 
+@timed_stage("emit")
 def emit(module, plan, source: str, backend: str) -> str:
     from phc.emit.module import emit_module
     return emit_module(module, source, backend, plan)
@@ -116,9 +122,13 @@ def dump_stages(folder: Path, filename: str, program, typed, module, plan, pytho
     from phc.ast_text import format_ast
     from phc.ir.printer import format_module
     from phc.typed_text import format_typed
-    folder.mkdir(parents=True, exist_ok=True)
     stem = Path(filename).stem
     texts = {"ast": format_ast(program), "typed": format_typed(typed), "affine": format_module(module),
              "kernels": plan.text(), "triton": plan.triton_source(), "py": python}
-    for ext, text in texts.items():
-        (folder / f"{stem}.{ext}").write_text(text, encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for ext, text in texts.items():
+            (folder / f"{stem}.{ext}").write_text(text, encoding="utf-8")
+    except OSError as e:        # a debugging aid must not stop the compilation
+        import sys
+        print(f"phc: PHC_DUMP: cannot write {folder}: {e.strerror or e}", file=sys.stderr)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from runtime.ops import device
+from .ops import device
 
 
 def grad(y: Any, x: Any, *, retain_graph: bool = True, create_graph: bool = False) -> torch.Tensor:

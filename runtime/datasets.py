@@ -25,8 +25,9 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from runtime.errors import DatasetError
-from runtime.ops import device
+from .errors import DatasetError
+from .ops import device
+from .ops import seed as run_seed
 
 _MNIST_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 _BUNDLE = ("data", "data", "mnist_5k.csv.gz")
@@ -91,8 +92,9 @@ def create_digits(train_test_split: Any = 80, seed: int = 0) -> list:
 
 
 def shuffle_indices(n: Any, epoch_seed: int) -> torch.Tensor:
-    """A permutation of 0 … n-1 (int64, on the current device) fixed by `epoch_seed`."""
-    generator = torch.Generator().manual_seed(int(epoch_seed))
+    """A permutation of 0 … n-1 (int64, on the current device) fixed by `epoch_seed` and the run's
+    seed (`--seed`; with the default 0 the permutation depends on `epoch_seed` alone)."""
+    generator = torch.Generator().manual_seed((run_seed() * 1_000_003 + int(epoch_seed)) % 2**63)
     return torch.randperm(_whole(n, "n"), generator=generator).to(device())
 
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from runtime import nests  # noqa: F401  (generated code reaches it as `rt.nests`)
+from . import nests  # noqa: F401  (generated code reaches it as `rt.nests`)
 
 
 def _unary(torch_fn, math_fn):
@@ -60,26 +60,26 @@ def floor_int(x) -> int:
 
 
 def full(sizes, value, dtype=torch.float32):
-    from runtime.ops import device
+    from .ops import device
     if isinstance(value, torch.Tensor):
         return value.to(dtype).expand(*sizes).clone()
     return torch.full(tuple(sizes), value, dtype=dtype, device=device())
 
 
 def tensor(data, dtype=torch.float32):
-    from runtime.ops import device
+    from .ops import device
     return torch.tensor(data, dtype=dtype, device=device())
 
 
 def stack(items):
-    from runtime.ops import device
+    from .ops import device
     return torch.stack([torch.as_tensor(i, dtype=torch.float32, device=device()) for i in items])
 
 
 def value(x):
     """A class field that no `grad` differentiates: numbers become float32 tensors."""
     if isinstance(x, (_builtins.int, _builtins.float)) and not isinstance(x, bool):
-        from runtime.ops import device
+        from .ops import device
         return torch.tensor(_builtins.float(x), device=device())
     return x
 
@@ -99,12 +99,12 @@ def fused_softmax(x):
 # ---------------------------------------------------------------- builtins that stay calls
 
 def zeros(*shape):
-    from runtime.ops import device
+    from .ops import device
     return torch.zeros(tuple(floor_int(d) for d in shape), device=device())
 
 
 def ones(*shape):
-    from runtime.ops import device
+    from .ops import device
     return torch.ones(tuple(floor_int(d) for d in shape), device=device())
 
 
@@ -137,5 +137,7 @@ def int(x):
 
 
 def print(*values):
-    from runtime.printing import format_value
+    """`print(a, b, …)`: one line, each value as physika_print shows it, separated by spaces."""
+    from .printing import format_value, notify
     _builtins.print(*(format_value(v) for v in values))
+    notify(values)

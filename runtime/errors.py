@@ -37,13 +37,20 @@ class PhysikaRuntimeError(Exception):
         out = [f"{where}: runtime error: {self.message}"]
         if self.source_line is not None:
             text = self.source_line.expandtabs(4)[:200]
-            out += [f"    {text}", "    " + " " * max(self.col - 1, 0) + "^"]
+            out += [f"    {text}", "    " + " " * max(self.col - 1, 0) + "^" * _width(text, self.col)]
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _width(text: str, col: int) -> int:
+    """The caret's width: the whole expression from `col` to the end of the line (a trailing
+    comment left out), since a runtime error belongs to the expression the tag points at."""
+    code = re.sub(r"\s+#[^\"']*$", "", text).rstrip()
+    return max(1, len(code) - max(col - 1, 0))
 
 
 class DatasetError(RuntimeError):
@@ -139,7 +146,31 @@ _SHAPE_WORDS = ("size of tensor", "shapes cannot be multiplied", "is invalid for
                 "cannot be broadcast", "inconsistent tensor size", "dimension out of range")
 
 
+def _dims(text: str) -> str:
+    return ",".join(d for d in re.split(r"[x, ]+", text.strip("[]() ")) if d)
+
+
+# torch's wording of a shape mismatch → Physika's notation (`ℝ[10,5] @ ℝ[8]`)
+_SHAPE_FORMS = (
+    (r"size mismatch, got input \((\d+)\), mat \((\d+)x(\d+)\), vec \((\d+)\)",
+     lambda m: f"`@` shapes do not fit: ℝ[{m[2]},{m[3]}] @ ℝ[{m[4]}] ({m[3]} ≠ {m[4]})"),
+    (r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)",
+     lambda m: f"`@` shapes do not fit: ℝ[{m[1]},{m[2]}] @ ℝ[{m[3]},{m[4]}] ({m[2]} ≠ {m[3]})"),
+    (r"inconsistent tensor size, expected tensor \[(\d+)\] and src \[(\d+)\]",
+     lambda m: f"`@` shapes do not fit: ℝ[{m[1]}] @ ℝ[{m[2]}] ({m[1]} ≠ {m[2]})"),
+    (r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d+)",
+     lambda m: f"shapes do not fit: one side has {m[1]} elements where the other has {m[2]} "
+               f"(axis {m[3]} of the broadcast shape)"),
+    (r"shape '\[([\d, -]+)\]' is invalid for input of size (\d+)",
+     lambda m: f"shapes do not fit: {m[2]} elements cannot be viewed as ℝ[{_dims(m[1])}]"),
+)
+
+
 def _shape(text: str) -> tuple[str, str | None] | None:
+    for pattern, say in _SHAPE_FORMS:
+        m = re.search(pattern, text)
+        if m:
+            return say(m), "check the sizes of the values on this line"
     lowered = text.lower()
     if any(word in lowered for word in _SHAPE_WORDS):
         return f"shapes do not fit: {text}", "check the sizes of the values on this line"

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from runtime.autograd import grads as _grads
-from runtime.autograd import leaf as _leaf
-from runtime.ops import device
+from .autograd import grads as _grads
+from .autograd import leaf as _leaf
+from .ops import device
 
 MISSING = object()      # a constructor argument left out: the field's declared default applies
 
@@ -164,14 +164,14 @@ def _has_float(items: Any) -> bool:
 
 def zeros(shape: list, real: bool) -> torch.Tensor:
     """A declaration without a value: zeros of the declared shape and kind."""
-    from runtime.elementwise import floor_int
+    from .elementwise import floor_int
     dtype = torch.float32 if real else torch.long
     return torch.zeros(tuple(floor_int(d) for d in shape), dtype=dtype, device=device())
 
 
 def count(x: Any) -> int:
     """A size used as a shape: `ℕ(x)`'s whole steps."""
-    from runtime.elementwise import floor_int
+    from .elementwise import floor_int
     return floor_int(x)
 
 

@@ -169,7 +169,7 @@ def subscript(t: torch.Tensor, parts) -> torch.Tensor:
 
 def _as_tensors(items):
     """Python numbers and tensors as tensors of one common dtype, on the run's device."""
-    from runtime.ops import device
+    from .ops import device
     ts = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, device=device()) for v in items]
     dtype = ts[0].dtype
     for t in ts[1:]:
@@ -183,7 +183,7 @@ def stack_values(items, sizes) -> torch.Tensor:
     """The tensor of shape `sizes` + (element shape) whose points are `items` (row-major): a
     tabulation evaluated point by point on the host."""
     if not items:
-        from runtime.ops import device
+        from .ops import device
         return torch.zeros(tuple(sizes), device=device())
     ts = _as_tensors(items)
     return torch.stack(ts).reshape(tuple(sizes) + tuple(ts[0].shape))

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from runtime.printing import element_symbol, type_of
+from .printing import element_symbol, type_of
 
 _DEVICE_NAMES = ("cpu", "cuda", "auto")
 
@@ -46,9 +46,25 @@ def set_device(name: str | torch.device) -> torch.device:
     return _device
 
 
+_seed = 0
+
+
 def manual_seed(n: int) -> None:
-    """Seed torch's global generators (CPU and every GPU): `phc run --seed n`."""
-    torch.manual_seed(int(n))
+    """Seed every random source a program reaches: torch's global generators (CPU and every GPU:
+    sampling), the shuffles (`shuffle_indices`), Python's and numpy's: `phc run --seed n`."""
+    global _seed
+    import random
+
+    import numpy as np
+    _seed = int(n)
+    torch.manual_seed(_seed)
+    random.seed(_seed)
+    np.random.seed(_seed % 2**32)
+
+
+def seed() -> int:
+    """The seed of the run (0 unless set): shuffles mix it with their own."""
+    return _seed
 
 
 # ---------------------------------------------------------------- indices and counts

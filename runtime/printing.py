@@ -19,16 +19,44 @@ Values that require grad print like any other: no `grad_fn` noise.
 """
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import torch
 
 _SMALL = 10     # a list item with at most this many elements shows its values in a summary
 
 
+# Callables (values, filename, lineno) told of every print, with the place in generated code
+# that printed: `phc run`'s progress bar and --plot watch the program this way.
+_observers: list[Callable[[tuple, str, int], None]] = []
+
+
+def add_observer(fn: Callable[[tuple, str, int], None]) -> None:
+    _observers.append(fn)
+
+
+def remove_observer(fn: Callable[[tuple, str, int], None]) -> None:
+    if fn in _observers:
+        _observers.remove(fn)
+
+
+def notify(values: tuple) -> None:
+    """Tell the observers; the place is the innermost frame outside phc.runtime."""
+    if not _observers:
+        return
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("phc.runtime", "runtime")):
+        frame = frame.f_back
+    if frame is not None:
+        for fn in list(_observers):
+            fn(values, frame.f_code.co_filename, frame.f_lineno)
+
+
 def physika_print(value: Any) -> None:
     """Print `value` as `<value> ∈ <type>`."""
     print(format_value(value))
+    notify((value,))
 
 
 def print_expr(value: Any) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the normative seed program lives in ../shared beside the repository."""
+"""Shared fixtures: the seed program ships as examples/cnn_seed.phk (a copy of the normative
+../shared/programs/cnn_seed.phk; tests/test_standalone.py checks that they are identical)."""
 import os
 import sys
 from pathlib import Path
@@ -11,11 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))      # tests/helpers.py
+sys.path.insert(1, str(ROOT))       # the checkout's phc (and the `runtime` alias of phc.runtime)
 
 
 @pytest.fixture(scope="session")
 def seed_path() -> Path:
-    return ROOT.parent / "shared" / "programs" / "cnn_seed.phk"
+    return ROOT / "examples" / "cnn_seed.phk"
 
 
 @pytest.fixture(scope="session")

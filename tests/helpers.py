@@ -26,7 +26,7 @@ def run_program(source: str, backend: str = "torch", opt: int = 2, name: str = "
     import contextlib
     import io
 
-    import runtime as rt
+    from phc import runtime as rt
     compiled = pipeline.compile_source(source, f"{name}.phk", backend, opt=opt)
     module, _ = load_module(compiled.python, f"{name}_{backend}_o{opt}_{next(_count)}")
     rt.manual_seed(0)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import jinja2
 
+from phc.resources import templates_dir
+
 from phc.ir import nodes as n
 from phc.ir.analysis import root_name, walk_stmts
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 HEADER_MARK = "# phc-generated:"
 # Module-level names of generated code that are not `_phc_…`: its imports (the Triton prelude's
 # too), `main`, and the builtins it calls.
@@ -61,7 +62,7 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     main = FunctionEmitter(names).main(module.main)
     kernels = _kernel_source(plan, names) if backend in ("triton", "auto") else ""
     digest = hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()[:16]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     return env.get_template("module.py.j2").render(
         filename=Path(module.filename).name, digest=digest, backend=backend, kernels=kernels,

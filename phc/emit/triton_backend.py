@@ -8,14 +8,14 @@ live here, as data, so that `tile_check` checks exactly what is rendered.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import jinja2
+
+from phc.resources import templates_dir
 
 from phc.emit.tile_check import KernelTiles, TileConfig
 from phc.select.plan import Conv2dSpec, KernelSpec, LinearSpec, Pool2dSpec
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 _GEMM_BLOCKS = ("BLOCK_M", "BLOCK_N", "BLOCK_K")
 
@@ -102,7 +102,7 @@ def autotune_decorator(tiles: KernelTiles) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -24,7 +24,7 @@ class Instance:
     def __init__(self, cls: n.ClassIR, values):
         self._cls = cls
         self._fields = tuple(p.name for p in cls.fields)
-        import runtime as rt
+        from phc import runtime as rt
         for p, v in zip(cls.fields, values):
             setattr(self, p.name, rt.track(v) if p.name in cls.grad_fields else rt.value(v))
 
@@ -57,7 +57,7 @@ class Evaluator:
     def run_function(self, f: n.Function, args, this):
         if len(args) != len(f.params):
             raise TypeError(f"{f.name} takes {len(f.params)} arguments, {len(args)} given")
-        import runtime as rt
+        from phc import runtime as rt
         env = {p.name: rt.track(a) if p.name in f.tracked_params else a for p, a in zip(f.params, args)}
         if this is not None:
             env["this"] = this
@@ -74,7 +74,7 @@ class Evaluator:
             self.stmt(s, env)
 
     def stmt(self, s, env):
-        import runtime as rt
+        from phc import runtime as rt
         match s:
             case n.Assign(name, value):
                 v = self.expr(value, env)
@@ -115,7 +115,7 @@ class Evaluator:
     # ---- expressions
 
     def expr(self, e, env):
-        import runtime as rt
+        from phc import runtime as rt
         match e:
             case n.Const(value, _):
                 return value
@@ -174,7 +174,7 @@ class Evaluator:
         raise TypeError(f"cannot evaluate {type(e).__name__}")
 
     def call_expr(self, func, args, obj, env):
-        import runtime as rt
+        from phc import runtime as rt
         if obj is not None:
             target = self.expr(obj, env)
             if func == "λ":
@@ -277,7 +277,7 @@ def _unop(op, a):
     fn = {"exp": torch.exp, "log": torch.log, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan,
           "tanh": torch.tanh, "sqrt": torch.sqrt, "abs": torch.abs, "sigmoid": torch.sigmoid}.get(op)
     if fn is None:
-        import runtime as rt
+        from phc import runtime as rt
         return getattr(rt, op)(a)
     out = fn(t)
     return out if isinstance(a, torch.Tensor) else out.item()

@@ -296,8 +296,10 @@ class FnLowering:
     def expr_stmt(self, e, span):
         if isinstance(e, A.Call) and isinstance(e.func, A.Name) and e.func.id in ("physika_print", "print") \
                 and e.func.id not in self.prog.functions:
-            for a in e.args:
-                self.emit(n.Print(self.expr(a), span))
+            if len(e.args) == 1:
+                self.emit(n.Print(self.expr(e.args[0]), span))
+            else:       # `print("epoch", e, "loss", x)`: one line, the values separated by spaces
+                self.emit(n.Eval(n.Call("print", tuple(self.expr(a) for a in e.args)), span))
             return
         v = self.expr(e)
         if isinstance(v, n.Call) and (v.func in ("summary", "physika_seed", "simulate", "animate") or self._returns_nothing(v)):

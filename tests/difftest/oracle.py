@@ -101,7 +101,7 @@ def _run(source: str, backend: str, opt, out: io.StringIO) -> Result:
     from phc import pipeline
     from phc.diagnostics import PhcError
     from phc.loader import load_module
-    import runtime as rt
+    from phc import runtime as rt
     name = f"dt{next(_count)}"
     try:
         if opt == "eval":
