@@ -475,8 +475,7 @@ def gpu_suite(args, env: dict, header: dict, notes: list[str]) -> int:
     jobs = [(f"test {label}", argv, env, phase_a) for label, argv in tests]
     progs = [ProgramResult(p.stem) for p in programs()]
     if not seed_program():
-        notes.append("the seed program was not found (examples/cnn_seed.phk or "
-                     "): not run")
+        notes.append("the seed program was not found (examples/cnn_seed.phk): not run")
     for p, path in zip(progs, programs()):
         jobs += [(f"{p.name}/{b}", program_command(path, "cuda", b), env, phase_a) for b in ("triton", "torch")]
         if path == seed_program():

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from runtime.ops import _gen_device, _sample_shape, device
-from runtime.ops import real as _to_real
+from .ops import _gen_device, _sample_shape, device
+from .ops import real as _to_real
 
 
 def _tensor(x: Any) -> torch.Tensor:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from runtime.ops import device
+from .ops import device
 
 
 def as_complex(v: Any) -> Any:
@@ -37,7 +37,7 @@ def learnable_params(obj: Any, names: tuple[str, ...]) -> list:
 def sgd_update(obj: Any, names: tuple[str, ...], lr: Any, grads: list) -> None:
     """`obj.update(lr, grads)`: each learnable field becomes `p - lr * g`, a fresh leaf, as a
     field assignment makes it (never in place: a field may share storage with a constant)."""
-    from runtime.autograd import leaf
+    from .autograd import leaf
     for name, g in zip(names, grads):
         p = getattr(obj, name)
         if g is not None:

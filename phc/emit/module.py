@@ -25,7 +25,7 @@ _RESERVED = {"torch", "rt", "range", "int", "float", "len", "print", "math", "ma
              "bool", "tuple", "list", "dict", "triton", "tl", "os", "contextlib",
              "once_differentiable", "globals", "max", "min", "any", "all", "isinstance", "staticmethod",
              "ValueError", "IndexError", "TypeError", "super", "object", "property", "zip", "enumerate",
-             "sum", "abs", "round", "type", "str", "repr"}
+             "sum", "abs", "round", "type", "str", "repr", "slice"}
 
 
 class Names:
