@@ -19,3 +19,21 @@ def test_regression(path, backend, opt):
     want = path.with_suffix(".out").read_text(encoding="utf-8")
     got = run_program(path.read_text(encoding="utf-8"), backend=backend, opt=opt, name=path.stem)
     assert same_output(got, want), f"{path.name} printed:\n{got}\nmust print:\n{want}"
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_level2_compiles_it_without_falling_back(path):
+    """The fallback to level 0 keeps a program right, but it also hides a compiler exception:
+    none of these programs needs it (an exception here is a bug of the optimiser)."""
+    from phc import pipeline
+    compiled = pipeline.compile_source(path.read_text(encoding="utf-8"), path.name, "torch")
+    assert not [t for _, t in compiled.notes if "runs literally" in t]
+
+
+def test_printing_text_needs_no_fallback():
+    """`print("epoch", e, "loss", x)`: a string constant went through a numeric rule once."""
+    from phc import pipeline
+    src = 'epochs: ℕ = 3\nloss: ℝ = 8\nfor e: ℕ(epochs):\n    loss = loss / 2\n    print("epoch", e, "loss", loss)\n'
+    compiled = pipeline.compile_source(src, "loop.phk", "torch")
+    assert not [t for _, t in compiled.notes if "runs literally" in t]
+    assert run_program(src).splitlines()[-1].startswith("epoch 2")

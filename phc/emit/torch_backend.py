@@ -55,7 +55,8 @@ class Host:
                 if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
                 # a negative constant is parenthesised: `(-0.75) ** 2`, never `-0.75 ** 2` (class W)
-                return f"({value!r})" if not isinstance(value, bool) and value < 0 else repr(value)
+                negative = isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+                return f"({value!r})" if negative else repr(value)
             case n.Sym(name):
                 return self.names.py(name)
             case n.Dim(value, axis):

@@ -170,7 +170,8 @@ def expr(e: n.Expr, reduces: list | None = None, prec: int = 0) -> str:
             right_p = p if op == "**" else p + 1
             left_p = p + 1 if op == "**" else p
             left = expr(a, reduces, left_p)
-            if op == "**" and isinstance(a, n.Const) and not isinstance(a.value, bool) and a.value < 0:
+            if op == "**" and isinstance(a, n.Const) and isinstance(a.value, (int, float)) \
+                    and not isinstance(a.value, bool) and a.value < 0:
                 left = f"({left})"      # `(-0.75) ** 2`: a negative base reads as it computes
             text = f"{left} {op} {expr(b, reduces, right_p)}"
             return f"({text})" if p < prec else text
