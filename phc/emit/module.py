@@ -183,7 +183,9 @@ class FunctionEmitter:
                 if s.leaf:
                     v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
                     v = f"rt.storable({v})" if s.leaf.endswith("+stores") else v
-                if s.fresh_fields:
+                if s.fresh_fields and _constructs(value, self.names) and v.endswith(")"):
+                    v = f"{v[:-1]}{', ' if not v.endswith('()') else ''}_phc_fresh={tuple(s.fresh_fields)!r})"
+                elif s.fresh_fields:
                     v = f"rt.fresh_fields({v}, {s.fresh_fields!r})"
                 c.line(f"{self.names.py(name)} = {v}", tag)
             case n.SetField(obj, field, value):
@@ -289,6 +291,9 @@ class ClassEmitter:
         # a field declared with a value may be left out of the call; its value is made per call
         optional = [any(d is not None for d in defaults[:k + 1]) for k in range(len(fields))]
         params = [f"{py}=None" if o else py for py, o in zip(fields, optional)]
+        if c.grad_fields:
+            # `_phc_fresh`: the fields a construction site proved fresh leaves (fresh_leaf_is_legal)
+            params.append("_phc_fresh=()")
         lines = [f"class {self.names.py(c.name)}:",
                  f'    """Physika class `{c.name}`: fields {", ".join(f"{p.name}: {p.type}" for p in c.fields)}."""',
                  f"    _fields = {tuple(p.name for p in c.fields)!r}",
@@ -301,7 +306,9 @@ class ClassEmitter:
         for p, py in zip(c.fields, fields):
             # a tracked field: some `grad` may differentiate it (it keeps its graph, if any);
             # the attribute keeps the Physika name: fields are read as `obj.name` (and by `_fields`)
-            v = f"rt.track_field({py})" if p.name in c.grad_fields else f"rt.value({py})"
+            v = f"rt.value({py})"
+            if p.name in c.grad_fields:
+                v = f"(rt.leaf({py}) if {p.name!r} in _phc_fresh else rt.track_field({py}))"
             lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")
@@ -310,6 +317,11 @@ class ClassEmitter:
             lines.append("")
             lines += ["    " + line if line else line for line in text.splitlines()]
         return "\n".join(lines)
+
+
+def _constructs(e: n.Expr, names: Names) -> bool:
+    """A direct constructor call of a program class (`ConvNets(…)`): it takes `_phc_fresh`."""
+    return isinstance(e, n.Call) and e.obj is None and e.func in names.classes
 
 
 def _builds_graph(e: n.Expr) -> bool:

@@ -87,11 +87,14 @@ def main(argv=None) -> int:
     records = run_all(args, backends)
     counts = {b: collections.Counter() for b in backends}
     signatures = {b: collections.Counter() for b in backends}
+    fallbacks = collections.Counter()
     to_reduce = []
     rejected = sum(r["rejected"] for r in records)
     for rec in sorted(records, key=lambda r: r["seed"]):
         for backend, (v, got) in rec["results"].items():
             counts[backend][v] += 1
+            # right, but only because level 2 gave up: a hidden compiler exception, worth a look
+            fallbacks[backend] += bool(getattr(got, "fallback", ""))
             if v == "agree":
                 continue
             sig = signature(v, rec["ref"], got)
@@ -111,7 +114,8 @@ def main(argv=None) -> int:
         c = counts[backend]
         lines.append(f"{backend:7s} " + "  ".join(f"{k} {c[k]}" for k in
                      ("agree", "wrong", "crash", "traceback", "rejected", "timeout")) +
-                     "".join(f"  {k} {n}" for k, n in sorted(c.items()) if k.startswith("oracle-")))
+                     "".join(f"  {k} {n}" for k, n in sorted(c.items()) if k.startswith("oracle-")) +
+                     f"  (of which level 2 fell back to level 0: {fallbacks[backend]})")
         for sig, n in signatures[backend].most_common():
             lines.append(f"    {n:5d}  {sig}")
     text = "\n".join(lines)
