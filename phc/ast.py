@@ -347,3 +347,22 @@ def walk(node):
     yield node
     for child in children(node):
         yield from walk(child)
+
+
+def assigned_in_order(stmts) -> list[str]:
+    """The names a body binds (`x = …`, `x += …`, `x: T = …`, loop variables), in source order,
+    not looking into nested definitions (a `def` binds its own names, not the body's)."""
+    out: dict[str, None] = {}
+    stack = list(reversed(tuple(stmts)))
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (FuncDef, ClassDef)):
+            continue
+        if isinstance(x, (Assign, AugAssign)) and isinstance(x.target, Name):
+            out[x.target.id] = None
+        elif isinstance(x, Decl):
+            out[x.name] = None
+        elif isinstance(x, For):
+            out.update(dict.fromkeys(x.vars))
+        stack.extend(reversed(children(x)))
+    return list(out)

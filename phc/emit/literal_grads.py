@@ -75,15 +75,7 @@ def grad_fields(all_bodies: list[Body], types: dict) -> set[tuple[str, str]]:
 
 
 def assigned_names(stmts) -> set[str]:
-    out = set()
-    for x in nodes(Body("", tuple(stmts))):
-        if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
-            out.add(x.target.id)
-        elif isinstance(x, A.Decl):
-            out.add(x.name)
-        elif isinstance(x, A.For):
-            out |= set(x.vars)
-    return out
+    return set(A.assigned_in_order(stmts))
 
 
 def stored_names(stmts) -> set[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from phc import ast as A
 from phc.ir import nodes as n
-from phc.ir.simplify import (as_int, extent, free_syms, rename_binders, simplify, simplify_index,
+from phc.ir.simplify import (as_int, extent, free_syms, is_integral, rename_binders, simplify, simplify_index,
                              subst, uses, contains)
 
 MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
@@ -1143,26 +1143,16 @@ def _floor(e: n.Expr) -> n.Expr:
 
 
 def _surely_integral(e: n.Expr, ints) -> bool:
-    """An expression of integer kind for certain: integer constants, loop indices, sizes, and
-    integer arithmetic and reductions of those (a load's kind is not known here: not proved)."""
+    """`is_integral`, also through selects and reductions of integers (an argmax loop's index,
+    a count `acc += 1`); a load's kind is not known here: not proved."""
     match e:
-        case n.Const(v, _):
-            return isinstance(v, int) and not isinstance(v, bool)
-        case n.Sym(name):
-            return name in ints
-        case n.Dim():
-            return True
-        case n.Un("floor" | "int", _):
-            return True
-        case n.Bin("+" | "-" | "*" | "//" | "%", a, b):
-            return _surely_integral(a, ints) and _surely_integral(b, ints)
-        case n.Reduce(n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN, _, _):
-            return True
         case n.Select(_, a, b):
             return _surely_integral(a, ints) and _surely_integral(b, ints)
-        case n.Reduce(_, axes, body):
+        case n.Bin(op, a, b) if op in ("+", "-", "*", "//", "%", "min", "max"):
+            return _surely_integral(a, ints) and _surely_integral(b, ints)
+        case n.Reduce(op, axes, body) if op not in (n.ReduceOp.ARGMAX, n.ReduceOp.ARGMIN):
             return _surely_integral(body, ints | {a.var for a in axes})
-    return False
+    return is_integral(e, ints)
 
 
 def _to_real(v: n.Expr) -> n.Expr:
@@ -1272,31 +1262,11 @@ def _after_last_iteration(value: n.Expr, old: n.Expr, axes, ints) -> n.Expr:
 
 
 def _assigned_in_order(stmts) -> list[str]:
-    """The names `_assigned_names` gives, in source order."""
-    out: dict[str, None] = {}
-    for s in stmts:
-        for x in A.walk(s):
-            if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
-                out[x.target.id] = None
-            elif isinstance(x, A.Decl):
-                out[x.name] = None
-            elif isinstance(x, A.For):
-                for v in x.vars:
-                    out[v] = None
-    return list(out)
+    return A.assigned_in_order(stmts)
 
 
 def _assigned_names(stmts) -> set[str]:
-    out = set()
-    for s in stmts:
-        for x in A.walk(s):
-            if isinstance(x, (A.Assign, A.AugAssign)) and isinstance(x.target, A.Name):
-                out.add(x.target.id)
-            elif isinstance(x, A.Decl):
-                out.add(x.name)
-            elif isinstance(x, A.For):
-                out |= set(x.vars)
-    return out
+    return set(A.assigned_in_order(stmts))
 
 
 def _read_names(s) -> set[str]:
