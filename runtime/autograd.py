@@ -40,6 +40,11 @@ def grads(y: Any, xs: Sequence[Any], *, retain_graph: bool = True,
     """(dy/dx for x in xs) from one backward pass; an x that y does not reach gets zeros.
     A function `y` (Physika's `grad(f, x)`) is differentiated at each x: f(x)'s derivative."""
     xs = tuple(xs)
+    if isinstance(y, torch.Tensor) and y.dim() == 0 and y.requires_grad and not create_graph \
+            and all(isinstance(x, torch.Tensor) and x.requires_grad for x in xs):
+        # the training step's case (a scalar loss, every target live): one backward, no bookkeeping
+        found = torch.autograd.grad(y, xs, retain_graph=retain_graph, allow_unused=True)
+        return tuple(_zeros(y, x) if g is None else g for x, g in zip(xs, found))
     if callable(y) and not isinstance(y, torch.Tensor):
         return tuple(grad_of_function(y, x, create_graph=create_graph) for x in xs)
     live = [i for i, x in enumerate(xs) if _differentiable(x)]
@@ -63,7 +68,7 @@ def grad_of_function(f: Any, x: Any, *, create_graph: bool = False) -> torch.Ten
 
 def _backward(y: torch.Tensor, xs: list[torch.Tensor], retain: bool, create: bool) -> list:
     if y.numel() == 1:
-        return list(torch.autograd.grad(y.reshape(()), xs, retain_graph=retain or create,
+        return list(torch.autograd.grad(y if y.dim() == 0 else y.reshape(()), xs, retain_graph=retain or create,
                                         create_graph=create, allow_unused=True))
     return _jacobians(y, xs, retain, create)
 

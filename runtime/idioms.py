@@ -49,9 +49,10 @@ def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool
         _check_extent(oh, n_i, 0, "convolution")
         _check_extent(ow, n_j, 1, "convolution")
         out = out[:, :, :n_i, :n_j]
+    # squeeze, not indexing: a select's backward allocates a zero tensor and copies into it
     if has_batch and has_out:
         return out
-    return out[0, 0] if not (has_batch or has_out) else out[:, 0] if has_batch else out[0]
+    return out.reshape(out.shape[2:]) if not (has_batch or has_out) else out.squeeze(1) if has_batch else out.squeeze(0)
 
 
 def _pad_for_outputs(x4, kernel, stride: int, padding: int, n_i: int, n_j: int):
@@ -93,12 +94,12 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
     elif kind == "avg":
         out = F.avg_pool2d(x3, k, stride)
     elif kind == "max":
-        out = F.max_pool2d(x3, k, stride)
+        out = torch.max_pool2d(x3, k, stride)   # the op itself: F.max_pool2d is a Python dispatcher
     else:
-        out = -F.max_pool2d(-x3, k, stride)
+        out = -torch.max_pool2d(-x3, k, stride)
     if flip:
         out = out.flip(-2, -1)
-    return out[0] if x.dim() == 2 else out.reshape(tuple(x.shape[:-2]) + tuple(out.shape[-2:]))
+    return out.squeeze(0) if x.dim() == 2 else out.reshape(tuple(x.shape[:-2]) + tuple(out.shape[-2:]))
 
 
 def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = False,
@@ -107,13 +108,15 @@ def linear(x, w, n_i: int, has_batch: bool, impl=None, w_transposed: bool = Fals
     _check_rank(w, 2, "matrix product")
     _check_rank(x, 2 if has_batch else 1, "matrix product")
     w2 = w.t() if w_transposed else w
-    x2 = ((x.t() if x_transposed else x) if has_batch else x.unsqueeze(0))
     _check_extent(w2.shape[0], n_i, 0, "matrix product")
     if w2.shape[0] != n_i:
         w2 = w2[:n_i]
+    if impl is None and not has_batch:     # the vector as it is: no unsqueeze/select round trip
+        if n_k is not None:
+            w2, x = _cut(w2, 1, n_k, "matrix product"), _cut(x, 0, n_k, "matrix product")
+        return torch.mv(w2, x)
+    x2 = ((x.t() if x_transposed else x) if has_batch else x.unsqueeze(0))
     if n_k is not None:
         w2, x2 = _cut(w2, 1, n_k, "matrix product"), _cut(x2, 1, n_k, "matrix product")
-    if impl is None and not has_batch:
-        return torch.mv(w2, x2[0])
     out = F.linear(x2, w2) if impl is None else impl(x2.contiguous(), w2.contiguous())
     return out if has_batch else out.squeeze(0)
