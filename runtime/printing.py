@@ -3,15 +3,15 @@
 The rules (upstream's, measured at commit b8a2699, where it has one; phc's choice where it has none):
 
 - A tensor with one element prints its `.item()` (Python's repr of an int or float) and a scalar
-  type, whatever its shape: `0.5 ∈ ℝ`, `3 ∈ ℕ`. Any other tensor prints `.tolist()` and its shape
+  type, whatever its shape: `0.5 ∈ ℝ`, `3 ∈ ℝ`. Any other tensor prints `.tolist()` and its shape
   with no space between dimensions: `[[1.0, 2.0], [3.0, 4.0]] ∈ ℝ[2,2]`.
-- The element symbol comes from the dtype (upstream prints ℝ for everything; phc keeps the integer
-  kinds visible): floating → ℝ; integer → ℕ when no entry is negative, else ℤ; bool → 𝔹;
-  complex → ℂ. Python numbers follow the same rule: `3 ∈ ℕ`, `-3 ∈ ℤ`, `2.0 ∈ ℝ`, `True ∈ 𝔹`.
-- A rectangular Python list of numbers prints like a tensor: `[1, 2] ∈ ℕ[2]`.
+- The element symbol is upstream's: ℂ for complex values, ℝ for every other number — integers and
+  truth values included (the value itself shows the kind: `3 ∈ ℝ` is an integer, `3.0 ∈ ℝ` a
+  real, `True ∈ ℝ` a comparison). Python numbers follow the same rule.
+- A rectangular Python list of numbers prints like a tensor: `[1, 2] ∈ ℝ[2]`.
 - Any other list or tuple (a data set, say) prints a summary: small items show their values, big
   tensors show `…`, and the type lists each item's type:
-  `[[…, …], […, …]] ∈ [[ℝ[80,28,28], ℕ[80]], [ℝ[20,28,28], ℕ[20]]]`.
+  `[[…, …], […, …]] ∈ [[ℝ[80,28,28], ℝ[80]], [ℝ[20,28,28], ℝ[20]]]`.
 - An instance of a generated class (anything else) prints its class name: `<ConvNets> ∈ ConvNets`.
 - A string prints as itself; None prints `None`.
 
@@ -127,25 +127,12 @@ def _tensor_type(t: torch.Tensor) -> str:
 
 
 def element_symbol(t: torch.Tensor) -> str:
-    """ℝ, ℕ, ℤ, 𝔹 or ℂ for a tensor's elements (ℕ vs ℤ looks at the values)."""
-    if t.dtype == torch.bool:
-        return "𝔹"
-    if t.is_complex():
-        return "ℂ"
-    if t.is_floating_point():
-        return "ℝ"
-    has_negative = t.numel() > 0 and bool((t.detach() < 0).any())
-    return "ℤ" if has_negative else "ℕ"
+    """ℂ for complex elements, ℝ for any other (upstream's rule: integers print ℝ too)."""
+    return "ℂ" if t.is_complex() else "ℝ"
 
 
 def _number_symbol(x: Any) -> str:
-    if isinstance(x, bool):
-        return "𝔹"
-    if isinstance(x, int):
-        return "ℤ" if x < 0 else "ℕ"
-    if isinstance(x, complex):
-        return "ℂ"
-    return "ℝ"
+    return "ℂ" if isinstance(x, complex) else "ℝ"
 
 
 def _list_type(items: list | tuple) -> str:
@@ -156,14 +143,7 @@ def _list_type(items: list | tuple) -> str:
 
 
 def _grid_symbol(items: list | tuple) -> str:
-    leaves = list(_leaves(items))
-    if any(isinstance(x, complex) for x in leaves):
-        return "ℂ"
-    if any(isinstance(x, float) for x in leaves):
-        return "ℝ"
-    if leaves and all(isinstance(x, bool) for x in leaves):
-        return "𝔹"
-    return "ℤ" if any(x < 0 for x in leaves) else "ℕ"
+    return "ℂ" if any(isinstance(x, complex) for x in _leaves(items)) else "ℝ"
 
 
 def _class_name(value: Any) -> str:

@@ -51,12 +51,12 @@ def test_help_lists_each_command_once():
 def test_print_of_several_values_is_one_line(prog, capsys):
     assert main(["run", str(prog(LOOP)), "--device", "cpu"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "epoch 0 ∈ ℕ loss 4.0 ∈ ℝ", "epoch 1 ∈ ℕ loss 2.0 ∈ ℝ", "epoch 2 ∈ ℕ loss 1.0 ∈ ℝ"]
+        "epoch 0 ∈ ℝ loss 4.0 ∈ ℝ", "epoch 1 ∈ ℝ loss 2.0 ∈ ℝ", "epoch 2 ∈ ℝ loss 1.0 ∈ ℝ"]
 
 
 def test_set_overrides_a_top_level_declaration(prog, capsys):
     assert main(["run", str(prog(LOOP)), "--device", "cpu", "--set", "epochs=1", "--set", "loss=2"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["epoch 0 ∈ ℕ loss 1.0 ∈ ℝ"]
+    assert capsys.readouterr().out.splitlines() == ["epoch 0 ∈ ℝ loss 1.0 ∈ ℝ"]
     assert main(["run", str(prog(LOOP)), "--device", "cpu", "--set", "epoch=1"]) == 1
     err = capsys.readouterr().err
     assert "no top-level declaration of `epoch`" in err and "did you mean `epochs`?" in err

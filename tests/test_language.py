@@ -102,7 +102,7 @@ def test_several_names_run():
         Lx
         nx
         b
-    """, "1.0 ∈ ℝ\n40.0 ∈ ℝ\n8 ∈ ℕ\n")
+    """, "1.0 ∈ ℝ\n40.0 ∈ ℝ\n8 ∈ ℝ\n")
 
 
 def test_swap_computes_every_value_first():

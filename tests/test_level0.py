@@ -194,7 +194,7 @@ def test_seed_runs_whole_alike_on_a_few_images(seed_source):
 
 @pytest.mark.parametrize("source,want", [
     ("x: ℝ = 2.0\ny = x * x * x\ngrad(y, x)\n", "12.0 ∈ ℝ\n"),
-    ("n: ℕ = 7\nn // 2\nn / 2\n", "3 ∈ ℕ\n3.5 ∈ ℝ\n"),
+    ("n: ℕ = 7\nn // 2\nn / 2\n", "3 ∈ ℝ\n3.5 ∈ ℝ\n"),
     ("def f(a: ℝ): ℝ:\n    return 2\nf(1.0)\nidx: ℝ = 0\nidx = 3\nidx\n", "2.0 ∈ ℝ\n3.0 ∈ ℝ\n"),
     ("x: ℝ[3] = [1.0, 2.0, 3.0]\ny = x\na = y[0]\ny[0] = 5.0\na\nx\n", "1.0 ∈ ℝ\n[5.0, 2.0, 3.0] ∈ ℝ[3]\n"),
     ("x: ℝ[3] = [1.0, 2.0, 3.0]\nc = for i -> x[i]\nc[0] = 9.0\nx\n", "[1.0, 2.0, 3.0] ∈ ℝ[3]\n"),
@@ -208,7 +208,7 @@ def test_seed_runs_whole_alike_on_a_few_images(seed_source):
     ("class P:\n    w: ℝ[2]\n    s: ℝ = 2.0\np: P = P([1.0, 2.0])\nsum(p.w * p.s)\n", "6.0 ∈ ℝ\n"),
     ("x: ℝ[4] = [1.0, 3.0, 3.0, 2.0]\nm = x[0]\nfor i: ℕ(1, 4):\n    if x[i] > m:\n        m = x[i]\n"
      "grad(m, x)\n", "[0.0, 1.0, 0.0, 0.0] ∈ ℝ[4]\n"),
-    ("n: ℕ = 3\ny = n * 2.0\ngrad(y, n)\nn\n", "0.0 ∈ ℝ\n3 ∈ ℕ\n"),
+    ("n: ℕ = 3\ny = n * 2.0\ngrad(y, n)\nn\n", "0.0 ∈ ℝ\n3 ∈ ℝ\n"),
     ("def cube(x: ℝ): ℝ:\n    return x * x * x\ndef dcube(x: ℝ): ℝ:\n    return grad(cube(x), x)\n"
      "a: ℝ = 2.0\ndcube(a)\ngrad(dcube(a), a)\n", "12.0 ∈ ℝ\n12.0 ∈ ℝ\n"),
     ("def f(y: ℝ, x: ℝ): ℝ:\n    return grad(y, x)\na: ℝ = 3.0\nf(a * a, a)\n", "6.0 ∈ ℝ\n"),

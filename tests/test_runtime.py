@@ -26,30 +26,30 @@ class ConvNets:
 @pytest.mark.parametrize("value, text", [
     (torch.tensor(0.5), "0.5 ∈ ℝ"),
     (torch.tensor(2.0), "2.0 ∈ ℝ"),
-    (torch.tensor(3), "3 ∈ ℕ"),
-    (torch.tensor(-3), "-3 ∈ ℤ"),
+    (torch.tensor(3), "3 ∈ ℝ"),
+    (torch.tensor(-3), "-3 ∈ ℝ"),
     (torch.tensor([7.0]), "7.0 ∈ ℝ"),                      # one element: .item(), scalar type
-    (torch.tensor([[4]]), "4 ∈ ℕ"),
+    (torch.tensor([[4]]), "4 ∈ ℝ"),
     (torch.tensor([1.0, 2.0]), "[1.0, 2.0] ∈ ℝ[2]"),
     (torch.tensor([[1.0, 2.0], [3.0, 4.0]]), "[[1.0, 2.0], [3.0, 4.0]] ∈ ℝ[2,2]"),
     (torch.zeros(2, 1, 2), "[[[0.0, 0.0]], [[0.0, 0.0]]] ∈ ℝ[2,1,2]"),
-    (torch.tensor([1, 2, 3]), "[1, 2, 3] ∈ ℕ[3]"),
-    (torch.tensor([1, -2]), "[1, -2] ∈ ℤ[2]"),
-    (torch.tensor([True, False]), "[True, False] ∈ 𝔹[2]"),
-    (torch.tensor(True), "True ∈ 𝔹"),
+    (torch.tensor([1, 2, 3]), "[1, 2, 3] ∈ ℝ[3]"),
+    (torch.tensor([1, -2]), "[1, -2] ∈ ℝ[2]"),
+    (torch.tensor([True, False]), "[True, False] ∈ ℝ[2]"),
+    (torch.tensor(True), "True ∈ ℝ"),
     (torch.tensor(0.1), f"{torch.tensor(0.1).item()!r} ∈ ℝ"),   # float32's value, Python repr
     (torch.tensor(0.5, dtype=torch.float64), "0.5 ∈ ℝ"),
     (torch.tensor(float("nan")), "nan ∈ ℝ"),
     (torch.zeros(0), "[] ∈ ℝ[0]"),
-    (3, "3 ∈ ℕ"),
-    (0, "0 ∈ ℕ"),
-    (-3, "-3 ∈ ℤ"),
+    (3, "3 ∈ ℝ"),
+    (0, "0 ∈ ℝ"),
+    (-3, "-3 ∈ ℝ"),
     (2.0, "2.0 ∈ ℝ"),
     (-0.25, "-0.25 ∈ ℝ"),
-    (True, "True ∈ 𝔹"),
-    ([1, 2], "[1, 2] ∈ ℕ[2]"),
+    (True, "True ∈ ℝ"),
+    ([1, 2], "[1, 2] ∈ ℝ[2]"),
     ([[1.0, 2.0], [3.0, 4.0]], "[[1.0, 2.0], [3.0, 4.0]] ∈ ℝ[2,2]"),
-    ([1, -2], "[1, -2] ∈ ℤ[2]"),
+    ([1, -2], "[1, -2] ∈ ℝ[2]"),
     ("hello", "hello"),
     (None, "None"),
 ])
@@ -71,12 +71,12 @@ def test_class_instances_print_their_name():
 def test_datasets_print_a_summary_with_shapes():
     data = [[torch.zeros(80, 28, 28), torch.zeros(80, dtype=torch.long)],
             [torch.zeros(20, 28, 28), torch.arange(20)]]
-    assert format_value(data) == "[[…, …], […, …]] ∈ [[ℝ[80,28,28], ℕ[80]], [ℝ[20,28,28], ℕ[20]]]"
+    assert format_value(data) == "[[…, …], […, …]] ∈ [[ℝ[80,28,28], ℝ[80]], [ℝ[20,28,28], ℝ[20]]]"
 
 
 def test_summary_lists_show_small_items():
-    assert format_value([torch.tensor(1.5), torch.tensor([1, 2]), 3]) == "[1.5, [1, 2], 3] ∈ [ℝ, ℕ[2], ℕ]"
-    assert format_value((torch.tensor(-1), "x")) == "[-1, 'x'] ∈ [ℤ, str]"
+    assert format_value([torch.tensor(1.5), torch.tensor([1, 2]), 3]) == "[1.5, [1, 2], 3] ∈ [ℝ, ℝ[2], ℝ]"
+    assert format_value((torch.tensor(-1), "x")) == "[-1, 'x'] ∈ [ℝ, str]"
 
 
 def test_physika_print_and_print_expr_write_one_line(capsys):
