@@ -366,3 +366,21 @@ def assigned_in_order(stmts) -> list[str]:
             out.update(dict.fromkeys(x.vars))
         stack.extend(reversed(children(x)))
     return list(out)
+
+
+def is_name(e, name: str) -> bool:
+    return isinstance(e, Name) and e.id == name
+
+
+def partial_grad_variable(e: Call) -> str | None:
+    """x for `grad(f(…, x, …), x)` — the derivative of a call with respect to a variable passed
+    to it as an argument, which is f's partial derivative there: the arguments written `x` vary,
+    the others are held at their values (upstream Physika's rule; docs/language.md, "Gradients").
+    Not for `grad(grad(…), x)`, whose `x` is the inner derivative's variable, not an argument."""
+    if not (isinstance(e.func, Name) and e.func.id == "grad" and len(e.args) == 2):
+        return None
+    inner, x = e.args
+    if isinstance(inner, Call) and isinstance(x, Name) and not is_name(inner.func, "grad") \
+            and any(is_name(a, x.id) for a in inner.args):
+        return x.id
+    return None

@@ -14,7 +14,7 @@ if __name__ == "runtime":
     _sys.modules.update({"runtime" + name[len("phc.runtime"):]: module
                          for name, module in list(_sys.modules.items())
                          if name == "phc.runtime" or name.startswith("phc.runtime.")})
-from .autograd import fresh_fields, grad, grad_create_graph, grads, leaf, nograd, storable, track, track_field
+from .autograd import fresh_fields, grad, grad_create_graph, grads, leaf, nograd, partial_point, storable, track, track_field
 from .datasets import batches, create_dataset, create_digits, create_mnist, shuffle_indices
 from .errors import DatasetError, PhysikaRuntimeError, translate
 from .ops import (device, dim, format_summary, manual_seed, nat_range, real, sample_normal,
@@ -23,7 +23,7 @@ from .printing import format_value, physika_print, print_expr, type_of
 
 __all__ = [
     "DatasetError", "PhysikaRuntimeError", "batches", "create_dataset", "create_digits",
-    "create_mnist", "device", "dim", "format_summary", "format_value", "grad", "grads", "leaf", "track", "track_field", "fresh_fields", "storable", "grad_create_graph",
+    "create_mnist", "device", "dim", "format_summary", "format_value", "grad", "grads", "leaf", "partial_point", "track", "track_field", "fresh_fields", "storable", "grad_create_graph",
     "manual_seed", "nat_range", "nograd", "physika_print", "print_expr", "real", "sample_normal",
     "sample_uniform", "set_device", "shuffle_indices", "summary", "to_index", "translate", "type_of",
 ]

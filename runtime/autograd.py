@@ -112,6 +112,21 @@ def leaf(t: Any) -> torch.Tensor:
     return t.detach().requires_grad_(True)
 
 
+def partial_point(t: Any) -> Any:
+    """The variable of `grad(f(…, x, …), x)`: a new variable holding x's value, with respect to
+    which f's result is differentiated — so the other arguments are held at their values even
+    where they were computed from x (f's partial derivative). A node of x's graph when x has one
+    (a derivative of the result can still reach x: second derivatives), else a fresh leaf;
+    integers stay as they are (no derivative: `grad` gives zeros)."""
+    if isinstance(t, torch.Tensor):
+        if t.requires_grad:
+            return t.view_as(t)
+        return leaf(t) if (t.is_floating_point() or t.is_complex()) else t
+    if isinstance(t, (bool, int)):
+        return t
+    return leaf(t)
+
+
 def track(t: Any) -> Any:
     """`t` where `grad` can differentiate with respect to it: t itself when it is in a graph
     already, else a leaf. Integers stay as they are (they have no derivative: `grad` gives zeros)."""

@@ -18,6 +18,7 @@ import torch
 
 from .autograd import grads as _grads
 from .autograd import leaf as _leaf
+from .autograd import partial_point
 from .ops import device
 
 MISSING = object()      # a constructor argument left out: the field's declared default applies
@@ -199,6 +200,13 @@ def field_leaf(v: Any) -> Any:
     if isinstance(v, torch.Tensor) and v.requires_grad:
         return v.view_as(v)
     return leafy(v)
+
+
+def grad_at(f, x: Any, create_graph: bool = False) -> torch.Tensor:
+    """`grad(f(…, x, …), x)`: f's partial derivative in the arguments written `x`, which get a
+    new variable holding x's value (`partial_point`); `f` is the call with them as its parameter."""
+    d = partial_point(x)
+    return grad(f(d), d, create_graph=create_graph)
 
 
 def grad(y: Any, x: Any, create_graph: bool = False) -> torch.Tensor:

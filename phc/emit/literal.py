@@ -103,6 +103,7 @@ class LiteralModule:
         self.grad_fields |= scopes.fields
         fields = {c: tuple(cd.field_names()) for c, cd in self.classes.items()}
         self.create_graph = G.higher_order(self.bodies, self.types, self.grad_fields, fields)
+        self.partial_vars = 0          # `grad(f(…, x, …), x)` lambdas: _phc_d1, _phc_d2, …
         self.globals = set(typed.globals) | G.assigned_names(self.bodies[0].stmts)
 
     # ---- the module
@@ -504,8 +505,10 @@ class LiteralModule:
             body = body.body
         return out
 
-    def call(self, e: A.Call, sc: Scope) -> str:
-        args = [self.bound(a, sc) for a in e.args]
+    def call(self, e: A.Call, sc: Scope, args: list[str] | None = None) -> str:
+        if args is None and A.partial_grad_variable(e) is not None and not self.user_named("grad", sc):
+            return self.grad_of_call(e, sc)
+        args = [self.bound(a, sc) for a in e.args] if args is None else args
         f = e.func
         if isinstance(f, A.Attribute) and f.attr == "update" and not self.is_method(f.value, "update", sc):
             cls = self.classes[G.class_of(f.value, sc.owner, self.types)]
@@ -517,6 +520,16 @@ class LiteralModule:
         if self.user_named(f.id, sc):
             return f"{self.py(f.id)}({', '.join(args)})"
         return self.builtin(f.id, e, args, sc)
+
+    def grad_of_call(self, e: A.Call, sc: Scope) -> str:
+        """`grad(f(a, x), x)`: f's partial derivative in the arguments written `x` — they become
+        a new variable holding x's value (rt.partial_point), the others keep theirs."""
+        inner, x = e.args
+        self.partial_vars += 1
+        d = f"_phc_d{self.partial_vars}"
+        args = [d if A.is_name(a, x.id) else self.bound(a, sc) for a in inner.args]
+        return (f"rt.lit.grad_at(lambda {d}: {self.call(inner, sc, args)}, {self.expr(x, sc)}, "
+                f"create_graph={self.create_graph})")
 
     def builtin(self, name: str, e: A.Call, args: list[str], sc: Scope) -> str:
         if name == "grad":

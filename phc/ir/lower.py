@@ -568,7 +568,31 @@ class FnLowering:
         raise NotAffine("not an elementwise expression")
 
     def call(self, e: A.Call) -> n.Expr:
-        args = tuple(self._expr(a) for a in e.args)
+        if self.is_builtin_grad(e) and A.partial_grad_variable(e) is not None:
+            return self.grad_of_call(e)
+        return self.call_with(e, tuple(self._expr(a) for a in e.args))
+
+    def is_builtin_grad(self, e: A.Call) -> bool:
+        return isinstance(e.func, A.Name) and e.func.id == "grad" and len(e.args) == 2 \
+            and not (e.func.id in self.locals or e.func.id in self.env or e.func.id in self.prog.functions)
+
+    def grad_of_call(self, e: A.Call) -> n.Expr:
+        """`grad(f(a, x), x)`: the derivative of f with respect to the arguments written `x`, the
+        others held at their values (docs/language.md, "Gradients"): those arguments become a new
+        variable `d` holding x's value, and the derivative is taken with respect to `d`."""
+        inner, x = e.args
+        point = self.name(x.id)
+        if self.in_nest or free_syms(point) & self.scope_binders:
+            # the new variable is bound before the statement, where a nest's or a comprehension's
+            # index does not exist yet: such a loop runs as a host loop
+            raise NotAffine("the derivative of a call inside a loop nest or comprehension")
+        d = self.fresh(f"_d_{x.id}")
+        self.emit(n.Assign(d, n.Call("partial_point", (point,)), e.span))
+        self.defined.add(d)
+        args = tuple(n.Sym(d) if A.is_name(a, x.id) else self._expr(a) for a in inner.args)
+        return self.call_with(e, (self.call_with(inner, args), n.Sym(d)))
+
+    def call_with(self, e: A.Call, args: tuple) -> n.Expr:
         match e.func:
             case A.Attribute(obj, method):
                 return n.Call(method, args, self._expr(obj))
