@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from phc.emit.places import Places, place_text
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
 from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
@@ -36,9 +37,11 @@ class Code:
         return f"{base}{self.counter}"
 
     tag: str = ""           # the `.phk` place of the statement being emitted
+    places: Places = field(default_factory=Places)   # its spanned expressions not yet on a line
 
     def line(self, text: str, tag: str = ""):
-        tag = tag or self.tag
+        # the expression this line computes, where known; else the statement
+        tag = place_text(self.places.take(text)) or tag or self.tag
         self.lines.append("    " * self.indent + text + (f"  # {tag}" if tag else ""))
 
 
@@ -50,6 +53,9 @@ class Host:
         self.shapes: dict[str, tuple] = {}      # known extents of tensors (by name)
 
     def expr(self, e: n.Expr) -> str:
+        return self.code.places.note(self._expr(e), getattr(e, "span", None))
+
+    def _expr(self, e: n.Expr) -> str:
         match e:
             case n.Const(value, dtype):
                 if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
@@ -333,7 +339,7 @@ class Nest:
             if axes == self.axes[:k]:
                 # computed in an enclosing nest: broadcast it over the axes added since
                 return code if k == self.rank() else f"{code}[..., {', '.join(['None'] * (self.rank() - k))}]"
-        code = self._vec(e)
+        code = self.code.places.note(self._vec(e), getattr(e, "span", None))
         if isinstance(e, (n.Load, n.Reduce)) and not code.isidentifier():
             name = self.code.tmp("_v")
             self.code.line(f"{name} = {code}")
