@@ -14,6 +14,7 @@ whole expression, and a note names the call the failing function was called from
 """
 from __future__ import annotations
 
+import linecache
 import os
 import re
 from types import TracebackType
@@ -83,7 +84,7 @@ def translate(exc: BaseException, line_table: Mapping[str, LineTable], *,
     if not frames:
         return None
     place, _ = frames[-1]
-    line, col, end_line, end_col, calls = _place(place)
+    line, col, end_line, end_col, calls = _place(place)[:5]
     calls = tuple((f, l, c) for f, l, c, *_ in calls) + _frame_calls(frames)
     message, hint = friendly_message(exc)
     return PhysikaRuntimeError(message, source_name, line, col, _source_line(source, line), hint,
@@ -103,6 +104,8 @@ def _mapped_frames(tb: TracebackType | None, tables: dict[str, LineTable]) -> li
         code = tb.tb_frame.f_code
         table = tables.get(os.path.realpath(code.co_filename))
         place = _lookup(table, tb.tb_lineno) if table is not None else None
+        if place is not None and tb.tb_lineno in table:
+            place = _innermost_part(place, _position(tb))
         if place is not None:
             found.append((place, _function_name(code)))
         tb = tb.tb_next
@@ -110,8 +113,31 @@ def _mapped_frames(tb: TracebackType | None, tables: dict[str, LineTable]) -> li
 
 
 def _place(place: tuple) -> tuple:
-    """(line, col, end_line, end_col, calls) of a table entry, old `(line, col)` ones too."""
-    return (*place, 0, 0, ()) if len(place) == 2 else place
+    """(line, col, end_line, end_col, calls, parts) of a table entry, old `(line, col)` ones too."""
+    return (*place, 0, 0, (), ()) if len(place) == 2 else (*place, ())[:6]
+
+
+def _position(tb: TracebackType) -> tuple[int, int] | None:
+    """The byte columns, from the first character, of the instruction that raised in a traceback
+    entry's line (Python 3.11+; None before, or where the generated file cannot be read)."""
+    try:
+        line, end_line, col, end_col = list(tb.tb_frame.f_code.co_positions())[tb.tb_lasti // 2]
+    except (AttributeError, IndexError, ValueError):
+        return None
+    if line != tb.tb_lineno or end_line != line or col is None or end_col is None:
+        return None
+    text = linecache.getline(tb.tb_frame.f_code.co_filename, line)
+    indent = len(text) - len(text.lstrip())     # the tags count from the first character
+    return col - indent, end_col - indent
+
+
+def _innermost_part(place: tuple, position: tuple[int, int] | None) -> tuple:
+    """Of the expressions a line computes, the innermost whose text holds the failing instruction
+    (the line's own place where none does, or the position is unknown)."""
+    parts = _place(place)[5]
+    inside = [(b1 - b0, p) for b0, b1, p in parts
+              if position is not None and b0 <= position[0] and position[1] <= b1]
+    return min(inside, key=lambda x: x[0])[1] if inside else place
 
 
 def _frame_calls(frames: list[tuple[tuple, str]]) -> tuple:

@@ -18,7 +18,7 @@ from phc import ast as A
 from phc.ast import Scalar
 from phc.emit import literal_grads as G
 from phc.emit.module import HEADER_MARK, Names
-from phc.emit.places import Places, place_text
+from phc.emit.places import Places, line_tag, place_text
 from phc.types import ScalarT, TensorT, TupleT
 
 MATH = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")
@@ -93,7 +93,9 @@ class Lines:
 
     def add(self, text: str, span=None) -> None:
         """A line of the statement at `span`, tagged with the expression it computes where known."""
-        self.lines.append("    " * self.indent + text + _tag(self.places.take(text) or span))
+        line = "    " * self.indent + text
+        tag = line_tag(line, self.places.take(text)) or place_text(span)
+        self.lines.append(line + (f"  # {tag}" if tag else ""))
 
 
 class LiteralModule:

@@ -92,22 +92,31 @@ def line_table(generated: str) -> dict[int, tuple[int, int]]:
 
 
 _PLACE = r"(\d+):(\d+)(?:-(\d+):(\d+))?"
-_TAG = re.compile(rf"# @{_PLACE}((?: <\S+ {_PLACE})*)$")
+_ONE = rf"@{_PLACE}((?: <\S+ {_PLACE})*)"
+_TAG = re.compile(rf"# ({_ONE}(?: \|\d+-\d+ {_ONE})*)$")
 _CALL = re.compile(rf" <(\S+) {_PLACE}")
+_PART = re.compile(rf"(?:(\d+)-(\d+) )?{_ONE}")
 
 
 def span_table(generated: str) -> dict[int, tuple]:
-    """Generated line number → (line, col, end_line, end_col, calls) of the `.phk` expression
-    it computes, from the `# @L:C-EL:EC <f L:C-EL:EC …` tags (`phc.emit.places`); `calls`: the
-    inlined calls it came through, innermost first, each (func, line, col, end_line, end_col).
-    A tag without its end (`# @L:C`) has end (0, 0): the rest of the line."""
+    """Generated line number → (line, col, end_line, end_col, calls, parts) of the `.phk`
+    expression it computes, from the `# @L:C-EL:EC <f L:C-EL:EC … |B0-B1 @…` tags
+    (`phc.emit.places`); `calls`: the inlined calls it came through, innermost first, each
+    (func, line, col, end_line, end_col); `parts`: ((b0, b1, place), …) of the expressions inside
+    it, by byte columns. A tag without its end (`# @L:C`) has end (0, 0): the rest of the line."""
     table = {}
     for k, text in enumerate(generated.splitlines(), 1):
         m = _TAG.search(text)
         if m:
-            calls = tuple((c.group(1), *_numbers(c.groups()[1:])) for c in _CALL.finditer(m.group(5)))
-            table[k] = (*_numbers(m.groups()[:4]), calls)
+            first, *rest = m.group(1).split(" |")
+            parts = tuple((int(p.group(1)), int(p.group(2)), _parse_place(p)) for p in map(_PART.fullmatch, rest))
+            table[k] = (*_parse_place(_PART.fullmatch(first)), parts)
     return table
+
+
+def _parse_place(m) -> tuple:
+    calls = tuple((c.group(1), *_numbers(c.groups()[1:])) for c in _CALL.finditer(m.group(7)))
+    return (*_numbers(m.groups()[2:6]), calls)
 
 
 def _numbers(groups) -> tuple[int, int, int, int]:

@@ -7,7 +7,9 @@ of the outermost of them (the longest text): the expression that line computes. 
 computes no spanned expression keeps its statement's tag.
 
 A tag is `@LINE:COL-END_LINE:END_COL`, followed, for an expression of an inlined function, by
-` <FUNC LINE:COL-END_LINE:END_COL` for each call it came through (innermost first).
+` <FUNC LINE:COL-END_LINE:END_COL` for each call it came through (innermost first). A line that
+computes several spanned expressions also lists each, ` |B0-B1 @…`, with the byte columns of its
+text: the position of the failing instruction (Python ≥ 3.11) then picks the innermost.
 """
 from __future__ import annotations
 
@@ -28,14 +30,27 @@ class Places:
     def clear(self) -> None:
         self.pending.clear()
 
-    def take(self, line: str) -> Span | None:
-        """The span of the outermost noted expression written into `line` (those it contains are
-        used up: a later line only reads their value)."""
+    def take(self, line: str) -> list[tuple[str, Span]]:
+        """The noted expressions written into `line`, outermost (longest) first; they are used
+        up: a later line only reads their value."""
         used = [(text, span) for text, span in self.pending if text in line]
-        if not used:
-            return None
         self.pending = [p for p in self.pending if p not in used]
-        return max(used, key=lambda p: len(p[0]))[1]
+        return sorted(used, key=lambda p: -len(p[0]))
+
+
+def line_tag(line: str, used: list[tuple[str, Span]]) -> str:
+    """The tag text of the generated `line` computing the expressions `used` (outermost first):
+    the outermost's place; where there are several, each one's place after ` |B0-B1 `, the
+    UTF-8 byte columns of its text from the line's first character, which the position of a
+    traceback's failing instruction picks."""
+    if not used:
+        return ""
+    out = place_text(used[0][1])
+    code = line.lstrip()        # columns from the first character: a method is indented later
+    for text, span in used if len(used) > 1 else ():
+        b0 = len(code[:code.find(text)].encode())
+        out += f" |{b0}-{b0 + len(text.encode())} {place_text(span)}"
+    return out
 
 
 def place_text(span: Span | None) -> str:

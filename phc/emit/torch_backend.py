@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from phc.emit.places import Places, place_text
+from phc.emit.places import Places, line_tag
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
 from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
@@ -41,8 +41,9 @@ class Code:
 
     def line(self, text: str, tag: str = ""):
         # the expression this line computes, where known; else the statement
-        tag = place_text(self.places.take(text)) or tag or self.tag
-        self.lines.append("    " * self.indent + text + (f"  # {tag}" if tag else ""))
+        line = "    " * self.indent + text
+        tag = line_tag(line, self.places.take(text)) or tag or self.tag
+        self.lines.append(line + (f"  # {tag}" if tag else ""))
 
 
 class Host:
@@ -287,7 +288,8 @@ class Nest:
             nest.size_of(a)
         if isinstance(t.body, n.Load) and nest.depends(t.body):
             # the body may be a sub-tensor (`X[2*t + b]`): its trailing axes follow the nest's
-            return f"{nest.load(t.body.tensor, t.body.index, nest.axes, trailing=True)}.clone()"
+            view = nest.load(t.body.tensor, t.body.index, nest.axes, trailing=True)
+            return f"{self.code.places.note(view, t.body.span)}.clone()"
         body = nest.vec(t.body)
         sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
         if not nest.depends(t.body):
@@ -568,7 +570,7 @@ class Nest:
             used = [a for a in self.axes if a.var in set().union(*(free_syms(i) for i in load.index))]
             if not used:
                 return None
-            ops.append(self.load(load.tensor, load.index, tuple(used)))
+            ops.append(self.code.places.note(self.load(load.tensor, load.index, tuple(used)), load.span))
             specs.append("".join(letters[self.axes.index(a)] for a in used))
         outer = [a for a in self.axes[:k0] if any(letters[self.axes.index(a)] in s for s in specs)]
         out = "".join(letters[self.axes.index(a)] for a in outer)
