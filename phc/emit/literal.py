@@ -4,7 +4,7 @@ Every statement becomes the Python statement it reads as: loops are Python loops
 is a Python loop whose values are stacked into a new tensor, a real number is a float32 0-d
 tensor, autograd runs through everything. The module has the optimised module's interface (the
 header mark, functions, classes with `_fields`, `main()` returning the top-level variables, a
-`# @LINE:COL` tag on every statement line), so `phc run`, `phc compile` and the tests treat both
+`# @LINE:COL-END_LINE:END_COL` tag on every line), so `phc run`, `phc compile` and the tests treat both
 alike. The rules are in docs/language.md ("Level 0: the reference semantics"); the runtime side
 is `runtime/lit.py`.
 """
