@@ -127,6 +127,8 @@ def _position(tb: TracebackType) -> tuple[int, int] | None:
     if line != tb.tb_lineno or end_line != line or col is None or end_col is None:
         return None
     text = linecache.getline(tb.tb_frame.f_code.co_filename, line)
+    if not text.strip():
+        return None             # the generated file cannot be read: its indentation is unknown
     indent = len(text) - len(text.lstrip())     # the tags count from the first character
     return col - indent, end_col - indent
 
