@@ -352,18 +352,20 @@ def _set_threads(threads: int | None, device: str) -> None:
 def report_runtime_error(exc, python: str, path: Path, args, source: str, filename: str | None = None,
                          fmt: str = "text") -> int:
     from phc import runtime as rt
-    from phc.emit.module import line_table
+    from phc.emit.module import span_table
     filename = filename or args.file
     if args.traceback:
         import traceback
         traceback.print_exception(exc)
-    err = rt.translate(exc, {str(path): line_table(python)}, source_name=filename, source=source)
+    err = rt.translate(exc, {str(path): span_table(python)}, source_name=filename, source=source)
     if err is None:
         report.message(f"{filename}: runtime error: {type(exc).__name__}: {exc}", fmt)
     elif fmt == "json":
-        report.emit_json({"file": err.filename, "line": err.line, "col": err.col, "end_line": err.line,
-                          "end_col": err.col, "severity": "error", "kind": "runtime",
-                          "message": err.message, "hint": err.hint})
+        end = (err.end_line, err.end_col) if err.end_line else (err.line, err.col)
+        report.emit_json({"file": err.filename, "line": err.line, "col": err.col, "end_line": end[0],
+                          "end_col": end[1], "severity": "error", "kind": "runtime",
+                          "message": err.message, "hint": err.hint,
+                          "calls": [{"func": f, "line": l, "col": c} for f, l, c in err.calls]})
     else:
         text = err.render()
         print(report.colourise(text) if report.use_colour() else text, file=sys.stderr)

@@ -1,28 +1,34 @@
 """Runtime errors that point at the `.phk` source, the way compile diagnostics do.
 
-A generated module comes with a line table per generated file: `{py_line: (phk_line, phk_col)}`.
-`translate` walks an exception's traceback to the innermost frame of a generated file, maps that
-line back to the program, and rewrites the PyTorch/Python message in the program's terms:
+A generated module comes with a line table per generated file: `{py_line: place}`, a place
+being `(line, col)` or `(line, col, end_line, end_col, calls)` (`phc.emit.module.span_table`:
+the expression the line computes, and the inlined calls it came through). `translate` walks an
+exception's traceback to the innermost frame of a generated file, maps that line back to the
+program, and rewrites the PyTorch/Python message in the program's terms; the caret is under the
+whole expression, and a note names the call the failing function was called from:
 
     cnn.phk:12:17: runtime error: index 30 is out of range for axis 0 of size 28
         p: ℝ = probs[label]
-                     ^
+               ^^^^^^^^^^^^
+      note: in `score`, called at cnn.phk:40:9
 """
 from __future__ import annotations
 
+import linecache
 import os
 import re
 from types import TracebackType
 from typing import Callable, Mapping
 
-LineTable = Mapping[int, tuple[int, int]]
+LineTable = Mapping[int, tuple]
 
 
 class PhysikaRuntimeError(Exception):
     """An error raised while a compiled program runs, located in the `.phk` source."""
 
     def __init__(self, message: str, filename: str = "<string>", line: int = 0, col: int = 0,
-                 source_line: str | None = None, hint: str | None = None):
+                 source_line: str | None = None, hint: str | None = None, end_line: int = 0,
+                 end_col: int = 0, calls: tuple = ()):
         super().__init__(message)
         self.message = message
         self.filename = filename
@@ -30,14 +36,23 @@ class PhysikaRuntimeError(Exception):
         self.col = col
         self.source_line = source_line
         self.hint = hint
+        # the end of the failing expression (exclusive); (0, 0) where only its start is known
+        self.end_line, self.end_col = end_line, end_col
+        self.calls = calls      # ((func, line, col), …): the calls it was reached through, innermost first
 
     def render(self) -> str:
-        """`file:line:col: runtime error: message`, the source line and a caret under `col`."""
+        """`file:line:col: runtime error: message`, the source line, a caret under the
+        expression, and the call the failing function was called from."""
         where = f"{self.filename}:{self.line}:{self.col}" if self.line > 0 else self.filename
         out = [f"{where}: runtime error: {self.message}"]
         if self.source_line is not None:
             text = self.source_line.expandtabs(4)[:200]
-            out += [f"    {text}", "    " + " " * max(self.col - 1, 0) + "^" * _width(text, self.col)]
+            width = self.end_col - self.col if self.end_line == self.line and self.end_col > self.col \
+                else _width(text, self.col)
+            out += [f"    {text}", "    " + " " * max(self.col - 1, 0) + "^" * width]
+        if self.calls:
+            func, line, col = self.calls[0]
+            out.append(f"  note: in `{func}`, called at {self.filename}:{line}:{col}")
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)
@@ -65,12 +80,15 @@ def translate(exc: BaseException, line_table: Mapping[str, LineTable], *,
         return exc
     if not isinstance(exc, Exception):
         return None
-    found = _innermost_mapped(exc.__traceback__, _normalise(line_table))
-    if found is None:
+    frames = _mapped_frames(exc.__traceback__, _normalise(line_table))
+    if not frames:
         return None
-    line, col = found
+    place, _ = frames[-1]
+    line, col, end_line, end_col, calls = _place(place)[:5]
+    calls = tuple((f, l, c) for f, l, c, *_ in calls) + _frame_calls(frames)
     message, hint = friendly_message(exc)
-    return PhysikaRuntimeError(message, source_name, line, col, _source_line(source, line), hint)
+    return PhysikaRuntimeError(message, source_name, line, col, _source_line(source, line), hint,
+                               end_line, end_col, calls)
 
 
 # ---------------------------------------------------------------- locating the frame
@@ -79,14 +97,66 @@ def _normalise(line_table: Mapping[str, LineTable]) -> dict[str, LineTable]:
     return {os.path.realpath(name): table for name, table in line_table.items()}
 
 
-def _innermost_mapped(tb: TracebackType | None, tables: dict[str, LineTable]) -> tuple[int, int] | None:
-    found = None
+def _mapped_frames(tb: TracebackType | None, tables: dict[str, LineTable]) -> list[tuple[tuple, str]]:
+    """(place, Physika function name) of each traceback frame in a generated file, outermost first."""
+    found = []
     while tb is not None:
-        table = tables.get(os.path.realpath(tb.tb_frame.f_code.co_filename))
-        if table is not None:
-            found = _lookup(table, tb.tb_lineno) or found
+        code = tb.tb_frame.f_code
+        table = tables.get(os.path.realpath(code.co_filename))
+        place = _lookup(table, tb.tb_lineno) if table is not None else None
+        if place is not None and tb.tb_lineno in table:
+            place = _innermost_part(place, _position(tb))
+        if place is not None:
+            found.append((place, _function_name(code)))
         tb = tb.tb_next
     return found
+
+
+def _place(place: tuple) -> tuple:
+    """(line, col, end_line, end_col, calls, parts) of a table entry, old `(line, col)` ones too."""
+    return (*place, 0, 0, (), ()) if len(place) == 2 else (*place, ())[:6]
+
+
+def _position(tb: TracebackType) -> tuple[int, int] | None:
+    """The byte columns, from the first character, of the instruction that raised in a traceback
+    entry's line (Python 3.11+; None before, or where the generated file cannot be read)."""
+    try:
+        line, end_line, col, end_col = list(tb.tb_frame.f_code.co_positions())[tb.tb_lasti // 2]
+    except (AttributeError, IndexError, ValueError):
+        return None
+    if line != tb.tb_lineno or end_line != line or col is None or end_col is None:
+        return None
+    text = linecache.getline(tb.tb_frame.f_code.co_filename, line)
+    if not text.strip():
+        return None             # the generated file cannot be read: its indentation is unknown
+    indent = len(text) - len(text.lstrip())     # the tags count from the first character
+    return col - indent, end_col - indent
+
+
+def _innermost_part(place: tuple, position: tuple[int, int] | None) -> tuple:
+    """Of the expressions a line computes, the innermost whose text holds the failing instruction
+    (the line's own place where none does, or the position is unknown)."""
+    parts = _place(place)[5]
+    inside = [(b1 - b0, p) for b0, b1, p in parts
+              if position is not None and b0 <= position[0] and position[1] <= b1]
+    return min(inside, key=lambda x: x[0])[1] if inside else place
+
+
+def _frame_calls(frames: list[tuple[tuple, str]]) -> tuple:
+    """((func, line, col), …) of the generated functions on the traceback, innermost first: each
+    called at its caller's line."""
+    out = []
+    for (caller, _), (_, callee) in zip(frames[:-1], frames[1:]):
+        if callee != "main" and not callee.startswith("<"):     # not a lambda of level 0
+            out.append((callee, caller[0], caller[1]))
+    return tuple(reversed(out))
+
+
+def _function_name(code) -> str:
+    """The Physika name of a generated function, from its docstring (``Physika `f` …``)."""
+    doc = code.co_consts[0] if code.co_consts and isinstance(code.co_consts[0], str) else ""
+    m = re.match(r"Physika `([^`]+)`", doc)
+    return m.group(1) if m else code.co_name
 
 
 def _lookup(table: LineTable, py_line: int) -> tuple[int, int] | None:

@@ -80,7 +80,9 @@ def test_runtime_error_points_at_the_phk_line(tmp_path):
     f.write_text(BAD_INDEX, encoding="utf-8")
     out = run_cli("run", f, "--device", "cpu")
     assert out.returncode == 1
-    assert f"{f}:5:1: runtime error: index 4 is out of range for axis 0 of size 4" in out.stderr
+    # at the read inside the inlined `shift`, with the call it came through
+    assert f"{f}:2:32: runtime error: index 4 is out of range for axis 0 of size 4" in out.stderr
+    assert f"note: in `shift`, called at {f}:5:5" in out.stderr
     assert "Traceback" not in out.stderr
     out = run_cli("run", f, "--device", "cpu", "--traceback")
     assert "Traceback" in out.stderr

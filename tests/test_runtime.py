@@ -397,6 +397,7 @@ def test_index_error_points_at_the_phk_line(generated):
         "prog.phk:3:12: runtime error: index 30 is out of range for axis 0 of size 28",
         "        return xs[i]",
         "               ^^^^^",
+        "  note: in `pick`, called at prog.phk:8:8",     # `call`'s line calls it
     ]
 
 

@@ -4,7 +4,7 @@ Every statement becomes the Python statement it reads as: loops are Python loops
 is a Python loop whose values are stacked into a new tensor, a real number is a float32 0-d
 tensor, autograd runs through everything. The module has the optimised module's interface (the
 header mark, functions, classes with `_fields`, `main()` returning the top-level variables, a
-`# @LINE:COL` tag on every statement line), so `phc run`, `phc compile` and the tests treat both
+`# @LINE:COL-END_LINE:END_COL` tag on every line), so `phc run`, `phc compile` and the tests treat both
 alike. The rules are in docs/language.md ("Level 0: the reference semantics"); the runtime side
 is `runtime/lit.py`.
 """
@@ -18,6 +18,7 @@ from phc import ast as A
 from phc.ast import Scalar
 from phc.emit import literal_grads as G
 from phc.emit.module import HEADER_MARK, Names
+from phc.emit.places import Places, line_tag, place_text
 from phc.types import ScalarT, TensorT, TupleT
 
 MATH = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")
@@ -62,7 +63,12 @@ def _complex(t) -> bool:
 
 
 def _tag(span) -> str:
-    return f"  # @{span.line}:{span.col}" if span is not None and span.line > 0 else ""
+    t = place_text(span)
+    return f"  # {t}" if t else ""
+
+
+# the expressions that can fail at run time: a line is tagged with the one it computes
+_FAILING = (A.BinOp, A.UnaryOp, A.Index, A.Call)
 
 
 @dataclass
@@ -80,12 +86,16 @@ class Scope:
 
 
 class Lines:
-    def __init__(self, indent: int = 1):
+    def __init__(self, indent: int = 1, places: Places | None = None):
         self.lines: list[str] = []
         self.indent = indent
+        self.places = places if places is not None else Places()
 
     def add(self, text: str, span=None) -> None:
-        self.lines.append("    " * self.indent + text + _tag(span))
+        """A line of the statement at `span`, tagged with the expression it computes where known."""
+        line = "    " * self.indent + text
+        tag = line_tag(line, self.places.take(text)) or place_text(span)
+        self.lines.append(line + (f"  # {tag}" if tag else ""))
 
 
 class LiteralModule:
@@ -105,6 +115,7 @@ class LiteralModule:
         self.create_graph = G.higher_order(self.bodies, self.types, self.grad_fields, fields)
         self.partial_vars = 0          # `grad(f(…, x, …), x)` lambdas: _phc_d1, _phc_d2, …
         self.globals = set(typed.globals) | G.assigned_names(self.bodies[0].stmts)
+        self.places = Places()       # the spanned expressions written, not yet on a line
 
     # ---- the module
 
@@ -164,7 +175,7 @@ class LiteralModule:
         sc = self.scope_for(key, f, owner)
         params = [self.py(p.name) for p in f.params]
         name = "__call__" if f.is_lambda else self.py(f.name)
-        code = Lines(1)
+        code = Lines(1, self.places)
         for p in f.params:
             self.bind_parameter(code, sc, p)
         self.block(code, sc, f.body)
@@ -189,7 +200,7 @@ class LiteralModule:
 
     def main(self) -> str:
         sc = self.scope_for("main", None, None)
-        code = Lines(1)
+        code = Lines(1, self.places)
         top = sorted(self.globals)
         if top:
             code.add(f"global {', '.join(self.py(n) for n in top)}")
@@ -209,7 +220,7 @@ class LiteralModule:
                  f'    """Physika class `{c.name}`, written literally."""',
                  f"    _fields = {tuple(n for n, _ in members)!r}", "",
                  f"    def __init__({', '.join(['this'] + params)}):{_tag(c.span)}"]
-        code = Lines(2)
+        code = Lines(2, self.places)
         sc = Scope(f"{c.name}.__init__", {n for n, _ in members}, {}, owner=c.name)
         for n, texpr in members:
             if n in defaults:
@@ -244,13 +255,15 @@ class LiteralModule:
             code.add("pass")
 
     def stmt(self, code: Lines, sc: Scope, s) -> None:
+        self.places.clear()
         match s:
             case A.Decl(name, texpr, value):
                 code.add(f"{self.py(name)} = {self.bind_name(name, self.decl_value(texpr, value, sc), sc, texpr)}", s.span)
             case A.Assign(target, value):
                 self.assign(code, sc, target, self.bound(value, sc), s.span)
             case A.AugAssign(target, op, value):
-                self.assign(code, sc, target, self.binop(op, self.expr(target, sc), self.expr(value, sc)), s.span)
+                value = self.places.note(self.binop(op, self.expr(target, sc), self.expr(value, sc)), s.span)
+                self.assign(code, sc, target, value, s.span)
             case A.ExprStmt(e):
                 code.add(self.expr_stmt(e, sc), s.span)
             case A.Return(A.TupleExpr(items)) if isinstance(sc.ret, A.TupleTypeExpr) \
@@ -382,6 +395,10 @@ class LiteralModule:
         return name in sc.variables or name in self.globals or name in self.functions or name in self.classes
 
     def expr(self, e, sc: Scope) -> str:
+        text = self._expr(e, sc)
+        return self.places.note(text, e.span) if isinstance(e, _FAILING) else text
+
+    def _expr(self, e, sc: Scope) -> str:
         match e:
             case A.Num(value) if isinstance(value, complex):
                 return f"rt.as_complex({value!r})"

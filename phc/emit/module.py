@@ -1,7 +1,8 @@
 """The whole generated module: header, functions, classes, `main()`; host statements as Python.
 
-Every emitted statement line ends with `# @LINE:COL`, its place in the `.phk` source, from which
-`line_table` rebuilds the map that turns a runtime error back into a Physika diagnostic.
+Every emitted statement line ends with `# @LINE:COL-END_LINE:END_COL`, the place in the `.phk`
+source of the expression it computes (`phc.emit.places`), from which `span_table` rebuilds the
+map that turns a runtime error back into a Physika diagnostic.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from phc.resources import templates_dir
 
 from phc.ir import nodes as n
 from phc.ir.analysis import root_name, walk_stmts
+from phc.emit.places import place_text
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 HEADER_MARK = "# phc-generated:"
@@ -86,12 +88,40 @@ def _all_functions(module: n.Module):
 
 def line_table(generated: str) -> dict[int, tuple[int, int]]:
     """Generated line number → (phk line, col), from the `# @L:C` tags."""
+    return {k: place[:2] for k, place in span_table(generated).items()}
+
+
+_PLACE = r"(\d+):(\d+)(?:-(\d+):(\d+))?"
+_ONE = rf"@{_PLACE}((?: <\S+ {_PLACE})*)"
+_TAG = re.compile(rf"# ({_ONE}(?: \|\d+-\d+ {_ONE})*)$")
+_CALL = re.compile(rf" <(\S+) {_PLACE}")
+_PART = re.compile(rf"(?:(\d+)-(\d+) )?{_ONE}")
+
+
+def span_table(generated: str) -> dict[int, tuple]:
+    """Generated line number → (line, col, end_line, end_col, calls, parts) of the `.phk`
+    expression it computes, from the `# @L:C-EL:EC <f L:C-EL:EC … |B0-B1 @…` tags
+    (`phc.emit.places`); `calls`: the inlined calls it came through, innermost first, each
+    (func, line, col, end_line, end_col); `parts`: ((b0, b1, place), …) of the expressions inside
+    it, by byte columns. A tag without its end (`# @L:C`) has end (0, 0): the rest of the line."""
     table = {}
     for k, text in enumerate(generated.splitlines(), 1):
-        m = re.search(r"# @(\d+):(\d+)$", text)
+        m = _TAG.search(text)
         if m:
-            table[k] = (int(m.group(1)), int(m.group(2)))
+            first, *rest = m.group(1).split(" |")
+            parts = tuple((int(p.group(1)), int(p.group(2)), _parse_place(p)) for p in map(_PART.fullmatch, rest))
+            table[k] = (*_parse_place(_PART.fullmatch(first)), parts)
     return table
+
+
+def _parse_place(m) -> tuple:
+    calls = tuple((c.group(1), *_numbers(c.groups()[1:])) for c in _CALL.finditer(m.group(7)))
+    return (*_numbers(m.groups()[2:6]), calls)
+
+
+def _numbers(groups) -> tuple[int, int, int, int]:
+    line, col, end_line, end_col = (int(g) if g else 0 for g in groups)
+    return line, col, end_line, end_col
 
 
 class FunctionEmitter:
@@ -175,8 +205,9 @@ class FunctionEmitter:
 
     def stmt(self, s: n.Stmt):
         c, h = self.code, self.host
-        tag = _tagtext(getattr(s, "span", None))
+        tag = place_text(getattr(s, "span", None))
         c.tag = tag             # temporaries of this statement map to its line too
+        c.places.clear()        # (unless they compute an expression with a span of its own)
         match s:
             case n.Assign(name, value):
                 v = self.value(value)
@@ -330,12 +361,6 @@ def _builds_graph(e: n.Expr) -> bool:
     return contains(e, lambda x: isinstance(x, (n.Bin, n.Un, n.Select, n.Reduce, n.Tabulate, n.Call)))
 
 
-def _tagtext(span) -> str:
-    if span is None or span.line == 0:
-        return ""
-    return f"@{span.line}:{span.col}"
-
-
 def _tag(span) -> str:
-    t = _tagtext(span)
+    t = place_text(span)
     return f"  # {t}" if t else ""

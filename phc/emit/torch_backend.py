@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from phc.emit.places import Places, line_tag
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
 from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
@@ -36,10 +37,13 @@ class Code:
         return f"{base}{self.counter}"
 
     tag: str = ""           # the `.phk` place of the statement being emitted
+    places: Places = field(default_factory=Places)   # its spanned expressions not yet on a line
 
     def line(self, text: str, tag: str = ""):
-        tag = tag or self.tag
-        self.lines.append("    " * self.indent + text + (f"  # {tag}" if tag else ""))
+        # the expression this line computes, where known; else the statement
+        line = "    " * self.indent + text
+        tag = line_tag(line, self.places.take(text)) or tag or self.tag
+        self.lines.append(line + (f"  # {tag}" if tag else ""))
 
 
 class Host:
@@ -50,6 +54,9 @@ class Host:
         self.shapes: dict[str, tuple] = {}      # known extents of tensors (by name)
 
     def expr(self, e: n.Expr) -> str:
+        return self.code.places.note(self._expr(e), getattr(e, "span", None))
+
+    def _expr(self, e: n.Expr) -> str:
         match e:
             case n.Const(value, dtype):
                 if dtype is n.DType.F32 and isinstance(value, int) and not isinstance(value, bool):
@@ -281,7 +288,8 @@ class Nest:
             nest.size_of(a)
         if isinstance(t.body, n.Load) and nest.depends(t.body):
             # the body may be a sub-tensor (`X[2*t + b]`): its trailing axes follow the nest's
-            return f"{nest.load(t.body.tensor, t.body.index, nest.axes, trailing=True)}.clone()"
+            view = nest.load(t.body.tensor, t.body.index, nest.axes, trailing=True)
+            return f"{self.code.places.note(view, t.body.span)}.clone()"
         body = nest.vec(t.body)
         sizes = ", ".join(nest.sizes[a.var] for a in nest.axes)
         if not nest.depends(t.body):
@@ -333,7 +341,7 @@ class Nest:
             if axes == self.axes[:k]:
                 # computed in an enclosing nest: broadcast it over the axes added since
                 return code if k == self.rank() else f"{code}[..., {', '.join(['None'] * (self.rank() - k))}]"
-        code = self._vec(e)
+        code = self.code.places.note(self._vec(e), getattr(e, "span", None))
         if isinstance(e, (n.Load, n.Reduce)) and not code.isidentifier():
             name = self.code.tmp("_v")
             self.code.line(f"{name} = {code}")
@@ -562,7 +570,7 @@ class Nest:
             used = [a for a in self.axes if a.var in set().union(*(free_syms(i) for i in load.index))]
             if not used:
                 return None
-            ops.append(self.load(load.tensor, load.index, tuple(used)))
+            ops.append(self.code.places.note(self.load(load.tensor, load.index, tuple(used)), load.span))
             specs.append("".join(letters[self.axes.index(a)] for a in used))
         outer = [a for a in self.axes[:k0] if any(letters[self.axes.index(a)] in s for s in specs)]
         out = "".join(letters[self.axes.index(a)] for a in outer)

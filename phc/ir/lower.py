@@ -11,12 +11,12 @@ host loop, with the reason in its note.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from phc import ast as A
 from phc.ir import nodes as n
 from phc.ir.simplify import (as_int, extent, free_syms, is_integral, rename_binders, simplify, simplify_index,
-                             subst, uses, contains)
+                             subst, uses, contains, map_children)
 
 MATH = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
 RUNTIME = {"create_dataset", "create_mnist", "create_digits", "physika_print", "print", "summary",
@@ -75,6 +75,36 @@ def _require_lowerable(program: A.Program, types: dict) -> None:
             raise NotAffine("fields that start at zero run literally")
         if isinstance(node, A.Call) and isinstance(node.func, A.This):
             raise NotAffine("this(x) runs literally")
+
+
+def placed(e: n.Expr, span: A.Span) -> n.Expr:
+    """`e` with the source span of the AST expression it was lowered from, where its node keeps
+    one and has none yet (an inlined body keeps the places inside the callee)."""
+    if isinstance(e, _SPANNED) and e.span.line == 0 and span.line > 0:
+        return replace(e, span=span)
+    return e
+
+
+_SPANNED = (n.Load, n.Item, n.Slice, n.Subscript, n.Bin, n.Un, n.Reshape, n.Call)
+
+
+def inlined_at(body: n.Expr, func: str, call: A.Span) -> n.Expr:
+    """An inlined body of `func` whose spans name the call `call` they came through."""
+    if call.line == 0:
+        return body
+
+    def go(x: n.Expr) -> n.Expr:
+        x = map_children(x, go)
+        if isinstance(x, _SPANNED) and x.span.line > 0:
+            return replace(x, span=_through(x.span, func, call))
+        return x
+    return go(body)
+
+
+def _through(span: A.Span, func: str, call: A.Span) -> n.Inlined:
+    if isinstance(span, n.Inlined):     # from a call inside `func`'s body: that call came through this one
+        return n.Inlined(span.line, span.col, span.end_line, span.end_col, span.func, _through(span.call, func, call))
+    return n.Inlined(span.line, span.col, span.end_line, span.end_col, func, call)
 
 
 def _lower_function(prog: Program, f: A.FuncDef, owner: A.ClassDef | None = None) -> n.Function:
@@ -236,7 +266,7 @@ class FnLowering:
                 self.flush_before_store(tensor)
                 self.emit(n.Store(tensor, index, self.expr(value), s.span))
             case A.AugAssign(A.Name(name), op, value):
-                self.define(name, n.Bin(op, self.name(name), self.expr(value)), s.span)
+                self.define(name, n.Bin(op, self.name(name), self.expr(value), s.span), s.span)
             case A.AugAssign(target, op, value):
                 tensor, index = self.store_target(target)
                 self.flush_before_store(tensor)
@@ -464,9 +494,9 @@ class FnLowering:
             case A.ArrayLit(items):
                 return n.ArrayLit(tuple(self._expr(i) for i in items))
             case A.BinOp(op, l, r):
-                return n.Bin(op, self._expr(l), self._expr(r))
+                return n.Bin(op, self._expr(l), self._expr(r), e.span)
             case A.UnaryOp("-", x):
-                return n.Un("neg", self._expr(x))
+                return n.Un("neg", self._expr(x), e.span)
             case A.UnaryOp("+", x):
                 return self._expr(x)
             case A.UnaryOp("not", x):
@@ -474,9 +504,9 @@ class FnLowering:
             case A.Attribute(obj, attr):
                 return n.Attr(self._expr(obj), attr)
             case A.Index():
-                return self.index(e)
+                return placed(self.index(e), e.span)
             case A.Call():
-                return self.call(e)
+                return placed(self.call(e), e.span)
             case A.Comprehension():
                 return self.comprehension(e)
             case A.Slice():
@@ -554,7 +584,7 @@ class FnLowering:
             raise NotAffine("operands of different ranks")
         match e:
             case A.BinOp(op, l, r) if op in ("+", "-", "*", "/", "**", "//", "%"):
-                return n.Bin(op, self.element_at(l, idx, shapes), self.element_at(r, idx, shapes))
+                return n.Bin(op, self.element_at(l, idx, shapes), self.element_at(r, idx, shapes), e.span)
             case A.UnaryOp("-", x):
                 return n.Un("neg", self.element_at(x, idx, shapes))
             case A.UnaryOp("+", x):
@@ -564,7 +594,7 @@ class FnLowering:
             case A.Index() | A.Name():
                 v = self._expr(e)
                 shapes.append(v)
-                return n.Load(v, idx)
+                return n.Load(v, idx, e.span)
         raise NotAffine("not an elementwise expression")
 
     def call(self, e: A.Call) -> n.Expr:
@@ -599,20 +629,20 @@ class FnLowering:
             case A.Name(name) if name in self.locals or name in self.env:
                 return n.Call("λ", args, self.name(name))
             case A.Name(name) if name in self.prog.functions:
-                return self.user_call(name, args)
+                return self.user_call(name, args, e.span)
             case A.Name(name) if name in self.prog.classes:
                 return n.Call(name, args)
             case A.Name(name):
                 return self.builtin(name, args, e.args)
         raise NotAffine("unsupported call")
 
-    def user_call(self, name: str, args) -> n.Expr:
+    def user_call(self, name: str, args, span: A.Span = A.NOSPAN) -> n.Expr:
         if name not in self.prog.in_progress and name not in self.prog.lowered:
             _lower_function(self.prog, self.prog.functions[name])
         if name in self.prog.inline:
             params, body = self.prog.inline[name]
             args = tuple(self.bind_argument(a, p, body) for a, p in zip(args, params))
-            body = rename_binders(body, self.fresh)
+            body = inlined_at(rename_binders(body, self.fresh), name, span)
             for v in _bound_vars(body):
                 self.int_syms.add(v)
             return subst(body, dict(zip(params, args)))
@@ -758,7 +788,7 @@ class NestExec:
                 return {**env, name: h.declared_kind(name, self.value(value, env), value)}
             case A.AugAssign(A.Name(name), op, value):
                 old = env.get(name, n.Sym(name))
-                return {**env, name: n.Bin(op, old, self.value(value, env))}
+                return {**env, name: n.Bin(op, old, self.value(value, env), s.span)}
             case A.Assign(A.Index() as target, value) | A.AugAssign(A.Index() as target, _, value):
                 base, idx = _flatten_index(target)
                 tensor = n.Sym(base.id) if isinstance(base, A.Name) else self.value(base, env)

@@ -9,6 +9,11 @@ Reductions are expressions (`Reduce(op, axes, body)`), so `acc = 0; for k: acc +
 becomes one `Reduce`. Index expressions of loads and stores inside nests are affine in the
 loop variables (checked by `phc.ir.verify`), with loop-invariant integer coefficients.
 Nodes are frozen dataclasses; passes rewrite them with `dataclasses.replace`.
+
+The expressions that can fail at run time (indexing, binary and unary operations, calls,
+reshapes) carry the source span of the `.phk` expression they were lowered from, like statements
+do; an inlined body's spans are `Inlined`, which also names the call they came through. Spans
+never take part in equality, hashing or `repr`, so matching, caching and the IR text ignore them.
 """
 from __future__ import annotations
 
@@ -17,6 +22,14 @@ from enum import Enum
 from typing import Union
 
 from phc.ast import Span, NOSPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Inlined(Span):
+    """The span of an expression of `func`'s body inlined at the call `call` (itself `Inlined`
+    when that call was inlined in turn): a runtime error names the call it came through."""
+    func: str = ""
+    call: Span = NOSPAN
 
 
 class DType(Enum):
@@ -76,6 +89,7 @@ class Load:
     """`tensor[i0, i1, …]`: with fewer indices than the rank, a sub-tensor."""
     tensor: Expr
     index: tuple[Expr, ...]
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,7 @@ class Item:
     """`value[k]` of a list value (a data set's `[[X, y], [X, y]]`), not of a tensor."""
     value: Expr
     index: int
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +106,7 @@ class Slice:
     tensor: Expr
     lo: Expr | None
     hi: Expr | None
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +123,7 @@ class Subscript:
     and several axes (`x[:, 0]`, `x[::2]`), host code only."""
     tensor: Expr
     parts: tuple[Expr, ...]
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +131,14 @@ class Bin:
     op: str                    # + - * / // % ** @ < > <= >= == != and or min max
     a: Expr
     b: Expr
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
 class Un:
     op: str                    # neg not exp log sin cos tan tanh sqrt abs floor sum len float int
     a: Expr
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +175,7 @@ class Reshape:
     """A row-major relinearisation (`r[i*cols + j] = x[i, j]`)."""
     value: Expr
     shape: tuple[Expr, ...]
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +205,7 @@ class Call:
     func: str                  # `conv2d`, `ConvNets`, `rt.create_dataset`; methods: `.name`
     args: tuple[Expr, ...]
     obj: Expr | None = None    # receiver of a method call (`this`, an instance)
+    span: Span = field(default=NOSPAN, compare=False, repr=False)   # source place (runtime errors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,7 @@ def _simplify_children(e: n.Expr, int_syms, in_index: bool) -> n.Expr:
     if isinstance(e, n.Load):
         t = simplify(e.tensor, int_syms, in_index)
         idx = tuple(simplify_index(i, int_syms) for i in e.index)
-        return e if t is e.tensor and all(a is b for a, b in zip(idx, e.index)) else n.Load(t, idx)
+        return e if t is e.tensor and all(a is b for a, b in zip(idx, e.index)) else replace(e, tensor=t, index=idx)
     return map_children(e, lambda c: simplify(c, int_syms, in_index))
 
 
@@ -288,7 +288,7 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
         case n.Dim(n.Load(t, idx), axis):
             return n.Dim(t, axis + len(idx))
         case n.Load(n.Load(t, a), b):
-            return n.Load(t, a + b)            # `x[i][j]` is `x[i, j]`
+            return replace(e, tensor=t, index=a + b)       # `x[i][j]` is `x[i, j]`
         case n.Tabulate(axes, n.Reshape(n.Load(t, idx), shape)) if _is_identity(axes, t, idx):
             # a per-row reshape of every row is one reshape of the whole
             return n.Reshape(t, tuple(_extent(a) for a in axes) + shape)
