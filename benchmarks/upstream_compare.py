@@ -11,7 +11,8 @@ Each program runs as `PY -m physika.execute FILE` and as `phc run FILE --device 
 program's folder (imports of sibling files resolve there), with MPLBACKEND=Agg. Outputs agree when
 they print the same lines with the same numbers to relative 1e-4; integer-vs-real spellings
 (`[1, 2]` against `[1.0, 2.0]`) count as equal, since phc lets the declared type decide the kind
-where upstream lets the literal decide. Programs that draw unseeded random numbers are compared
+where upstream lets the literal decide; a message upstream prints as `text ∈ str` equals `text`.
+Programs that draw unseeded random numbers are compared
 on their printed shapes only. Upstream's outputs are cached (per upstream commit) in
 `--cache` so that a rerun only reruns phc.
 """
@@ -48,6 +49,7 @@ PROGRAM_WRONG: dict[str, str] = {
 }
 
 _NUM = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|-?inf|nan")
+_STR_TYPE = re.compile(r" ∈ str$")
 _NOISE = re.compile(r"^\s*(✓ No type errors found|Generating LALR tables|WARNING:)")
 
 
@@ -78,7 +80,9 @@ def run(cmd: list[str], cwd: Path, timeout: float, env: dict) -> tuple[int | Non
 
 
 def clean(text: str) -> list[str]:
-    return [ln.rstrip() for ln in text.splitlines() if ln.strip() and not _NOISE.match(ln)]
+    """The printed lines, without upstream's banners and warnings, and without the ` ∈ str` that
+    upstream's typed print appends to a message (its `train` prints its progress through it)."""
+    return [_STR_TYPE.sub("", ln.rstrip()) for ln in text.splitlines() if ln.strip() and not _NOISE.match(ln)]
 
 
 def shapes_of(lines: list[str]) -> list[str]:

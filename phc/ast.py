@@ -319,6 +319,7 @@ class Program:
     body: tuple[Stmt, ...]
     filename: str = "<string>"
     source: str = ""
+    warnings: tuple = ()            # the parser's warnings (phc.diagnostics.Diagnostic)
 
 
 # ---------------------------------------------------------------- helpers

@@ -11,7 +11,7 @@ from typing import Callable
 
 from phc import ast
 from phc.ast import Scalar
-from phc.types import NAT, NONE, UNKNOWN, Dim, DimOp, FuncT, ScalarT, TensorT, TupleT, Type, UnknownT
+from phc.types import NAT, NONE, REAL, UNKNOWN, ClassT, Dim, DimOp, FuncT, ScalarT, TensorT, TupleT, Type, UnknownT
 
 # ---------------------------------------------------------------- shape algebra
 
@@ -332,6 +332,28 @@ def _animate(args: Args) -> Type:
     return NONE
 
 
+def _model(name: str):
+    """`train(model, X, y, epochs, lr)` gives a trained copy of the model (its class);
+    `evaluate(model, X, y)` the mean loss (ℝ)."""
+    def rule(args: Args) -> Type:
+        if not isinstance(args.types[0], (ClassT, UnknownT)):
+            raise BuiltinError(f"`{name}` needs an instance of a class first, not {args.types[0]}", 0,
+                               f"write {name}(net, X, y{', epochs, lr' if name == 'train' else ''}) "
+                               f"with net = C(…)")
+        for i in (1, 2):
+            if not isinstance(args.types[i], (TensorT, UnknownT)):
+                raise BuiltinError(f"`{name}` takes the samples and their targets as tensors "
+                                   f"(one row per sample), not {args.types[i]}", i)
+        if name == "train":
+            for i in (3, 4):
+                if isinstance(args.types[i], TensorT):
+                    raise BuiltinError(f"`train` takes a number of epochs and a learning rate, not "
+                                       f"{args.types[i]}", i)
+            return args.types[0]
+        return REAL
+    return rule
+
+
 def _random_complex(args: Args) -> Type:
     for i, t in enumerate(args.types):
         if isinstance(t, TensorT):
@@ -387,6 +409,8 @@ def _table() -> dict[str, Builtin]:
         Builtin("physika_seed", 1, 1, _nothing, "`physika.seed(n)`: seeds the random generator"),
         Builtin("simulate", 4, 4, _simulate, "plots x_{k+1} = model(x_k) from x0 (a PNG file)"),
         Builtin("animate", 3, None, _animate, "plots f(extra…, t) over [t_min, t_max] (a PNG file)"),
+        Builtin("train", 5, 5, _model("train"), "a trained copy: full-batch SGD on every real tensor field"),
+        Builtin("evaluate", 3, 3, _model("evaluate"), "the mean loss over the samples"),
         Builtin("random_complex", 1, None, _random_complex, "ℂ[d0, …]: normal real and imaginary parts × 0.1"),
         Builtin("compl_mul1d", 2, 2, _compl_mul1d, "ℂ[i,x], ℂ[i,o,x] → ℂ[o,x], summed over i"),
     ]

@@ -36,7 +36,7 @@ def resolve_imports(program: ast.Program, busy: frozenset[str] = frozenset()) ->
             diags.extend(e.diagnostics)
     if diags:
         raise PhcError(diags)
-    return ast.Program(tuple(body), program.filename, program.source)
+    return ast.Program(tuple(body), program.filename, program.source, program.warnings)
 
 
 def _no_nested_imports(program: ast.Program) -> None:

@@ -19,7 +19,7 @@ from lark.lexer import LexerThread
 from phc import ast
 from phc.api import internal_error
 from phc.ast import NOSPAN, Span
-from phc.diagnostics import Diagnostic, PhcError, error
+from phc.diagnostics import Diagnostic, PhcError, error, warning
 from phc.resources import grammar_path, grammar_text
 
 GRAMMAR_PATH = grammar_path()
@@ -70,7 +70,7 @@ def _parse(source: str, filename: str) -> ast.Program:
     body = builder.transform(tree)
     if diags.items:
         raise PhcError(diags.sorted())
-    return ast.Program(tuple(body), filename, source)
+    return ast.Program(tuple(body), filename, source, tuple(diags.warnings))
 
 
 def _class_names(tokens: list[Token]) -> frozenset[str]:
@@ -102,8 +102,12 @@ class _Diags:
     def __init__(self, filename: str, text: str):
         self.filename = filename
         self.items: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
         self.lines = set()
         self.last_line = max(1, text.count("\n"))
+
+    def warn(self, message: str, span: Span, hint: str | None = None) -> None:
+        self.warnings.append(warning(message, self._clamp(span), hint, self.filename))
 
     def add(self, message: str, span: Span, hint: str | None = None) -> None:
         span = self._clamp(span)
@@ -253,20 +257,24 @@ class PhkIndenter(Indenter):
             return
         while indent < self.levels[-1]:
             if indent > self.levels[-2]:
-                # between two levels: stay in the inner one, and take this column as another
-                # spelling of it so the rest of the block is not an error on every line
-                self._bad_dedent(token, indent)
-                self.aliases[indent] = self.levels[-1]
+                # between two levels: the inner block ends here and this column is taken as
+                # another spelling of the outer level, as upstream Physika reads it (a warning)
+                self._odd_dedent(token, indent)
+                self.aliases[indent] = self.levels[-2]
+                self.levels.pop()
+                yield Token.new_borrow_pos(self.DEDENT_type, "", token)
                 return
             self.levels.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, "", token)
 
-    def _bad_dedent(self, token: Token, indent: int) -> None:
+    def _odd_dedent(self, token: Token, indent: int) -> None:
         line = token.line + token.count("\n")
-        self.diags.add("unindent does not match any outer indentation level",
-                       Span(line, indent + 1, line, indent + 2),
-                       f"indent this line by {self.levels[-1]} columns, like the block it continues, "
-                       f"or by {self.levels[-2]} to end that block (tabs count as 4)")
+        self.diags.warn(f"unindent does not match any outer indentation level: read as {self.levels[-2]} "
+                        f"columns, which ends the block indented by {self.levels[-1]}",
+                        Span(line, indent + 1, line, indent + 2),
+                        (f"indent this line by {self.levels[-2]} columns" if self.levels[-2] else
+                         "do not indent this line") + f" to end that block, or by {self.levels[-1]} "
+                        f"columns to continue it (tabs count as 4)")
 
     def _columns(self, indent_str: str) -> int:
         return indent_str.count(" ") + indent_str.count("\t") * self.tab_len

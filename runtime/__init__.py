@@ -43,3 +43,4 @@ from .spectral import (atan2, compl_mul1d, concat, draw_with_log_prob, fft,  # n
 from .ops import manual_seed as physika_seed  # noqa: E402,F401  (`physika.seed(n)`)
 from .values import as_complex, complex_array, learnable_params, sgd_update, unpack  # noqa: E402,F401
 from .plots import animate, simulate  # noqa: E402,F401  (upstream's plotting helpers)
+from .training import evaluate, train  # noqa: E402,F401  (upstream's training helpers)

@@ -708,3 +708,66 @@ def test_a_class_named_like_a_type_letter():
     """)
     assert str(tp.globals["net"]) == "C" and str(tp.globals["y"]) == "ℝ"
     assert str(tp.globals["z"]) == "ℂ[2]"          # with sizes, `C[…]` is still ℂ
+
+
+# ---------------------------------------------------------------- functions of numbers on tensors
+
+ELEMENTWISE = """
+    def tanh(x: ℝ): ℝ:
+        return (exp(x) - exp(0.0 - x)) / (exp(x) + exp(0.0 - x))
+    def axpy(a: ℝ, x: ℝ, y: ℝ): ℝ:
+        return a * x + y
+    W: ℝ[2, 3] = [[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]
+    v: ℝ[3] = [1.0, 2.0, -3.0]
+    h = tanh(W @ v)
+    z = axpy(2.0, v, v)
+    m = tanh(W)
+"""
+
+
+def test_a_function_of_numbers_maps_over_tensor_arguments():
+    tp = clean(ELEMENTWISE)
+    assert str(tp.globals["h"]) == "ℝ[2]" and str(tp.globals["z"]) == "ℝ[3]" and str(tp.globals["m"]) == "ℝ[2,3]"
+    # one mapping function per (function, tensor positions, rank), defined after the function
+    names = [s.name for s in tp.program.body if hasattr(s, "params")]
+    assert names == ["tanh", "tanh⟨map1 0⟩", "tanh⟨map2 0⟩", "axpy", "axpy⟨map1 1 2⟩"]
+
+
+def test_tensors_mapped_together_must_have_one_shape():
+    d = one_error("def axpy(a: ℝ, x: ℝ, y: ℝ): ℝ:\n    return a * x + y\n"
+                  "v: ℝ[3] = [1.0, 2.0, 3.0]\nw: ℝ[2] = [1.0, 2.0]\naxpy(2.0, v, w)\n")
+    assert d.message == "`axpy` is applied to the elements of tensors of different shapes: ℝ[3] and ℝ[2]"
+    assert (d.span.line, d.span.col) == (5, 14) and "same place" in d.hint
+
+
+def test_a_function_of_tensors_is_not_mapped():
+    d = one_error("def f(x: ℝ[2]): ℝ:\n    return x[0]\nA: ℝ[3, 2] = [[1, 2], [3, 4], [5, 6]]\nf(A[0, 0])\n")
+    assert "`f`" in d.message and "ℝ[2]" in d.message
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_elementwise_values_at_both_levels(opt):
+    runs(ELEMENTWISE + "    h\n    z\n", "[-0.9997532367706299, 1.0] ∈ ℝ[2]\n[3.0, 6.0, -9.0] ∈ ℝ[3]\n", opt)
+
+
+# ---------------------------------------------------------------- train and evaluate
+
+def test_train_and_evaluate_are_typed():
+    tp = clean("""
+        class Lin:
+            w: ℝ[2]
+            def λ(x: ℝ[2]) → ℝ:
+                return this.w[0] * x[0] + this.w[1] * x[1]
+        X: ℝ[2, 2] = [[1.0, 0.0], [0.0, 1.0]]
+        y: ℝ[2] = [1.0, 2.0]
+        net = Lin([0.0, 0.0])
+        t = train(net, X, y, 5, 0.1)
+        e = evaluate(t, X, y)
+    """)
+    assert str(tp.globals["t"]) == "Lin" and str(tp.globals["e"]) == "ℝ"
+
+
+def test_train_needs_an_instance():
+    d = one_error("X: ℝ[2, 2] = [[1.0, 0.0], [0.0, 1.0]]\ny: ℝ[2] = [1.0, 2.0]\nt = train(3.0, X, y, 5, 0.1)\n")
+    assert d.message == "`train` needs an instance of a class first, not ℝ"
+    assert (d.span.line, d.span.col) == (3, 11) and d.hint.startswith("write train(net, X, y, epochs, lr)")

@@ -488,7 +488,6 @@ def test_byte_order_mark_is_ignored():
     ("x = 'abc\n", 1, 5, "unterminated string"),
     ("x = 1 2\n", 1, 7, "unexpected number 2"),
     ("def f(x): ℝ:\n    return x\n", 1, 8, "expected ':' and a type after the parameter name"),
-    ("if x:\n        y = 1\n    z = 2\n", 3, 5, "unindent does not match any outer indentation level"),
     ("return return\n", 1, 8, "unexpected 'return'"),
     ("if x:\n    y\nelse\n    z\n", 3, 5, "expected ':' after 'else'"),
     ("x = 1e999\n", 1, 5, "number is too large"),
@@ -645,3 +644,18 @@ def test_check_source_turns_a_crash_into_an_internal_error(monkeypatch):
     (d,) = check_source("x = 1\n", "c.phk")
     assert d.message == "internal error: ZeroDivisionError: oops" and "report" in d.hint
     assert d.span.line == 1
+
+
+def test_an_unindent_between_two_levels_ends_the_inner_block_with_a_warning():
+    """Upstream reads a line indented between two levels as the outer one (hnn.phyk's ` def
+    loss` at 5 columns after a method body at 8): phc does too, and says so."""
+    program = parse_source("x = 1\nif x > 0:\n        y = 1\n    z = 2\nz\n")
+    assert [type(s).__name__ for s in program.body] == ["Assign", "If", "Assign", "ExprStmt"]
+    (w,) = program.warnings
+    assert not w.is_error and (w.span.line, w.span.col) == (4, 5)
+    assert w.message.startswith("unindent does not match any outer indentation level: read as 0 columns")
+    assert "do not indent this line" in w.hint
+    nested = parse_source("class C:\n    w: ℝ\n    def f(x: ℝ): ℝ:\n        return x\n     def g(x: ℝ): ℝ:\n"
+                   "        return x\n")
+    assert [m.name for m in nested.body[0].methods] == ["f", "g"]
+    assert "read as 4 columns, which ends the block indented by 8" in nested.warnings[0].message

@@ -236,4 +236,7 @@ class _Taint:
 
 
 def higher_order(all_bodies: list[Body], types: dict, fields: set, classes: dict[str, tuple]) -> bool:
-    return _Taint(all_bodies, types, fields, classes).run()
+    """Whether every `grad` keeps its result's graph: some `grad` may differentiate a derivative,
+    or the program calls `train`, which differentiates whatever the model computes."""
+    calls_train = any(isinstance(x, A.Call) and A.is_name(x.func, "train") for b in all_bodies for x in nodes(b))
+    return calls_train or _Taint(all_bodies, types, fields, classes).run()

@@ -44,9 +44,12 @@ class Names:
     def py(self, name: str) -> str:
         if name == "this":
             return "this"
-        if keyword.iskeyword(name) or name in _RESERVED or not name.isidentifier() \
-                or name.startswith("_") or name.endswith("_"):
-            return re.sub(r"\W", "_", name) + "_"
+        if not name.isidentifier():
+            # only phc writes such names (`tanh⟨map2 0⟩`, phc.typecheck.elementwise): `_phc_u_…`,
+            # which starts with `_` and does not end with one, as no mapped user name does
+            return "_phc_u_" + re.sub(r"\W+", "_", name).strip("_")
+        if keyword.iskeyword(name) or name in _RESERVED or name.startswith("_") or name.endswith("_"):
+            return name + "_"
         return name
 
     def func(self, name: str) -> str:

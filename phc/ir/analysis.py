@@ -695,7 +695,13 @@ def _replace_stmt(stmts, old, new):
 
 def differentiates_a_derivative(module: n.Module, ctx: GradContext) -> bool:
     """Some `grad`'s y may be computed from the result of a `grad` (a second derivative, a
-    gradient step not cut by a fresh leaf): then every `grad` keeps its result's graph."""
+    gradient step not cut by a fresh leaf): then every `grad` keeps its result's graph. So does
+    a program that calls `train`, which differentiates whatever the model computes, derivatives
+    included (a Hamiltonian network's `grad(h, x)`)."""
+    if any(isinstance(e, n.Call) and e.func == "train" and e.obj is None
+           for f in _functions(module) for s in walk_stmts(f.body) for top in stmt_exprs(s)
+           for e in subexprs(top)):
+        return True
     for f in _functions(module):
         deps = name_deps(f.body, ctx, cut=True)
         results = {t for s in walk_stmts(f.body) if isinstance(s, n.Grads) for t in s.targets} | \

@@ -42,7 +42,9 @@ class CallRules:
         if name in self.functions:
             info = self.functions[name]
             self.expr_types[fn] = self.func_type(info)
-            return self.apply(self.func_sig(info, f"`{name}`"), e, f, None)
+            sig = self.func_sig(info, _function_label(name))
+            mapped = self.elementwise_call(sig, info, e, f)
+            return self.apply(sig, e, f, None) if mapped is None else mapped
         if name in self.classes:
             return self.construct(e, self.classes[name], f)
         if f.info is not None and name in self.top_names:
@@ -54,6 +56,31 @@ class CallRules:
         self.expr(fn, f)                       # reports the unknown name
         self.check_args(e, f)
         return UNKNOWN
+
+    def elementwise_call(self, sig: Sig, info: FuncInfo, e: ast.Call, f: Frame) -> Type | None:
+        """A function of numbers applied to tensors maps over their elements (`tanh(W @ x + b)`
+        with `def tanh(x: ℝ): ℝ`): every argument declared as a number gets a number or a
+        tensor, the tensors all of one shape; the result has that shape. The call is recorded,
+        and `phc.typecheck.elementwise` rewrites it into a comprehension (None: not such a call)."""
+        ret = sig.ret if sig.ret is not None else sig.body_ret
+        if info.owner is not None or not sig.params or len(e.args) != len(sig.params) \
+                or not isinstance(ret, ScalarT) or not all(isinstance(pt, ScalarT) for _, pt in sig.params):
+            return None
+        types = [self.expr(a, f, element_kind_of(pt)) for (_, pt), a in zip(sig.params, e.args)]
+        tensors = [t for t in types if isinstance(t, TensorT)]
+        if not tensors or not all(isinstance(t, (ScalarT, TensorT)) for t in types) \
+                or len({t.rank for t in tensors}) != 1:
+            return None
+        first = tensors[0]
+        for (p, pt), a, t in zip(sig.params, e.args, types):
+            if isinstance(t, TensorT) and any(dims_clash(d, g) for d, g in zip(first.dims, t.dims)):
+                self.report(error, f"{sig.label} is applied to the elements of tensors of different "
+                            f"shapes: {first} and {t}", a.span,
+                            "each element of one is paired with the element at the same place of the other")
+            self.bind_arg(sig, p, pt, ScalarT(t.kind) if isinstance(t, TensorT) else t, a, {}, {})
+        self.elementwise_calls[e] = (info.name, tuple(k for k, t in enumerate(types) if isinstance(t, TensorT)),
+                                     first.rank)
+        return TensorT(ret.kind, first.dims)
 
     def names_function(self, e: ast.Expr, f: Frame) -> bool:
         """`e` is the bare name of a top-level function (not shadowed by a variable)."""
@@ -274,3 +301,10 @@ class CallRules:
             return UNKNOWN
         self.expr_types[e.func] = FuncT(types, t)
         return t
+
+
+def _function_label(name: str) -> str:
+    """How a diagnostic names a function: phc's elementwise mapping of `f` as `f` itself."""
+    from phc.typecheck.elementwise import mapped_function
+    base = mapped_function(name)
+    return f"`{name}`" if base is None else f"`{base}` (on each element)"

@@ -22,11 +22,13 @@ class Checker(ShapeRules, ExpressionRules, StatementRules, CallRules, ClassRules
         self.functions: dict[str, FuncInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.globals: dict[str, Type] = {}
-        self.diagnostics: list[Diagnostic] = []
+        self.diagnostics: list[Diagnostic] = list(program.warnings)   # the parser's
         self._seen: set[tuple] = set()
         self.top_names: dict[str, Type] = {}     # top-level variables, as functions see them
         self.inst_of: dict[ast.Expr, dict] = {}  # class-typed expression -> symbol bindings
         self._body_ret: dict[int, Type | None] = {}
+        # calls of a function of numbers on tensors: call -> (function, tensor positions, rank)
+        self.elementwise_calls: dict[ast.Call, tuple[str, tuple[int, ...], int]] = {}
         self._busy: set[int] = set()
         self._done: set[int] = set()
         self.replaced: list[FuncInfo] = []       # functions a later `def` of the name replaced
@@ -193,7 +195,17 @@ class Checker(ShapeRules, ExpressionRules, StatementRules, CallRules, ClassRules
 
 
 def check(program: ast.Program) -> TypedProgram:
-    """Type the whole program; never raises (an internal failure becomes a diagnostic)."""
+    """Type the whole program; never raises (an internal failure becomes a diagnostic). Calls
+    of a function of numbers on tensors are rewritten into comprehensions and the rewritten
+    program is checked again (`phc.typecheck.elementwise`)."""
+    checker = _check_once(program)
+    if checker.elementwise_calls and not any(d.is_error for d in checker.diagnostics):
+        from phc.typecheck.elementwise import map_elementwise
+        checker = _check_once(map_elementwise(program, checker.elementwise_calls))
+    return checker.result()
+
+
+def _check_once(program: ast.Program) -> Checker:
     checker = Checker(program)
     try:
         checker.run()
@@ -202,7 +214,7 @@ def check(program: ast.Program) -> TypedProgram:
     except Exception as exc:  # noqa: BLE001 — the contract is: never raise
         checker.report(error, f"internal error in the type checker ({type(exc).__name__}: {exc})",
                        ast.NOSPAN, "please report this program to the phc developers")
-    return checker.result()
+    return checker
 
 def _top_level_names(body, checker: Checker) -> dict[str, Type]:
     """The top-level variables, as a function body sees them: declared types where written,
