@@ -11,7 +11,7 @@ from typing import Callable
 
 from phc import ast
 from phc.ast import Scalar
-from phc.types import NAT, NONE, REAL, UNKNOWN, ClassT, Dim, DimOp, FuncT, ScalarT, TensorT, TupleT, Type, UnknownT
+from phc.types import NAT, NONE, REAL, UNKNOWN, ClassT, SymT, Dim, DimOp, FuncT, ScalarT, TensorT, TupleT, Type, UnknownT
 
 # ---------------------------------------------------------------- shape algebra
 
@@ -354,6 +354,28 @@ def _model(name: str):
     return rule
 
 
+def _symbolic(result: str, symbolic_args: tuple[int, ...] = (0,)):
+    """sympy's operations (`subs`, `diff`, `symbolic_solve`, …): the named arguments must be
+    symbolic values; the result is a symbolic value (`Expr`, or `list` for solve's roots)."""
+    def rule(args: Args) -> Type:
+        for i in symbolic_args:
+            if i < len(args.types) and not isinstance(args.types[i], (SymT, UnknownT)):
+                raise BuiltinError(f"this argument must be a symbolic value (a Symbol, or an expression "
+                                   f"of symbols), not {args.types[i]}", i,
+                                   "declare symbols with `x, y: Symbol`")
+        return SymT(result)
+    return rule
+
+
+def _lambdify(args: Args) -> Type:
+    """`lambdify([x, y], expr)`: a function of as many numbers as symbols, giving a number."""
+    symbols = args.exprs[0]
+    n = len(symbols.items) if isinstance(symbols, ast.ArrayLit) else 1
+    if not isinstance(args.types[1], (SymT, UnknownT)):
+        raise BuiltinError(f"`lambdify` turns a symbolic expression into a function, not {args.types[1]}", 1)
+    return FuncT(tuple(REAL for _ in range(n)), REAL)
+
+
 def _random_complex(args: Args) -> Type:
     for i, t in enumerate(args.types):
         if isinstance(t, TensorT):
@@ -411,6 +433,13 @@ def _table() -> dict[str, Builtin]:
         Builtin("animate", 3, None, _animate, "plots f(extra…, t) over [t_min, t_max] (a PNG file)"),
         Builtin("train", 5, 5, _model("train"), "a trained copy: full-batch SGD on every real tensor field"),
         Builtin("evaluate", 3, 3, _model("evaluate"), "the mean loss over the samples"),
+        Builtin("symbol", 1, 1, lambda args: SymT("Symbol"), "`x: Symbol`: the sympy symbol named x"),
+        Builtin("function", 1, 1, lambda args: SymT("Function"), "`u: Function`: an undefined sympy function"),
+        Builtin("equation", 2, 2, _symbolic("Equation", ()), "`eq: Equation := lhs = rhs`"),
+        Builtin("subs", 3, None, _symbolic("Expr"), "expr with each symbol replaced by its value: subs(e, x, 3.0, y, 4.0)"),
+        Builtin("diff", 2, 3, _symbolic("Expr", (0, 1)), "the symbolic derivative d expr / d x"),
+        Builtin("lambdify", 2, 2, _lambdify, "a function of numbers computing expr: lambdify([x, y], e)"),
+        Builtin("symbolic_solve", 2, 2, _symbolic("list", (0, 1)), "the roots of an equation in x"),
         Builtin("random_complex", 1, None, _random_complex, "ℂ[d0, …]: normal real and imaginary parts × 0.1"),
         Builtin("compl_mul1d", 2, 2, _compl_mul1d, "ℂ[i,x], ℂ[i,o,x] → ℂ[o,x], summed over i"),
     ]

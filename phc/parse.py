@@ -671,6 +671,10 @@ def _flatten(items) -> list:
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
 
 
+# `x: Symbol`, `u: Function`: the builtin that makes the value (sympy, phc.runtime.symbolic)
+SYMBOLIC_DECLS = {"Symbol": "symbol", "Function": "function"}
+
+
 @v_args(meta=True)
 class AstBuilder(Transformer):
     """lark tree → `phc.ast`. Semantic slips the grammar lets through (assigning to a call, a
@@ -690,7 +694,32 @@ class AstBuilder(Transformer):
 
     def field_decl(self, meta, items):
         name, type_ = items
-        return ast.Decl(str(name), type_, None, span_of_meta(meta), token_span(name))
+        span = span_of_meta(meta)
+        return ast.Decl(str(name), type_, self._symbolic_value(str(name), type_, span), span, token_span(name))
+
+    def _symbolic_value(self, name: str, type_, span):
+        """`x: Symbol` and `u: Function` make a sympy symbol or undefined function named like the
+        variable (`symbol("x")`); any other declaration without a value has none."""
+        kind = getattr(type_, "class_name", None)
+        if kind in SYMBOLIC_DECLS and kind not in self.class_names:
+            return ast.Call(ast.Name(SYMBOLIC_DECLS[kind], span), (ast.Str(name, span),), span)
+        return None
+
+    def decl_equation(self, meta, items):
+        name, type_, lhs, rhs = items
+        span = span_of_meta(meta)
+        value = ast.Call(ast.Name("equation", span), (lhs, rhs), span)
+        return ast.Decl(str(name), type_, value, span, token_span(name))
+
+    def unpack_decl(self, meta, items):
+        """`x, y: Symbol`: one declaration per name (the type written last is every name's)."""
+        targets = _shared_type([t for t in items if isinstance(t, ast.Target)])
+        if any(t.type is None for t in targets):
+            self.diags.add("names without values need a type", span_of_meta(meta),
+                           "write `x, y: Symbol`, or give values: `a, b = 1, 2`")
+            return None
+        return _Many(ast.Decl(t.name, t.type, self._symbolic_value(t.name, t.type, t.span), t.span, t.span)
+                     for t in targets)
 
     def decl_value(self, meta, items):
         name, type_, value = items

@@ -93,13 +93,23 @@ class NoneT:
 
 
 @dataclass(frozen=True, slots=True)
+class SymT:
+    """A symbolic value (sympy): `Symbol`, `Function`, `Equation`, or `Expr` for what arithmetic
+    on them, `subs`, `diff` and a call of a `Function` give. Such programs run at level 0."""
+    name: str = "Expr"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownT:
     """The type of an expression whose checking failed: absorbs further errors."""
     def __str__(self) -> str:
         return "?"
 
 
-Type = Union[ScalarT, TensorT, ClassT, FuncT, TupleT, NoneT, UnknownT]
+Type = Union[ScalarT, TensorT, ClassT, FuncT, TupleT, NoneT, SymT, UnknownT]
 
 REAL = ScalarT(Scalar.REAL)
 NAT = ScalarT(Scalar.NAT)
@@ -119,3 +129,6 @@ def element_kind(t: Type) -> Scalar | None:
 
 def is_numeric(t: Type) -> bool:
     return isinstance(t, (ScalarT, TensorT))
+
+
+SYMBOLIC_TYPES = ("Symbol", "Function", "Equation", "Expr")   # type names phc knows (sympy)

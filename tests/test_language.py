@@ -771,3 +771,57 @@ def test_train_needs_an_instance():
     d = one_error("X: ℝ[2, 2] = [[1.0, 0.0], [0.0, 1.0]]\ny: ℝ[2] = [1.0, 2.0]\nt = train(3.0, X, y, 5, 0.1)\n")
     assert d.message == "`train` needs an instance of a class first, not ℝ"
     assert (d.span.line, d.span.col) == (3, 11) and d.hint.startswith("write train(net, X, y, epochs, lr)")
+
+
+# ---------------------------------------------------------------- symbolic values (sympy)
+
+SYMBOLIC = """
+    x, y: Symbol
+    u: Function
+    f = x**2 + y**2
+    f
+    u(x, y)
+    subs(f, x, 3.0, y, 4.0)
+    diff(x**3 + 2*x**2 + x, x)
+    g = lambdify([x, y], f)
+    g(3.0, 4.0)
+    eq: Equation := 2.0*x + 3.0 = 7.0
+    symbolic_solve(eq, x)
+"""
+SYMBOLIC_OUT = """
+    x**2 + y**2 ∈ Add
+    u(x, y) ∈ u
+    25.0000000000000 ∈ Float
+    3*x**2 + 4*x + 1 ∈ Add
+    25.0 ∈ ℝ
+    [2.00000000000000] ∈ ℝ[1]
+"""
+
+
+def test_symbols_are_declared_without_values():
+    program = parse("x, y: Symbol\nu: Function\neq: Equation := x = 1\n", "t.phk")
+    decls = [(s.name, s.value.func.id, s.value.args[0].value if s.value.func.id != "equation" else None)
+             for s in program.body]
+    assert decls == [("x", "symbol", "x"), ("y", "symbol", "y"), ("u", "function", "u"), ("eq", "equation", None)]
+
+
+def test_symbolic_types():
+    tp = clean(SYMBOLIC)
+    assert [str(tp.globals[n]) for n in ("x", "u", "f", "eq")] == ["Symbol", "Function", "Expr", "Equation"]
+
+
+def test_a_tensor_in_symbolic_arithmetic_is_an_error():
+    d = one_error("x: Symbol\nv: ℝ[2] = [1.0, 2.0]\ne = x * v\n")
+    assert d.message == "`*` combines a symbolic value with numbers or other symbolic values, not ℝ[2]"
+    assert (d.span.line, d.span.col) == (3, 9)
+
+
+def test_a_class_named_symbol_is_a_class():
+    tp = clean("class Symbol:\n    w: ℝ\nx: Symbol\n")
+    assert str(tp.globals["x"]) == "Symbol" and type(tp.globals["x"]).__name__ == "ClassT"
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_symbolic_values_at_both_levels(opt):
+    """Level 2 has no rule for sympy values: the program runs literally (a performance note)."""
+    runs(SYMBOLIC, SYMBOLIC_OUT, opt)

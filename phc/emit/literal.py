@@ -19,7 +19,7 @@ from phc.ast import Scalar
 from phc.emit import literal_grads as G
 from phc.emit.module import HEADER_MARK, Names
 from phc.emit.places import Places, line_tag, place_text
-from phc.types import ScalarT, TensorT, TupleT
+from phc.types import ScalarT, SymT, TensorT, TupleT
 
 MATH = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid")
 RUNTIME_CALLS = {"physika_print": "rt.physika_print", "print": "rt.print", "summary": "rt.summary",
@@ -416,6 +416,8 @@ class LiteralModule:
                 return self.py(name)
             case A.This():
                 return "this"
+            case A.ArrayLit(items) if isinstance(self.types.get(e), SymT):
+                return f"[{', '.join(self.expr(i, sc) for i in items)}]"     # symbols, in order
             case A.ArrayLit() if _complex(self.types.get(e)):
                 return f"rt.complex_array({self.array_items(e, sc)})"
             case A.ArrayLit():
@@ -425,6 +427,9 @@ class LiteralModule:
             case A.Attribute(obj, attr) if attr in G.LEARNABLE_LISTS and not self.is_field(obj, attr, sc):
                 cls = self.classes[G.class_of(obj, sc.owner, self.types)]
                 return f"rt.learnable_params({self.expr(obj, sc)}, {cls.learnable_names()!r})"
+            case A.BinOp(op, left, right) if isinstance(self.types.get(e), SymT):
+                # sympy's own arithmetic, on Python numbers (not float32 tensors)
+                return f"({self.symbolic_operand(left, sc)} {op} {self.symbolic_operand(right, sc)})"
             case A.BinOp(op, left, right):
                 return self.binop(op, self.expr(left, sc), self.expr(right, sc))
             case A.UnaryOp("-", x):
@@ -454,6 +459,13 @@ class LiteralModule:
     def is_field(self, obj, attr: str, sc: Scope) -> bool:
         cls = G.class_of(obj, sc.owner, self.types)
         return cls in self.classes and attr in self.classes[cls].field_names()
+
+    def symbolic_operand(self, e, sc: Scope) -> str:
+        if isinstance(e, A.Num):
+            return repr(e.value)
+        if isinstance(e, A.UnaryOp) and e.op == "-" and isinstance(e.operand, A.Num):
+            return repr(-e.operand.value)
+        return f"rt.symbolic.number({self.expr(e, sc)})"
 
     def binop(self, op: str, a: str, b: str) -> str:
         special = {"/": "rt.lit.div", "**": "rt.lit.pow", "@": "rt.lit.matmul",

@@ -62,10 +62,12 @@ def _require_lowerable(program: A.Program, types: dict) -> None:
     """Precondition of the whole lowering: the program uses none of the constructs it has no
     rule for (complex values, unpacking, tuples, `learnable_params`, `this(x)`); a program
     that does runs at level 0 (the caller's fallback)."""
-    from phc.types import ScalarT, TensorT
+    from phc.types import ScalarT, SymT, TensorT
     for t in types.values():
         if isinstance(t, (ScalarT, TensorT)) and t.kind is A.Scalar.COMPLEX:
             raise NotAffine("complex values run literally")
+        if isinstance(t, SymT):
+            raise NotAffine("symbolic values (sympy) run literally")
     for node in A.walk(program):
         if isinstance(node, (A.Unpack, A.TupleExpr)):
             raise NotAffine("several values at once run literally")

@@ -6,7 +6,7 @@ from phc import ast
 from phc.builtins import (Args, BUILTINS, BuiltinError, as_extent, derivative_type, dims_clash,
                           join_dim, subst_dim)
 from phc.diagnostics import error, warning
-from phc.types import (ClassT, Dim, DimOp, FuncT, NONE, ScalarT, TensorT, TupleT, Type, UNKNOWN,
+from phc.types import (SymT, ClassT, Dim, DimOp, FuncT, NONE, ScalarT, TensorT, TupleT, Type, UNKNOWN,
                        UnknownT)
 from phc.typecheck.shapes import (_arity, _describe, _misfit, _plural, _rank_differs, _str_dims,
                                   _subst, element_kind_of)
@@ -122,6 +122,8 @@ class CallRules:
         self.check_args(e, f)
         if isinstance(t, FuncT):
             return t.ret
+        if isinstance(t, SymT) and t.name == "Function":
+            return SymT("Expr")             # `u(x, y)`: an undefined function applied
         if not isinstance(t, UnknownT):
             self.report(error, f"{_describe(e.func)} is not a function or class: it has type {t}",
                         e.func.span)

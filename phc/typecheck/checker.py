@@ -6,7 +6,7 @@ from phc import ast
 from phc.ast import Span
 from phc.builtins import as_extent
 from phc.diagnostics import Diagnostic, error, warning
-from phc.types import ClassT, Dim, NAT, NONE, ScalarT, TensorT, TupleT, Type, UNKNOWN
+from phc.types import SYMBOLIC_TYPES, ClassT, Dim, NAT, NONE, ScalarT, SymT, TensorT, TupleT, Type, UNKNOWN
 from phc.typecheck.calls import CallRules
 from phc.typecheck.classes import ClassRules
 from phc.typecheck.expressions import ExpressionRules
@@ -122,6 +122,8 @@ class Checker(ShapeRules, ExpressionRules, StatementRules, CallRules, ClassRules
         if texpr.scalar is None:
             if texpr.class_name in self.classes:
                 return ClassT(texpr.class_name)
+            if texpr.class_name in SYMBOLIC_TYPES:
+                return SymT(texpr.class_name)
             self.report(error, f"unknown type `{texpr.class_name}`", texpr.span,
                         self.suggest(texpr.class_name, self.classes))
             return UNKNOWN

@@ -9,7 +9,7 @@ from phc.ast import Scalar, Span
 from phc.builtins import (BUILTINS, as_extent, dims_clash, dims_of, join_dim, join_kind, numeric,
                           with_kind)
 from phc.diagnostics import error
-from phc.types import (ClassT, Dim, FuncT, INT, NAT, REAL, ScalarT, TensorT, TupleT, Type, UNKNOWN,
+from phc.types import (SymT, ClassT, Dim, FuncT, INT, NAT, REAL, ScalarT, TensorT, TupleT, Type, UNKNOWN,
                        UnknownT)
 from phc.typecheck.shapes import _describe, _is_num, _plural, _result_kind, _slice_len, indexes_plainly
 from phc.typecheck.state import Frame, FuncInfo, Var
@@ -73,6 +73,8 @@ class ExpressionRules:
         items = [self.expr(i, f, hint) for i in e.items]
         if not items:
             return TensorT(hint or Scalar.REAL, (0,))
+        if any(isinstance(t, SymT) for t in items):
+            return SymT("list")            # `lambdify([x, y], expr)`: the symbols in order
         for item, t in zip(e.items, items):
             if not isinstance(t, (ScalarT, TensorT, UnknownT)):
                 self.report(error, f"an array holds numbers, not {t}", item.span)
@@ -100,6 +102,8 @@ class ExpressionRules:
         t = self.expr(e.operand, f, hint)
         if isinstance(t, UnknownT):
             return t
+        if isinstance(t, SymT) and e.op in "-+":
+            return SymT("Expr")
         if not _is_num(t):
             self.report(error, f"`{e.op}` needs a number, not {t}", e.span)
             return UNKNOWN
@@ -112,6 +116,8 @@ class ExpressionRules:
     def e_binop(self, e: ast.BinOp, f: Frame, hint) -> Type:
         a = self.expr(e.left, f)
         b = self.expr(e.right, f)
+        if isinstance(a, SymT) or isinstance(b, SymT):
+            return self.symbolic_arith(e, a, b)
         for side, t in ((e.left, a), (e.right, b)):
             if isinstance(side, ast.Str) or not isinstance(t, (ScalarT, TensorT, UnknownT)):
                 what = "a string" if isinstance(side, ast.Str) else str(t)
@@ -122,6 +128,19 @@ class ExpressionRules:
         if e.op == "@":
             return self.matmul(e, a, b)
         return self.arith(e.op, a, b, e)
+
+    def symbolic_arith(self, e: ast.BinOp, a: Type, b: Type) -> Type:
+        """Arithmetic with a symbol (sympy) and numbers or other symbolic values: an expression."""
+        for side, t in ((e.left, a), (e.right, b)):
+            if not isinstance(t, (SymT, ScalarT, UnknownT)) or isinstance(side, ast.Str):
+                self.report(error, f"`{e.op}` combines a symbolic value with numbers or other "
+                            f"symbolic values, not {'a string' if isinstance(side, ast.Str) else t}",
+                            side.span, "symbolic expressions hold symbols and numbers, not tensors")
+                return UNKNOWN
+        if e.op in ("@", "and", "or"):
+            self.report(error, f"`{e.op}` has no meaning for symbolic values", e.span)
+            return UNKNOWN
+        return SymT("Expr")
 
     def arith(self, op: str, a: Type, b: Type, node) -> Type:
         """An elementwise operation: a number broadcasts over a tensor; two tensors need the

@@ -6,7 +6,7 @@ from phc import ast
 from phc.ast import Scalar, Span
 from phc.builtins import as_extent, dim_op, dims_clash, dims_of, fits_kind, join_kind, subst_dim
 from phc.diagnostics import error, warning
-from phc.types import (ClassT, Dim, FuncT, NAT, NoneT, ScalarT, TensorT, TupleT, Type, UNKNOWN,
+from phc.types import (SymT, ClassT, Dim, FuncT, NAT, NoneT, ScalarT, TensorT, TupleT, Type, UNKNOWN,
                        UnknownT)
 from phc.typecheck.state import COMPARE, Frame, LOGIC, _DIM_OPS
 
@@ -228,6 +228,8 @@ def _misfit(decl: Type, val: Type) -> str | None:
     into integer), "rank", "shape" (two different numbers), or "type"."""
     if isinstance(decl, UnknownT) or isinstance(val, UnknownT):
         return None
+    if isinstance(decl, SymT) or isinstance(val, SymT):
+        return None if isinstance(decl, SymT) and isinstance(val, SymT) else "type"
     if isinstance(decl, TensorT) and decl.rank == 1 and isinstance(val, TupleT) \
             and val.items and all(map(_is_num, val.items)):
         return None          # a list of tensors (`learnable_params`' gradients) as a vector
