@@ -367,6 +367,16 @@ def _symbolic(result: str, symbolic_args: tuple[int, ...] = (0,)):
     return rule
 
 
+def _solve(args: Args) -> Type:
+    """`solve("F = m * a", …)`: how many unknowns there are depends on the variables known where
+    it runs, so the result's type is not known here."""
+    for i, e in enumerate(args.exprs):
+        if isinstance(args.types[i], (TensorT, ClassT)):
+            raise BuiltinError(f"`solve` takes equations written as strings, not {args.types[i]}", i,
+                               'write solve("F1 = m * a1 + m * a2", "F2 = m * a2")')
+    return UNKNOWN
+
+
 def _lambdify(args: Args) -> Type:
     """`lambdify([x, y], expr)`: a function of as many numbers as symbols, giving a number."""
     symbols = args.exprs[0]
@@ -440,6 +450,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("diff", 2, 3, _symbolic("Expr", (0, 1)), "the symbolic derivative d expr / d x"),
         Builtin("lambdify", 2, 2, _lambdify, "a function of numbers computing expr: lambdify([x, y], e)"),
         Builtin("symbolic_solve", 2, 2, _symbolic("list", (0, 1)), "the roots of an equation in x"),
+        Builtin("solve", 1, None, _solve, "the unknowns of linear equations given as strings, in name order"),
         Builtin("random_complex", 1, None, _random_complex, "ℂ[d0, …]: normal real and imaginary parts × 0.1"),
         Builtin("compl_mul1d", 2, 2, _compl_mul1d, "ℂ[i,x], ℂ[i,o,x] → ℂ[o,x], summed over i"),
     ]

@@ -45,4 +45,4 @@ from .values import as_complex, complex_array, learnable_params, sgd_update, unp
 from .plots import animate, simulate  # noqa: E402,F401  (upstream's plotting helpers)
 from .training import evaluate, train  # noqa: E402,F401  (upstream's training helpers)
 from . import symbolic  # noqa: E402,F401  (sympy values; sympy itself loads on first use)
-from .symbolic import diff, equation, function, lambdify, subs, symbol, symbolic_solve  # noqa: E402,F401
+from .symbolic import diff, equation, function, lambdify, solve, subs, symbol, symbolic_solve  # noqa: E402,F401

@@ -58,3 +58,25 @@ def symbolic_solve(eq: Any, x: Any) -> list:
 def is_symbolic(v: Any) -> bool:
     """A sympy object (without importing sympy for programs that have none)."""
     return any((getattr(c, "__module__", None) or "").startswith("sympy.") for c in type(v).__mro__)
+
+
+def solve(*equations: str, known: dict | None = None) -> tuple:
+    """upstream's `solve("F1 = m * a1 + m * a2", "F2 = m * a2")`: linear equations whose left
+    sides and some right-side names are variables of the program (`known`, the values bound where
+    it runs); the other names are the unknowns, solved for and given back in name order."""
+    sp = _sympy()
+    values = {k: number(v) for k, v in (known or {}).items()
+              if isinstance(number(v), (int, float)) and not isinstance(number(v), bool)}
+    parsed = []
+    for text in equations:
+        if text.count("=") != 1:
+            raise ValueError(f"solve: {text!r} is not one equation `name = expression`")
+        lhs, rhs = (sp.sympify(side.replace("^", "**")) for side in text.split("="))
+        parsed.append(sp.Eq(lhs, rhs))
+    names = sorted({s.name for eq in parsed for s in eq.free_symbols} - set(values))
+    unknowns = [sp.Symbol(n) for n in names]
+    system = [eq.subs({sp.Symbol(k): v for k, v in values.items()}) for eq in parsed]
+    found = sp.solve(system, unknowns, dict=True)
+    if len(found) != 1 or set(found[0]) != set(unknowns):
+        raise ValueError(f"solve: the equations do not determine {', '.join(names)} exactly once")
+    return tuple(torch.tensor(float(found[0][u]), dtype=torch.float32) for u in unknowns)

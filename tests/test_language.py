@@ -825,3 +825,27 @@ def test_a_class_named_symbol_is_a_class():
 def test_symbolic_values_at_both_levels(opt):
     """Level 2 has no rule for sympy values: the program runs literally (a performance note)."""
     runs(SYMBOLIC, SYMBOLIC_OUT, opt)
+
+
+SOLVE = """
+    def accelerations(m: ℝ, F1: ℝ, F2: ℝ): ℝ:
+        a1, a2 = solve("F1 = m * a1 + m * a2", "F2 = m * a2")
+        return a1 - a2
+    m: ℝ = 2.0
+    F1: ℝ = 10.0
+    F2: ℝ = 4.0
+    a1, a2 = solve("F1 = m * a1 + m * a2", "F2 = m * a2")
+    a1
+    a2
+    accelerations(1.0, 10.0, 4.0)
+"""
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_solve_takes_the_known_names_from_where_it_runs(opt):
+    runs(SOLVE, "3.0 ∈ ℝ\n2.0 ∈ ℝ\n2.0 ∈ ℝ\n", opt)
+
+
+def test_solve_takes_strings():
+    d = one_error("v: ℝ[2] = [1.0, 2.0]\nsolve(v)\n")
+    assert d.message == "`solve` takes equations written as strings, not ℝ[2]" and (d.span.line, d.span.col) == (2, 7)

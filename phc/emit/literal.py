@@ -565,6 +565,8 @@ class LiteralModule:
             return f"rt.lit.grad({args[0]}, {self.expr(e.args[1], sc)}, create_graph={self.create_graph})"
         if name == "len":
             return f"rt.dim({args[0]}, 0)"
+        if name == "solve":      # the equations' known names: the variables of the body it runs in
+            return f"rt.solve({', '.join(args)}, known={'globals()' if sc.key == 'main' else 'locals()'})"
         if name in MATH:
             return f"torch.{name}(rt.lit.as_real({args[0]}))"
         if name in ("max", "min"):

@@ -77,6 +77,9 @@ def _require_lowerable(program: A.Program, types: dict) -> None:
             raise NotAffine("fields that start at zero run literally")
         if isinstance(node, A.Call) and isinstance(node.func, A.This):
             raise NotAffine("this(x) runs literally")
+        if isinstance(node, A.Call) and A.is_name(node.func, "solve") and not any(
+                isinstance(s, A.FuncDef) and s.name == "solve" for s in program.body):
+            raise NotAffine("`solve` of equations runs literally")
 
 
 def placed(e: n.Expr, span: A.Span) -> n.Expr:
