@@ -768,3 +768,13 @@ def test_a_range_that_cannot_be_inferred_is_an_error(src, line, col):
 
 def test_a_plain_index_anywhere_gives_the_range():
     clean("y: ℝ[2, 4] = [[1, 2, 3, 4], [5, 6, 7, 8]]\nz = for j -> y[0, j] + y[1][j]\nz\n")
+
+
+def test_assigning_the_result_of_a_function_without_return_values():
+    """A function with no `return value` and no declared type returns nothing: assigning its
+    call is an error at the call, not a TypeError at run time."""
+    d = one_error("def f(x: ℝ):\n    y = x * 2\n\ns = f(1.0)\nt = s + 1\n")
+    assert d.message == "`s` is assigned nothing: the call returns no value"
+    assert (d.span.line, d.span.col) == (4, 5) and d.hint.startswith("call it on a line of its own")
+    tp = check(parse("def f(x: ℝ):\n    if x > 0:\n        return x\n    return 0.0\ns = f(1.0)\n", "t.phk"))
+    assert not [e for e in tp.diagnostics if e.is_error] and str(tp.globals["s"]) == "ℝ"

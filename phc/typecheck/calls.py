@@ -176,8 +176,10 @@ class CallRules:
         self.ensure_checked(info)
         cls = self.classes.get(info.owner) if info.owner else None
         syms = frozenset().union(*(_str_dims(t) for t in cls.fields.values())) if cls else frozenset()
+        # undeclared: the body's type, or None (nothing) for a body that returns no value
+        declared = info.node.ret is not None or not _returns_a_value(info.node)
         return Sig(label, tuple(info.params.items()), len(info.params),
-                   info.ret if info.node.ret is not None else None,
+                   info.ret if declared else None,
                    self._body_ret.get(id(info)), syms, ret_size=info.ret_size)
 
     def construct(self, e: ast.Call, info: ClassInfo, f: Frame) -> Type:
@@ -310,3 +312,16 @@ def _function_label(name: str) -> str:
     from phc.typecheck.elementwise import mapped_function
     base = mapped_function(name)
     return f"`{name}`" if base is None else f"`{base}` (on each element)"
+
+
+def _returns_a_value(f: ast.FuncDef) -> bool:
+    """Some `return e` of f's own body (not of a definition nested in it)."""
+    stack = list(f.body)
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (ast.FuncDef, ast.ClassDef)):
+            continue
+        if isinstance(x, ast.Return) and x.value is not None:
+            return True
+        stack.extend(c for c in ast.children(x) if not isinstance(c, (ast.FuncDef, ast.ClassDef)))
+    return False

@@ -68,7 +68,8 @@ class StatementRules:
         self.expr_types[target] = var.type if declared else v
         if isinstance(v, NoneT):
             self.report(error, f"`{target.id}` is assigned nothing: the call returns no value",
-                        value.span)
+                        value.span, "call it on a line of its own, or give the function a `return` "
+                        "with a value")
             v = UNKNOWN
         self.set_var(f, target, v, value, value.span)
         self.note_size(f, target.id, value)
