@@ -43,7 +43,16 @@ def set_device(name: str | torch.device) -> torch.device:
     """Set the process-wide device; returns the device chosen (useful with `auto`)."""
     global _device
     _device = _resolve_device(str(name))
+    if _device.type == "cuda":
+        _strict_float32()
     return _device
+
+
+def _strict_float32() -> None:
+    """float32 means float32 on a GPU too: no TF32 in matrix products and convolutions (whose
+    10-bit mantissa would make a GPU run disagree with the reference semantics at 1e-3)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 _seed = 0

@@ -439,3 +439,16 @@ def test_other_exceptions_keep_their_kind(generated):
 def test_physika_runtime_error_renders_with_hint():
     err = PhysikaRuntimeError("boom", "a.phk", 2, 3, "x = y\tz", hint="look here")
     assert str(err) == "a.phk:2:3: runtime error: boom\n    x = y   z\n      ^^^^^^^\n  hint: look here"
+
+
+def test_a_cuda_device_turns_tf32_off():
+    """On a GPU, float32 products and convolutions stay float32 (no TF32): checked without a GPU
+    by asking for the switches the device would set."""
+    from phc.runtime import ops
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        ops._strict_float32()
+        assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
