@@ -43,8 +43,9 @@ class CallRules:
             info = self.functions[name]
             self.expr_types[fn] = self.func_type(info)
             sig = self.func_sig(info, _function_label(name))
-            mapped = self.elementwise_call(sig, info, e, f)
-            return self.apply(sig, e, f, None) if mapped is None else mapped
+            types = self.arg_types(sig, e, f)
+            mapped = self.elementwise_call(sig, info, e, types)
+            return self.apply(sig, e, f, None, types=types) if mapped is None else mapped
         if name in self.classes:
             return self.construct(e, self.classes[name], f)
         if f.info is not None and name in self.top_names:
@@ -57,7 +58,7 @@ class CallRules:
         self.check_args(e, f)
         return UNKNOWN
 
-    def elementwise_call(self, sig: Sig, info: FuncInfo, e: ast.Call, f: Frame) -> Type | None:
+    def elementwise_call(self, sig: Sig, info: FuncInfo, e: ast.Call, types: list[Type]) -> Type | None:
         """A function of numbers applied to tensors maps over their elements (`tanh(W @ x + b)`
         with `def tanh(x: ℝ): ℝ`): every argument declared as a number gets a number or a
         tensor, the tensors all of one shape; the result has that shape. The call is recorded,
@@ -66,7 +67,6 @@ class CallRules:
         if info.owner is not None or not sig.params or len(e.args) != len(sig.params) \
                 or not isinstance(ret, ScalarT) or not all(isinstance(pt, ScalarT) for _, pt in sig.params):
             return None
-        types = [self.expr(a, f, element_kind_of(pt)) for (_, pt), a in zip(sig.params, e.args)]
         tensors = [t for t in types if isinstance(t, TensorT)]
         if not tensors or not all(isinstance(t, (ScalarT, TensorT)) for t in types) \
                 or len({t.rank for t in tensors}) != 1:
@@ -201,17 +201,21 @@ class CallRules:
         self.inst_of[e] = bindings
         return ClassT(info.name)
 
-    def apply(self, sig: Sig, e: ast.Call, f: Frame, inst, bindings=None) -> Type:
+    def arg_types(self, sig: Sig, e: ast.Call, f: Frame) -> list[Type]:
+        """The arguments' types, each checked once (a parameter's kind is the hint)."""
+        return [self.expr(a, f, element_kind_of(sig.params[i][1]) if i < len(sig.params) else None)
+                for i, a in enumerate(e.args)]
+
+    def apply(self, sig: Sig, e: ast.Call, f: Frame, inst, bindings=None, types=None) -> Type:
         """Check a call against a signature: bind the callee's symbols to the argument dims and
-        substitute them into its return type."""
+        substitute them into its return type (`types`: the arguments', when already checked)."""
         n, most = len(e.args), len(sig.params)
         fits = sig.required <= n <= most
         if not fits:
             count = str(most) if sig.required == most else f"{sig.required} to {most}"
             self.report(error, f"{sig.label} takes {count} argument{'s' * (most != 1)} but "
                         f"{n} {'was' if n == 1 else 'were'} given", e.span)
-        types = [self.expr(a, f, element_kind_of(sig.params[i][1]) if i < most else None)
-                 for i, a in enumerate(e.args)]
+        types = self.arg_types(sig, e, f) if types is None else types
         sizes = {p: self.size_of(a, f) for (p, _), a in zip(sig.params, e.args)}
         bindings = {} if bindings is None else bindings
         if fits:
@@ -323,5 +327,5 @@ def _returns_a_value(f: ast.FuncDef) -> bool:
             continue
         if isinstance(x, ast.Return) and x.value is not None:
             return True
-        stack.extend(c for c in ast.children(x) if not isinstance(c, (ast.FuncDef, ast.ClassDef)))
+        stack.extend(ast.children(x))
     return False
