@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import torch
 
+from .symbolic import is_symbolic
+
 _SMALL = 10     # a list item with at most this many elements shows its values in a summary
 
 
@@ -72,15 +74,12 @@ def format_value(value: Any) -> str:
         return "None"
     if isinstance(value, str):
         return value
-    if _symbolic(value):        # sympy, as upstream prints it: `x**2 + y**2 ∈ Add`
+    if is_symbolic(value):      # sympy, as upstream prints it: `x**2 + y**2 ∈ Add`
         return f"{value} ∈ {type(value).__name__}"
-    if isinstance(value, list) and value and all(_symbolic(v) and v.is_number for v in value):
+    if isinstance(value, list) and value and all(is_symbolic(v) and v.is_number for v in value):
         return f"[{', '.join(map(str, value))}] ∈ ℝ[{len(value)}]"     # symbolic_solve's roots
     return f"{_display(value)} ∈ {type_of(value)}"
 
-
-def _symbolic(v: Any) -> bool:
-    return any((getattr(c, "__module__", None) or "").startswith("sympy.") for c in type(v).__mro__)
 
 
 def type_of(value: Any) -> str:

@@ -461,11 +461,7 @@ class LiteralModule:
         return cls in self.classes and attr in self.classes[cls].field_names()
 
     def symbolic_operand(self, e, sc: Scope) -> str:
-        if isinstance(e, A.Num):
-            return repr(e.value)
-        if isinstance(e, A.UnaryOp) and e.op == "-" and isinstance(e.operand, A.Num):
-            return repr(-e.operand.value)
-        return f"rt.symbolic.number({self.expr(e, sc)})"
+        return _number_literal(e) or f"rt.symbolic.number({self.expr(e, sc)})"
 
     def binop(self, op: str, a: str, b: str) -> str:
         special = {"/": "rt.lit.div", "**": "rt.lit.pow", "@": "rt.lit.matmul",
@@ -479,11 +475,7 @@ class LiteralModule:
         return f"[{', '.join(items)}]"
 
     def scalar_item(self, e, sc: Scope) -> str:
-        if isinstance(e, A.Num):
-            return repr(e.value)
-        if isinstance(e, A.UnaryOp) and e.op == "-" and isinstance(e.operand, A.Num):
-            return repr(-e.operand.value)
-        return self.expr(e, sc)
+        return _number_literal(e) or self.expr(e, sc)
 
     def index(self, e: A.Index, sc: Scope, store: bool = False) -> str:
         base = self.expr(e.value, sc)
@@ -572,6 +564,15 @@ class LiteralModule:
         if name in ("max", "min"):
             return f"rt.{name}({', '.join(args)})"
         return f"{RUNTIME_CALLS.get(name, 'rt.' + name)}({', '.join(args)})"
+
+
+def _number_literal(e) -> str | None:
+    """A number written in the source (`2`, `-1.5`) as Python text; None for anything else."""
+    if isinstance(e, A.Num):
+        return repr(e.value)
+    if isinstance(e, A.UnaryOp) and e.op == "-" and isinstance(e.operand, A.Num):
+        return repr(-e.operand.value)
+    return None
 
 
 def _class_members(c: A.ClassDef) -> list[tuple[str, A.TypeExpr]]:

@@ -603,13 +603,14 @@ class FnLowering:
         raise NotAffine("not an elementwise expression")
 
     def call(self, e: A.Call) -> n.Expr:
-        if self.is_builtin_grad(e) and A.partial_grad_variable(e) is not None:
+        if A.partial_grad_variable(e) is not None and self.names_builtin("grad"):
             return self.grad_of_call(e)
         return self.call_with(e, tuple(self._expr(a) for a in e.args))
 
-    def is_builtin_grad(self, e: A.Call) -> bool:
-        return isinstance(e.func, A.Name) and e.func.id == "grad" and len(e.args) == 2 \
-            and not (e.func.id in self.locals or e.func.id in self.env or e.func.id in self.prog.functions)
+    def names_builtin(self, name: str) -> bool:
+        """A call of `name` is the builtin's: no variable or user function shadows it (the order
+        in which `call_with` resolves names)."""
+        return not (name in self.locals or name in self.env or name in self.prog.functions)
 
     def grad_of_call(self, e: A.Call) -> n.Expr:
         """`grad(f(a, x), x)`: the derivative of f with respect to the arguments written `x`, the
