@@ -35,6 +35,8 @@ import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from seed_cnn import cpu_model  # noqa: E402
 EXAMPLES = ROOT / "examples"
 
 
@@ -220,17 +222,6 @@ def measure(name: str, threads: int, epochs: int, repeat: int) -> Row:
     acc = {k: v[-1] if v else float("nan") for k, v in printed.items()}
     return Row(name, threads, best["phc"] / epochs, best["hand"] / epochs, loss["phc"], loss["hand"],
                acc["phc"], acc["hand"])
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 def report(rows: list[Row], epochs: int, repeat: int) -> str:

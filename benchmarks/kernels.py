@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import os
 import platform
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,16 +102,11 @@ def format_table(rows: list[Row]) -> str:
 
 
 def load_ops(specs) -> dict:
-    """Renders the ops and imports them from a file (@triton.jit reads its source from there)."""
+    """Renders the ops and imports them by phc's loader (@triton.jit reads its source from the
+    module's file)."""
     from phc.emit.triton_backend import render_ops
-    folder = Path(tempfile.mkdtemp(prefix="phc-bench-"))
-    path = folder / "phc_bench_ops.py"
-    path.write_text(render_ops(specs), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return vars(module)
+    from phc.loader import load_module
+    return vars(load_module(render_ops(specs), "phc_bench_ops")[0])
 
 
 def _inputs(shapes, grad: bool):

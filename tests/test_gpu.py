@@ -15,9 +15,7 @@ scales with the data — and against torch's float32 result within twice that.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import pytest
 import torch
@@ -59,16 +57,12 @@ def exact_float32():
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory):
-    """The rendered ops, imported from a file (@triton.jit reads its source there), compiled."""
+def ops():
+    """The rendered ops, imported by phc's loader (@triton.jit reads its source from the
+    module's file), compiled."""
     from phc.emit.triton_backend import render_ops
-    path = tmp_path_factory.mktemp("gpu_ops") / "phc_gpu_ops.py"
-    path.write_text(render_ops(SPECS), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return vars(module)
+    from phc.loader import load_module
+    return vars(load_module(render_ops(SPECS), "phc_gpu_ops")[0])
 
 
 def _autotuners(namespace: dict) -> dict:

@@ -46,15 +46,11 @@ SPECS = CONV_SPECS + POOL_SPECS + LINEAR_SPECS
 FMA_CONFIG = TileConfig((("BLOCK_M", 32), ("BLOCK_N", 4), ("BLOCK_K", 8)), use_dot=False)
 
 
-def _load(source: str, folder: Path, name: str) -> dict:
-    """Imports the source from a file, as phc's loader does (@triton.jit reads its source there)."""
-    path = folder / f"{name}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return vars(module)
+def _load(source: str, name: str) -> dict:
+    """The source's namespace, imported by phc's loader (@triton.jit reads its source from the
+    module's file)."""
+    from phc.loader import load_module
+    return vars(load_module(source, name)[0])
 
 
 def _autotuners(namespace: dict) -> dict:
@@ -71,10 +67,9 @@ def _check_interpreted(namespace: dict) -> None:
 
 
 @pytest.fixture(scope="module", params=["dot", "fma"])
-def ops(request, tmp_path_factory):
+def ops(request):
     """The rendered ops; 'fma' forces every GEMM kernel onto its tl.sum path."""
-    folder = tmp_path_factory.mktemp("ops")
-    namespace = _load(render_ops(SPECS), folder, f"phc_triton_ops_{request.param}")
+    namespace = _load(render_ops(SPECS), f"phc_triton_ops_{request.param}")
     _check_interpreted(namespace)
     if request.param == "fma":
         import triton
@@ -85,8 +80,8 @@ def ops(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ops_dot(tmp_path_factory):
-    namespace = _load(render_ops(SPECS), tmp_path_factory.mktemp("ops"), "phc_triton_ops")
+def ops_dot():
+    namespace = _load(render_ops(SPECS), "phc_triton_ops")
     _check_interpreted(namespace)
     return namespace
 

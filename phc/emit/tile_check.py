@@ -8,12 +8,9 @@ ships its own ptxas), which catches what only the real code generator rejects.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 DOT_MIN = 16                 # tl.dot refuses tiles below 16x16x16 on a GPU
 FMA_ELEMS_PER_THREAD = 128   # the [BM, BK, BN] product of the tl.sum path lives in registers
@@ -138,17 +135,13 @@ def compile_cases(tiles: KernelTiles, full: bool) -> list[tuple[TileConfig, str]
     return [(_largest(sums), "float32")] + [(_largest(dots), d) for d in ("float32", "float64") if dots]
 
 
-def _import_compiled(source: str, folder: Path) -> dict:
-    """Imports rendered source from a file (@triton.jit reads its source) as compiled kernels."""
+def _import_compiled(source: str) -> dict:
+    """Imports rendered source as generated modules are imported (@triton.jit reads its source
+    from the module's file), as compiled kernels."""
+    from phc.loader import load_module
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise RuntimeError("TRITON_INTERPRET=1: kernels would be interpreted, not compiled")
-    path = folder / "phc_tile_check_ops.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return vars(module)
+    return vars(load_module(source, "phc_tile_check_ops")[0])
 
 
 def compile_rendered(specs, arch: int = 90, full: bool = False,
@@ -157,24 +150,23 @@ def compile_rendered(specs, arch: int = 90, full: bool = False,
     `configs` replaces the rendered configs (float32) of the kernels with the same block names.
     Run it in a process that has not interpreted kernels: the interpreter patches triton.language."""
     from phc.emit.triton_backend import all_tiles, render_ops
-    with tempfile.TemporaryDirectory() as folder:
-        namespace = _import_compiled(render_ops(specs), Path(folder))
-        done, failures = 0, []
-        for tiles in all_tiles(specs):
-            names = {b for b, _ in tiles.sizes}
-            cases = ([(c, "float32") for c in configs if set(dict(c.blocks)) == names]
-                     if configs else compile_cases(tiles, full))
-            for cfg, dtype in cases:
-                constexprs = {**cfg.kwargs(), "KH": 5, "KW": 3, "ADD_BIAS": True}
-                try:
-                    compiled = compile_for_gpu(namespace[tiles.kernel].fn, constexprs, dtype, arch)
-                    done += 1
-                except Exception as e:  # noqa: BLE001 - every compile error is a finding
-                    failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: {str(e).strip()[:400]}")
-                    continue
-                if compiled.metadata.shared > SHARED_BYTES.get(arch, compiled.metadata.shared):
-                    failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: needs "
-                                    f"{compiled.metadata.shared} bytes of shared memory")
+    namespace = _import_compiled(render_ops(specs))
+    done, failures = 0, []
+    for tiles in all_tiles(specs):
+        names = {b for b, _ in tiles.sizes}
+        cases = ([(c, "float32") for c in configs if set(dict(c.blocks)) == names]
+                 if configs else compile_cases(tiles, full))
+        for cfg, dtype in cases:
+            constexprs = {**cfg.kwargs(), "KH": 5, "KW": 3, "ADD_BIAS": True}
+            try:
+                compiled = compile_for_gpu(namespace[tiles.kernel].fn, constexprs, dtype, arch)
+                done += 1
+            except Exception as e:  # noqa: BLE001 - every compile error is a finding
+                failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: {str(e).strip()[:400]}")
+                continue
+            if compiled.metadata.shared > SHARED_BYTES.get(arch, compiled.metadata.shared):
+                failures.append(f"{tiles.kernel} {cfg.kwargs()} {dtype}: needs "
+                                f"{compiled.metadata.shared} bytes of shared memory")
     return done, failures
 
 
