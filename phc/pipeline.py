@@ -67,10 +67,17 @@ def select(module, backend: str):
     return plan
 
 
+@timed_stage("grad")
+def differentiate(module):
+    """Every `grad` as adjoint code where its derivative can be derived, else autograd."""
+    from phc.ir.adjoint import derive_module
+    return derive_module(module)
+
+
 @timed_stage("emit")
-def emit(module, plan, source: str, backend: str) -> str:
+def emit(module, plan, source: str, backend: str, adjoint=None) -> str:
     from phc.emit.module import emit_module
-    return emit_module(module, source, backend, plan)
+    return emit_module(module, source, backend, plan, adjoint)
 
 
 def compile_source(source: str, filename: str = "<string>", backend: str = "torch",
@@ -89,7 +96,8 @@ def compile_source(source: str, filename: str = "<string>", backend: str = "torc
     try:
         module = lower(typed)
         plan = select(module, backend)
-        python = emit(plan.module, plan, source, backend)
+        plan.adjoint = differentiate(plan.module) if backend != "triton" else None
+        python = emit(plan.module, plan, source, backend, plan.adjoint)
     except Exception as exc:    # noqa: BLE001 — correctness first: the reference semantics runs
         if _is_verifier_error(exc):
             raise               # PHC_VERIFY=1 (the tests): an invalid IR is a bug to see

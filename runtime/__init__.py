@@ -46,3 +46,4 @@ from .plots import animate, simulate  # noqa: E402,F401  (upstream's plotting he
 from .training import evaluate, train  # noqa: E402,F401  (upstream's training helpers)
 from . import symbolic  # noqa: E402,F401  (sympy values; sympy itself loads on first use)
 from .symbolic import diff, equation, function, lambdify, solve, subs, symbol, symbolic_solve  # noqa: E402,F401
+from . import adjoint  # noqa: E402,F401  (compile-time gradients' vector-Jacobian products)

@@ -18,6 +18,7 @@ from phc.resources import templates_dir
 from phc.ir import nodes as n
 from phc.ir.analysis import root_name, walk_stmts
 from phc.emit.places import place_text
+from phc.emit.adjoint_code import StepCode
 from phc.emit.torch_backend import Code, Host, Nest, EmitError
 
 HEADER_MARK = "# phc-generated:"
@@ -40,8 +41,12 @@ class Names:
         self.ints: set[str] = set()
         self.stores = True      # whether any tensor is written in place (then views must copy)
         self.kernel_specs: dict = {}   # Triton wrapper name -> spec, of every idiom call emitted
+        self.fixed: dict[str, str] = {}  # names bound for a moment (a tape's `%k` values)
+        self.adjoint = None             # phc.ir.adjoint.Adjoint: "adjoint" mode has no autograd
 
     def py(self, name: str) -> str:
+        if name in self.fixed:
+            return self.fixed[name]
         if name == "this":
             return "this"
         if not name.isidentifier():
@@ -58,9 +63,10 @@ class Names:
         return f"rt.{name}"
 
 
-def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None) -> str:
+def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None, adjoint=None) -> str:
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
     names.backend = backend
+    names.adjoint = adjoint if adjoint is not None and adjoint.mode == "adjoint" else None
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
     functions = [FunctionEmitter(names).function(f) for f in module.functions]
     classes = [ClassEmitter(names).cls(c) for c in module.classes]
@@ -171,7 +177,13 @@ class FunctionEmitter:
         self.code.indent = 1
         if assigned:
             self.code.line(f"global {', '.join(self.names.py(a) for a in assigned)}")
+        if self.names.adjoint is not None:
+            # every `grad` is adjoint code (phc.ir.adjoint): the program records no autograd tape
+            self.code.line("with torch.no_grad():")
+            self.code.indent += 1
+            self.in_nograd = True
         self.body(f.body)
+        self.code.indent = 1
         pairs = ", ".join(f"({a!r}, {self.names.py(a)!r})" for a in assigned)
         # a variable assigned only inside a loop that ran no iteration is not there
         self.code.line("_g = globals()")
@@ -211,7 +223,17 @@ class FunctionEmitter:
         tag = place_text(getattr(s, "span", None))
         c.tag = tag             # temporaries of this statement map to its line too
         c.places.clear()        # (unless they compute an expression with a span of its own)
+        taped = self.names.adjoint.segment_of(s) if self.names.adjoint is not None else None
+        if taped is not None:
+            k, step, (first, last, var) = taped
+            StepCode(self, k, step).segment(first, last, var, tag)
+            return
         match s:
+            case n.Grads(targets, y, wrt) if self.names.adjoint is not None:
+                k, step = self.names.adjoint.step_of(s)
+                code = StepCode(self, k, step)
+                code.tail(tag)
+                code.backward(targets, wrt, tag)
             case n.Assign(name, value):
                 v = self.value(value)
                 if s.leaf:

@@ -1,0 +1,218 @@
+"""Python for a compile-time adjoint (`phc.ir.adjoint`): the tape where its statements stood, the
+backward where the `grad` stood. Every value is a local `_s{step}_{op}`; the backward reads only
+those, so a variable reassigned between the two cannot change a gradient."""
+from __future__ import annotations
+
+from phc.ir import nodes as n
+from phc.ir.adjoint import Back, Op, Step
+from phc.ir.simplify import subst
+
+_TORCH_UN = {"exp": "torch.exp", "log": "torch.log", "sin": "torch.sin", "cos": "torch.cos",
+             "tanh": "torch.tanh", "sqrt": "torch.sqrt"}
+
+
+class StepCode:
+    def __init__(self, emitter, index: int, step: Step):
+        self.e, self.k, self.step = emitter, index, step
+        self.code, self.host, self.names = emitter.code, emitter.host, emitter.names
+
+    def v(self, op: int) -> str:
+        return f"_s{self.k}_{op}"
+
+    def name(self, ref: str) -> str:
+        """`g5`, `v5`, `c5.0` → their locals."""
+        if ref.startswith("v"):
+            return self.v(int(ref[1:]))
+        return f"_s{self.k}_{ref.replace('.', '_')}"
+
+    def expr(self, e: n.Expr) -> str:
+        """A host IR expression whose `%k` names are the tape's values."""
+        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
+        self.names.fixed.update(fixed)
+        try:
+            return self.host.expr(e)
+        finally:
+            for k in fixed:
+                self.names.fixed.pop(k, None)
+
+    def int_expr(self, e: n.Expr) -> str:
+        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
+        self.names.fixed.update(fixed)
+        try:
+            return self.host.int_expr(e)
+        finally:
+            for k in fixed:
+                self.names.fixed.pop(k, None)
+
+    # ---- the forward
+
+    def segment(self, first: int, last: int, var: str, tag: str):
+        for op in self.step.ops[first:last + 1]:
+            self.op(op, tag)
+        self.code.line(f"{self.names.py(var)} = {self.v(last)}", tag)
+
+    def tail(self, tag: str):
+        for op in self.step.ops[self.step.tail:]:
+            self.op(op, tag)
+
+    def op(self, op: Op, tag: str):
+        a = [self.v(x) for x in op.args]
+        out = self.v(op.id)
+        line = lambda text: self.code.line(f"{out} = {text}", tag)
+        match op.kind:
+            case "host":
+                line(self.expr(op.attrs[0]))
+            case "var":
+                line(f"rt.adjoint.param({self.names.py(op.attrs[0])})")
+            case "field":
+                line(f"{self.names.py(op.attrs[0])}.{op.attrs[1]}")
+            case "leaf":
+                line(f"rt.adjoint.param({a[0]})")
+            case "un":
+                line(f"(-{a[0]})" if op.attrs[0] == "neg" else f"{_TORCH_UN[op.attrs[0]]}({a[0]})")
+            case "bin" | "cmp":
+                line(f"({a[0]} {op.attrs[0]} {a[1]})")
+            case "pow":
+                line(f"({a[0]} ** {op.attrs[0]!r})")
+            case "relu":
+                line(f"torch.relu({a[0]})")
+            case "where":
+                line(f"torch.where({a[0]}, {a[1]}, {a[2]})")
+            case "hselect":
+                line(f"({a[1]} if {a[0]} else {a[2]})")
+            case "index":
+                idx = ", ".join(self.host_index(i) for i in op.attrs)
+                self.code.line(f"{out}_ix = ({idx}{',' if len(op.attrs) == 1 else ''})", tag)
+                line(f"{a[0]}[{out}_ix]")
+            case "reshape":
+                shape = ", ".join(self.int_expr(s) for s in op.attrs)
+                line(f"{a[0]}.reshape(({shape}{',' if len(op.attrs) == 1 else ''}))")
+            case "sum":
+                line(f"{a[0]}.sum()")
+            case "softmax":
+                line(f"torch.softmax({a[0]}, 0)")
+            case "conv2d":
+                stride, ni, nj, hb, ho, hc, pad, _nc, _guard, _spec = op.attrs
+                self.code.line(f"{out}_n = ({self.int_expr(ni)}, {self.int_expr(nj)})", tag)
+                line(f"rt.idioms.conv2d({a[0]}, {a[1]}, {stride}, {out}_n[0], {out}_n[1], {hb}, {ho}, {hc}, None, {pad})")
+            case "pool2d":
+                kind, k, stride, ni, nj, ties, rank, scale, _spec = op.attrs
+                self.code.line(f"{out}, {out}_saved = rt.adjoint.pool2d({a[0]}, {kind!r}, {k}, {stride}, "
+                               f"{self.int_expr(ni)}, {self.int_expr(nj)}, {ties!r}, {rank}, {scale})", tag)
+            case "linear":
+                ni, _hb, wt, _xt, nk, _spec = op.attrs
+                nk_code = "None" if nk is None else self.int_expr(nk)
+                self.code.line(f"{out}_n = ({self.int_expr(ni)}, {nk_code})", tag)
+                line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], False, None, {wt}, False, {out}_n[1])")
+            case _:
+                raise ValueError(f"no forward code for {op.kind}")
+
+    def host_index(self, i: n.Expr) -> str:
+        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
+        self.names.fixed.update(fixed)
+        try:
+            return self.host.index(i)
+        finally:
+            for k in fixed:
+                self.names.fixed.pop(k, None)
+
+    # ---- the backward
+
+    def backward(self, targets: tuple[str, ...], wrt: tuple[n.Expr, ...], tag: str):
+        step = self.step
+        live = {int(b.out[0][1:]) for b in step.back if b.kind in ("seed", "acc")}
+        for b in step.back:
+            self.back(b, tag)
+        values = []
+        for w_expr, w in zip(wrt, step.wrt):
+            if w is not None and w in live:
+                values.append(self.name(f"g{w}"))
+            else:
+                y = self.v(step.y) if step.y is not None else self.host.expr(step.grads.y)
+                values.append(f"rt.adjoint.zeros_for({y}, {self.host.expr(w_expr)})")
+        ts = ", ".join(self.names.py(t) for t in targets)
+        self.code.line(f"{ts} = {', '.join(values)}", tag)
+
+    def back(self, b: Back, tag: str):
+        line = lambda text: self.code.line(f"{', '.join(self.name(o) for o in b.out)} = {text}", tag)
+        if b.kind == "seed":
+            line(f"torch.ones_like({self.name(b.args[0])})")
+            return
+        if b.kind == "acc":
+            line(" + ".join(self.name(c) for c in b.args))
+            return
+        op = self.step.ops[int(b.out[0][1:].split(".")[0])]
+        g, v = self.name(f"g{op.id}"), self.v(op.id)
+        a = [self.v(x) for x in op.args]
+        rules = b.args
+        if op.kind in ("conv2d", "linear"):
+            need = [f"d{op.kind}_x" in rules, f"d{op.kind}_w" in rules]
+            outs = [self.name(o) for o in b.out]
+            both = ", ".join(outs) if all(need) else (f"{outs[0]}, _" if need[0] else f"_, {outs[0]}")
+            if op.kind == "conv2d":
+                stride, _ni, _nj, hb, ho, hc, pad = op.attrs[:7]
+                call = (f"rt.adjoint.conv2d_vjp({g}, {a[0]}, {a[1]}, {stride}, {v}_n[0], {v}_n[1], {hb}, {ho}, {hc}, "
+                        f"{pad}, {need[0]}, {need[1]})")
+            else:
+                wt = op.attrs[2]
+                call = f"rt.adjoint.linear_vjp({g}, {a[0]}, {a[1]}, {v}_n[0], {wt}, {v}_n[1], {need[0]}, {need[1]})"
+            self.code.line(f"{both} = {call}", tag)
+            return
+        texts = [self.rule(r, op, g, v, a) for r in rules]
+        line(", ".join(texts))
+
+    def rule(self, r: str, op: Op, g: str, v: str, a: list[str]) -> str:
+        b = a[1] if len(a) > 1 else None
+        match r:
+            case "d_neg":
+                return f"(-{g})"
+            case "d_exp":
+                return f"({g} * {v})"
+            case "d_log":
+                return f"({g} / {a[0]})"
+            case "d_sin":
+                return f"({g} * torch.cos({a[0]}))"
+            case "d_cos":
+                return f"(-({g} * torch.sin({a[0]})))"
+            case "d_tanh":
+                return f"({g} * (1 - {v} * {v}))"
+            case "d_sqrt":
+                return f"({g} / (2 * {v}))"
+            case "dadd_a" | "dsub_a":
+                return f"rt.adjoint.sum_to({g}, {a[0]})"
+            case "dadd_b":
+                return f"rt.adjoint.sum_to({g}, {b})"
+            case "dsub_b":
+                return f"rt.adjoint.sum_to(-{g}, {b})"
+            case "dmul_a":
+                return f"rt.adjoint.sum_to({g} * {b}, {a[0]})"
+            case "dmul_b":
+                return f"rt.adjoint.sum_to({g} * {a[0]}, {b})"
+            case "ddiv_a":
+                return f"rt.adjoint.sum_to({g} / {b}, {a[0]})"
+            case "ddiv_b":
+                return f"rt.adjoint.sum_to(-{g} * {a[0]} / ({b} * {b}), {b})"
+            case "dpow":
+                c = op.attrs[0]
+                return f"({g} * {c!r} * {a[0]} ** {c - 1!r})"
+            case "drelu":
+                return f"torch.ops.aten.threshold_backward({g}, {v}, 0)"
+            case "dwhere_a":
+                return f"rt.adjoint.sum_to(torch.where({a[0]}, {g}, 0.0), {a[1]})"
+            case "dwhere_b":
+                return f"rt.adjoint.sum_to(torch.where({a[0]}, 0.0, {g}), {a[2]})"
+            case "dselect_a":
+                return f"({g} if {a[0]} else torch.zeros_like({g}))"
+            case "dselect_b":
+                return f"(torch.zeros_like({g}) if {a[0]} else {g})"
+            case "dindex":
+                return f"rt.adjoint.index_vjp({g}, {a[0]}, {v}_ix)"
+            case "dreshape":
+                return f"{g}.reshape({a[0]}.shape)"
+            case "dsum":
+                return f"{g}.expand({a[0]}.shape)"
+            case "dsoftmax":
+                return f"torch.ops.aten._softmax_backward_data({g}, {v}, 0, {v}.dtype)"
+            case "dpool2d":
+                return f"rt.adjoint.pool2d_vjp({g}, {v}_saved)"
+        raise ValueError(f"no adjoint code for {r}")

@@ -1,0 +1,728 @@
+"""Reverse-mode differentiation at compile time: a `grad` becomes explicit adjoint code.
+
+For each `Grads` statement of `main`, `derive_module` tries to build a *step*: the statements of
+the same block that compute `y` from the `grad` targets, linearised (user functions and methods
+inlined, loop nests matched to the idioms the emitter uses, elementwise nests lifted to whole
+tensors) into a straight-line list of tensor operations, the *tape*; and the adjoint of that
+tape, written backwards: one vector-Jacobian rule per operation (`RULES`), the cotangents of an
+operation's uses summed before its own rule runs. The emitter writes the tape where the original
+statements stood and the adjoint where the `Grads` stood; nothing then needs autograd, so the
+module runs with no `requires_grad` anywhere.
+
+Every precondition is a named check that raises `NotDerivable(reason)`; one failing anywhere in
+the module keeps the whole module on autograd (`Adjoint.mode == "autograd"`, the reasons become
+performance notes): a different gradient is never the price of a faster one. The preconditions:
+- `_block_is_straight`: between the tape's first statement and the `Grads`, only assignments
+  (no stores, field assignments, calls for effect, loops or branches that could change a value the
+  adjoint reads, no other `grad`), and no reassignment of a `grad` target's variable;
+- `_external_is_constant`: a variable read by the tape but assigned outside it (before the block,
+  or in an earlier iteration) cannot depend on any `grad` target (flow-insensitive dependences
+  over `main`, cut at proved fresh leaves), so treating it as a constant is exact;
+- `_field_is_root`: a field read `obj.f` is a variable of its own (every construction of `obj` in
+  `main` starts its fields as fresh leaves, nothing assigns them in place, nothing aliases `obj`);
+- `_inlinable`: a function or method on the path is straight-line (assignments and one return);
+- every expression on the path has a rule (`_linearise`), else the whole module stays on autograd;
+- `y` is a scalar (rank 0 by the declared types): a Jacobian keeps autograd.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from phc.ir import nodes as n
+from phc.ir.analysis import GradContext, closure, name_deps, root_name, stmt_reads, walk_stmts
+from phc.ir.simplify import extent, free_syms, simplify
+
+UNARY = {"neg", "exp", "log", "sin", "cos", "tanh", "sqrt"}
+BINARY = {"+", "-", "*", "/"}
+COMPARE = {">", "<", ">=", "<=", "==", "!="}
+
+
+class NotDerivable(Exception):
+    """A precondition of the adjoint pass failed; the message says which, for the notes."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One tensor operation of the tape. `args` are earlier ops' ids; `attrs` are the operation's
+    constants (IR expressions for host values, extents and indices, rendered by the emitter)."""
+    id: int
+    kind: str
+    args: tuple[int, ...] = ()
+    attrs: tuple = ()
+    rank: int | None = None
+    tainted: bool = False      # depends on a `grad` target (only these get cotangents)
+    span: object = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Back:
+    """One adjoint statement: `out = kind(args)`, names `g5` (cotangent of op 5), `v5` (its value),
+    `c5.0` (op 5's contribution to its first argument's cotangent)."""
+    out: tuple[str, ...]
+    kind: str
+    args: tuple = ()
+
+
+@dataclass
+class Step:
+    grads: n.Grads
+    ops: list[Op]
+    segments: dict[int, tuple[int, int, str]]   # id(Assign) -> (first op, last op, variable)
+    y: int | None                                # the op of y (None: y reaches no target)
+    wrt: list[int | None]                        # per target: its op, None when y does not reach it
+    back: list[Back]
+    tail: int = 0                                # ops from here on compute y at the `Grads` itself
+
+
+@dataclass
+class Adjoint:
+    """What the emitter needs: `mode` is "adjoint" when every `grad` of the module was derived."""
+    mode: str = "autograd"
+    steps: dict[int, Step] = field(default_factory=dict)     # id(Grads) -> its step
+    reasons: list[tuple[int, str]] = field(default_factory=list)   # (line, why autograd stays)
+
+    def step_of(self, g: n.Grads) -> tuple[int, "Step"]:
+        for k, (key, step) in enumerate(self.steps.items()):
+            if key == id(g):
+                return k, step
+        raise KeyError("a `grad` with no derived step")
+
+    def segment_of(self, s: n.Stmt):
+        for k, step in enumerate(self.steps.values()):
+            if id(s) in step.segments:
+                return k, step, step.segments[id(s)]
+        return None
+
+
+def derive_module(module: n.Module) -> Adjoint:
+    """The adjoint of every `grad` of the module, or the reasons why autograd stays."""
+    ctx = GradContext(module)
+    out = Adjoint()
+    sites = ctx.sites(module.main.body)
+    grads = [s for s in walk_stmts(module.main.body) if isinstance(s, n.Grads)]
+    if not grads:
+        return out
+    why = _module_excluded(module, ctx, grads, sites)
+    if why:
+        out.reasons.append((_line(grads[0]), why))
+        return out
+    deps = name_deps(module.main.body, ctx, cut=True)
+    for g in grads:
+        try:
+            block, k = _block_of(module.main.body, g)
+            out.steps[id(g)] = Builder(module, ctx, deps, block, k).step()
+        except NotDerivable as e:
+            out.reasons.append((_line(g), str(e)))
+    if not out.reasons:
+        out.mode = "adjoint"
+    return out
+
+
+def _line(s) -> int:
+    return getattr(getattr(s, "span", None), "line", 0) or 0
+
+
+def _module_excluded(module: n.Module, ctx: GradContext, grads, sites) -> str:
+    if len(sites) != sum(len(g.wrt) for g in grads):
+        return "a `grad` inside an expression (not a statement of its own)"
+    for f in (*module.functions, *(m for c in module.classes for m in c.methods)):
+        if ctx.sites(f.body) or f.tracked_params:
+            return f"`grad` inside the function `{f.name}`"
+    for g in grads:
+        if g.create_graph:
+            return "a derivative is differentiated again (higher order)"
+    for s in walk_stmts(module.main.body):
+        for e in _exprs_of(s):
+            for x in _subexprs(e):
+                if isinstance(x, n.Call) and x.func in ("partial_point", "train", "evaluate", "grad"):
+                    return f"`{x.func}` runs on autograd"
+    return ""
+
+
+def _exprs_of(s):
+    from phc.ir.analysis import stmt_exprs
+    return stmt_exprs(s)
+
+
+def _subexprs(e):
+    from phc.ir.analysis import subexprs
+    return subexprs(e)
+
+
+def _block_of(body, target):
+    """The statement list that holds `target` directly, and its position there."""
+    for k, s in enumerate(body):
+        if s is target:
+            return body, k
+        for inner in _blocks(s):
+            try:
+                return _block_of(inner, target)
+            except LookupError:
+                pass
+    raise LookupError
+
+
+def _blocks(s):
+    if isinstance(s, n.Loop):
+        return (s.body,)
+    if isinstance(s, n.If):
+        return (s.body, s.orelse)
+    return ()
+
+
+def rank_of(type_text: str) -> int | None:
+    """The rank of a printed IR type (`f32` 0, `f32[H, W]` 2); None for a class or a list."""
+    m = re.fullmatch(r"(f32|i64|bool)(\[(.*)\])?", type_text.strip())
+    if not m:
+        return None
+    return 0 if m.group(2) is None else len(m.group(3).split(","))
+
+
+# ---------------------------------------------------------------- building a step
+
+class Builder:
+    def __init__(self, module, ctx, deps, block, k):
+        self.module, self.ctx, self.deps = module, ctx, deps
+        self.block, self.k = block, k
+        self.g: n.Grads = block[k]
+        self.ops: list[Op] = []
+        self.roots = {root_name(w) for w in self.g.wrt}
+        if None in self.roots:
+            raise NotDerivable("a `grad` target that is not a variable or a field")
+        self.objects = {root_name(w) for w in self.g.wrt if not isinstance(w, n.Sym)}
+        self.field_ops: dict[tuple[str, str], int] = {}
+        self.var_ops: dict[str, int] = {}
+        self.reassigned: set[str] = set()
+        self.tail = 0
+
+    # ---- the statements
+
+    def step(self) -> Step:
+        g = self.g
+        needed = self._needed_statements()
+        first = min(needed, default=self.k)
+        _block_is_straight(self.block[first:self.k], self.ctx)
+        env: dict[str, int] = {}
+        segments = {}
+        for j in range(first, self.k):
+            s = self.block[j]
+            if j in needed:
+                start = len(self.ops)
+                top = self._assigned(s, env)
+                self.ops[top] = _with(self.ops[top], span=s.span)
+                env[s.name] = top
+                self.reassigned.discard(s.name)
+                segments[id(s)] = (start, top, s.name)
+            elif isinstance(s, n.Assign):
+                if s.name in self.objects:
+                    raise NotDerivable(f"`{s.name}` is assigned between the forward computation and `grad`")
+                env.pop(s.name, None)       # reassigned by a statement outside the tape
+                self.reassigned.add(s.name)
+        self.tail = len(self.ops)
+        y = self._y(env)
+        wrt = [self._target(w, env) for w in g.wrt]
+        if y is not None and self.ops[y].rank != 0:
+            raise NotDerivable("the differentiated value is not known to be a scalar")
+        if y is not None and not self.ops[y].tainted:
+            y = None
+        back = adjoint(self.ops, y, [w for w in wrt if w is not None]) if y is not None else []
+        return Step(g, self.ops, segments, y, wrt, back, self.tail)
+
+    def _assigned(self, s: n.Assign, env) -> int:
+        """The op of an assignment of the tape; a `grad` target given a value that reads no other
+        target starts a variable of its own (what its fresh leaf is at level 0)."""
+        top = self.lin(s.value, env, Scope())
+        if s.name in self.roots and not self.ops[top].tainted:
+            top = self.add("leaf", (top,), (), self.ops[top].rank, True)
+        return top
+
+    def _needed_statements(self) -> set[int]:
+        """Positions of the block's assignments before the `Grads` that y's value comes from."""
+        want = set(free_syms(self.g.y)) if not isinstance(self.g.y, n.Sym) else {self.g.y.name}
+        needed = set()
+        for j in range(self.k - 1, -1, -1):
+            s = self.block[j]
+            if isinstance(s, n.Assign) and s.name in want:
+                want.discard(s.name)
+                needed.add(j)
+                want |= set(free_syms(s.value))
+        return needed
+
+    def _y(self, env) -> int | None:
+        y = self.g.y
+        if isinstance(y, n.Sym) and y.name in env:
+            return env[y.name]
+        top = self.lin(y, env, Scope())
+        return top
+
+    def _target(self, w: n.Expr, env) -> int | None:
+        if isinstance(w, n.Attr) and isinstance(w.obj, n.Sym):
+            return self.field_ops.get((w.obj.name, w.name))
+        if isinstance(w, n.Sym):
+            if w.name in env:
+                return env[w.name]
+            return None if w.name in self.reassigned else self.var_ops.get(w.name)
+        raise NotDerivable("a `grad` target that is not a variable or a field")
+
+    # ---- expressions
+
+    def add(self, kind, args=(), attrs=(), rank=None, tainted=None, span=None) -> int:
+        if tainted is None:
+            tainted = any(self.ops[a].tainted for a in args)
+        self.ops.append(Op(len(self.ops), kind, tuple(args), tuple(attrs), rank, tainted, span))
+        return len(self.ops) - 1
+
+    def host(self, e: n.Expr, rank=None) -> int:
+        if isinstance(e, n.Const):
+            rank = 0
+        return self.add("host", (), (e,), rank, False)
+
+    def lin(self, e: n.Expr, env: dict, scope: "Scope") -> int:
+        """The op computing `e` (a host value where `e` reads no `grad` target)."""
+        if not self._tainted(e, env, scope):
+            resolved = scope.resolve(e, env, self)
+            if isinstance(resolved, n.Sym) and resolved.name.startswith("%"):
+                return int(resolved.name[1:])       # an op's value under another name
+            return self.host(resolved, self._host_rank(e, env, scope))
+        span = getattr(e, "span", None)
+        match e:
+            case n.Sym(name):
+                if name in scope.vars:
+                    return scope.vars[name]
+                if name in env:
+                    return env[name]
+                return self._root_var(name)
+            case n.Attr(n.Sym(obj), name):
+                return self._field(scope.object(obj), name)
+            case n.Un(op, a) if op in UNARY:
+                x = self.lin(a, env, scope)
+                return self.add("un", (x,), (op,), self.ops[x].rank, span=span)
+            case n.Bin(op, a, b) if op in BINARY:
+                x, y = self.lin(a, env, scope), self.lin(b, env, scope)
+                return self.add("bin", (x, y), (op,), _broadcast_rank(self.ops[x].rank, self.ops[y].rank), span=span)
+            case n.Bin("**", a, n.Const(c)) if isinstance(c, (int, float)) and not isinstance(c, bool) and c != 0:
+                x = self.lin(a, env, scope)
+                return self.add("pow", (x,), (c,), self.ops[x].rank, span=span)
+            case n.Select(c, a, b):
+                cond = self.lin(c, env, scope)
+                x, y = self.lin(a, env, scope), self.lin(b, env, scope)
+                if self.ops[cond].rank != 0 or self.ops[x].rank != 0 or self.ops[y].rank != 0:
+                    raise NotDerivable("a host `if` between values that are not known to be scalars")
+                return self.add("hselect", (cond, x, y), (), 0, span=span)
+            case n.Bin(op, a, b) if op in COMPARE:
+                x, y = self.lin(a, env, scope), self.lin(b, env, scope)
+                return self.add("cmp", (x, y), (op,), _broadcast_rank(self.ops[x].rank, self.ops[y].rank), False, span)
+            case n.Load(t, index) if not any(self._tainted(i, env, scope) for i in index):
+                x = self.lin(t, env, scope)
+                r = self.ops[x].rank
+                if r is None or r < len(index):
+                    raise NotDerivable("an indexed read of a value of unknown rank")
+                idx = tuple(scope.resolve(i, env, self) for i in index)
+                return self.add("index", (x,), idx, r - len(index), span=span)
+            case n.Reshape(value, shape):
+                x = self.lin(value, env, scope)
+                return self.add("reshape", (x,), tuple(scope.resolve(s, env, self) for s in shape), len(shape), span=span)
+            case n.Call("fused_softmax", (a,), None):
+                x = self.lin(a, env, scope)
+                return self.add("softmax", (x,), (), self.ops[x].rank, span=span)
+            case n.Call(func, args, obj):
+                return self.call(e, env, scope)
+            case n.Un("sum", a):
+                x = self.lin(a, env, scope)
+                return self.add("sum", (x,), (), 0, span=span)
+            case n.Tabulate(axes, body):
+                if not (free_syms(body) & {a.var for a in axes}):
+                    raise NotDerivable("a tabulation of one value")
+                return Lifter(self, env, scope, axes).lift(body)
+            case n.Reduce(n.ReduceOp.ADD, axes, body):
+                x = Lifter(self, env, scope, axes).lift(body)
+                return self.add("sum", (x,), (), 0, span=span)
+        raise NotDerivable(f"no adjoint rule for `{_text(e)}`")
+
+    def _host_rank(self, e, env, scope):
+        if isinstance(e, n.Const):
+            return 0
+        if isinstance(e, n.Sym) and e.name in scope.vars:
+            return self.ops[scope.vars[e.name]].rank
+        if isinstance(e, n.Sym) and e.name in scope.ranks:
+            return scope.ranks[e.name]
+        return None
+
+    def _tainted(self, e: n.Expr, env, scope) -> bool:
+        """Whether `e` may read a `grad` target (shapes never do: `dim(x, 0)` is a constant)."""
+        match e:
+            case n.Dim():
+                return False
+            case n.Sym(name):
+                if name in scope.axes:
+                    return False
+                if name in scope.vars:
+                    return self.ops[scope.vars[name]].tainted
+                if name in scope.objects:
+                    return True
+                if name in env:
+                    return self.ops[env[name]].tainted
+                if name in self.roots:
+                    return True
+                if not scope.top:
+                    raise NotDerivable(f"`{name}` is read inside a function without being its parameter")
+                _external_is_constant(name, self.deps, self.roots)
+                return False
+            case n.Attr():
+                return True
+            case n.Call(func, args, obj) if obj is not None or func in self._user_functions():
+                return True         # inlined: its body decides (conservatively a tape node)
+            case n.Tabulate() | n.Reduce():
+                bound = {a.var for a in e.axes}
+                inner = scope.with_axes(bound)
+                return any(self._tainted(x, env, inner) for x in _children(e))
+        if isinstance(e, n.Sym):
+            return False
+        return any(self._tainted(c, env, scope) for c in _children(e))
+
+    def _user_functions(self):
+        return {f.name for f in self.module.functions}
+
+    def _root_var(self, name: str) -> int:
+        """A `grad` target variable read as it stood before the tape: a variable of its own."""
+        if name not in self.roots:
+            raise NotDerivable(f"`{name}` is read before the tape assigns it")
+        deps_of = closure({name}, self.deps) - {name}
+        if deps_of & self.roots:
+            raise NotDerivable(f"the target `{name}` itself depends on another target")
+        if name not in self.var_ops:
+            self.var_ops[name] = self.add("var", (), (name,), None, True)
+        return self.var_ops[name]
+
+    def _field(self, obj: str, name: str) -> int:
+        _field_is_root(self.module, self.ctx, obj, name)
+        key = (obj, name)
+        if key not in self.field_ops:
+            cls = _class_of(self.module, obj)
+            rank = rank_of(next((p.type for p in cls.fields if p.name == name), "")) if cls else None
+            self.field_ops[key] = self.add("field", (), (obj, name), rank, True)
+        return self.field_ops[key]
+
+    def call(self, e: n.Call, env, scope) -> int:
+        f, this = self._callee(e, scope)
+        _inlinable(f)
+        args = [self.lin(a, env, scope) for a in e.args]
+        inner = Scope(top=False)
+        inner.objects = dict(scope.objects)
+        if this is not None:
+            inner.objects["this"] = this
+        for p, a in zip(f.params, args):
+            inner.vars[p.name] = a
+            inner.ranks[p.name] = rank_of(p.type)
+            if self.ops[a].rank is None and rank_of(p.type) is not None:
+                self.ops[a] = _with(self.ops[a], rank=rank_of(p.type))
+        for s in f.body:
+            if isinstance(s, n.Assign):
+                inner.vars[s.name] = self.lin(s.value, {}, inner)
+            elif isinstance(s, n.Return):
+                top = self.lin(s.value, {}, inner)
+                if self.ops[top].rank is None:
+                    self.ops[top] = _with(self.ops[top], rank=rank_of(f.ret))
+                return top
+        raise NotDerivable(f"`{f.name}` returns no value")
+
+    def _callee(self, e: n.Call, scope):
+        if e.obj is None:
+            fs = [f for f in self.module.functions if f.name == e.func]
+            if len(fs) != 1:
+                raise NotDerivable(f"`{e.func}` is not a user function")
+            return fs[0], None
+        if not isinstance(e.obj, n.Sym):
+            raise NotDerivable("a method called on a computed object")
+        obj = scope.object(e.obj.name)
+        cls = _class_of(self.module, obj)
+        ms = [m for m in (cls.methods if cls else ()) if m.name == e.func]
+        if len(ms) != 1:
+            raise NotDerivable(f"cannot tell which `{e.func}` is called")
+        return ms[0], obj
+
+
+@dataclass
+class Scope:
+    """Names inside an inlined body: parameters and locals as ops, `this` as its object."""
+    top: bool = True
+    vars: dict = field(default_factory=dict)
+    ranks: dict = field(default_factory=dict)
+    objects: dict = field(default_factory=dict)
+    axes: frozenset = frozenset()
+
+    def object(self, name: str) -> str:
+        if name in self.objects:
+            return self.objects[name]
+        if not self.top:
+            raise NotDerivable(f"`{name}` is not an object the tape knows")
+        return name
+
+    def with_axes(self, bound) -> "Scope":
+        s = Scope(self.top, self.vars, self.ranks, self.objects, self.axes | frozenset(bound))
+        return s
+
+    def resolve(self, e: n.Expr, env, builder) -> n.Expr:
+        """`e` with the inlined body's names replaced by the ops holding them (`Sym('%5')`)."""
+        from phc.ir.simplify import subst
+        mapping = {v: n.Sym(f"%{op}") for v, op in self.vars.items()}
+        mapping.update({v: n.Sym(f"%{op}") for v, op in env.items()})
+        return subst(e, mapping)
+
+
+def _children(e):
+    from phc.ir.simplify import children
+    return children(e)
+
+
+def _with(op: Op, **kw) -> Op:
+    from dataclasses import replace
+    return replace(op, **kw)
+
+
+def _broadcast_rank(a, b):
+    return None if a is None or b is None else max(a, b)
+
+
+def _text(e) -> str:
+    from phc.ir.printer import expr
+    return expr(e)
+
+
+def _class_of(module: n.Module, obj: str):
+    """The class of the object variable `obj`: the one its constructions name (main only)."""
+    names = {s.value.func for s in walk_stmts(module.main.body)
+             if isinstance(s, n.Assign) and s.name == obj and isinstance(s.value, n.Call) and s.value.obj is None}
+    classes = [c for c in module.classes if c.name in names]
+    return classes[0] if len(classes) == 1 and len(names) == 1 else None
+
+
+# ---------------------------------------------------------------- preconditions
+
+def _block_is_straight(stmts, ctx: GradContext):
+    """Between the tape's first statement and the `Grads`, nothing that could change a value the
+    adjoint reads: assignments only, calling nothing that changes its arguments in place."""
+    for s in stmts:
+        if not isinstance(s, n.Assign):
+            raise NotDerivable(f"a {type(s).__name__.lower()} statement between the forward computation and `grad`")
+        if ctx.may_mutate(s.value):
+            raise NotDerivable("a call that changes its arguments between the forward computation and `grad`")
+
+
+def _external_is_constant(name: str, deps, roots: set[str]):
+    """A value computed outside the tape: it must not depend on any `grad` target."""
+    reach = closure({name}, deps)
+    if reach & roots:
+        raise NotDerivable(f"`{name}` is computed outside the block from a `grad` target")
+
+
+def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str):
+    """`obj.name` is a variable of its own: every construction of `obj` starts that field fresh,
+    no statement assigns it in place, no other name holds the object, no method changes it."""
+    cls = _class_of(module, obj)
+    if cls is None:
+        raise NotDerivable(f"`{obj}` is not always an instance of one class")
+    for s in walk_stmts(module.main.body):
+        if isinstance(s, n.Assign) and s.name == obj:
+            if not (isinstance(s.value, n.Call) and s.value.func == cls.name and name in s.fresh_fields):
+                raise NotDerivable(f"a construction of `{obj}` does not start `{name}` as a fresh leaf")
+        if isinstance(s, n.Assign) and isinstance(s.value, n.Sym) and s.value.name == obj:
+            raise NotDerivable(f"`{obj}` has another name (`{s.name}`)")
+        if isinstance(s, n.SetField) and root_name(s.obj) == obj:
+            raise NotDerivable(f"a field of `{obj}` is assigned in place")
+    for m in cls.methods:
+        if any(isinstance(s, (n.SetField, n.Store)) for s in walk_stmts(m.body)):
+            raise NotDerivable(f"the method `{m.name}` changes its instance")
+
+
+def _inlinable(f: n.Function):
+    """A straight-line body: assignments, then one return."""
+    body = f.body
+    if not body or not isinstance(body[-1], n.Return) or body[-1].value is None:
+        raise NotDerivable(f"`{f.name}` does not end with a return")
+    for s in body[:-1]:
+        if not isinstance(s, n.Assign) or s.leaf or s.fresh_fields:
+            raise NotDerivable(f"`{f.name}` has a {type(s).__name__.lower()} statement (not straight-line)")
+
+
+# ---------------------------------------------------------------- lifting nests
+
+class Lifter:
+    """An elementwise nest body over `axes` as whole-tensor ops: a load `x[i, j]` indexed by the
+    nest's own variables, in order, over x's whole extent, is `x`; an idiom (conv, pool, linear)
+    over exactly these axes is its call; a value of no axis is broadcast."""
+
+    def __init__(self, b: Builder, env, scope, axes):
+        self.b, self.env, self.scope, self.axes = b, env, scope, axes
+        self.vars = tuple(a.var for a in axes)
+        if not all(simplify(a.lo) == n.Const(0) for a in axes):
+            raise NotDerivable("a nest that does not start at 0")
+
+    def lift(self, e: n.Expr) -> int:
+        b, scope = self.b, self.scope
+        if not (free_syms(e) & set(self.vars)):
+            return b.lin(e, self.env, scope.with_axes(()))
+        idiom = self._idiom(e)
+        if idiom is not None:
+            return idiom
+        match e:
+            case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars):
+                x = b.lin(t, self.env, scope)
+                if b.ops[x].rank != len(self.vars):
+                    raise NotDerivable("an elementwise nest over a tensor of another rank")
+                self._full_extent(t, x)
+                return x
+            case n.Un(op, a) if op in UNARY:
+                x = self.lift(a)
+                return b.add("un", (x,), (op,), len(self.vars), span=getattr(e, "span", None))
+            case n.Bin(op, x, y) if op in BINARY:
+                return b.add("bin", (self.lift(x), self.lift(y)), (op,), len(self.vars), span=getattr(e, "span", None))
+            case n.Bin(op, x, y) if op in COMPARE:
+                return b.add("cmp", (self.lift(x), self.lift(y)), (op,), len(self.vars), False)
+            case n.Bin("**", a, n.Const(c)) if isinstance(c, (int, float)) and not isinstance(c, bool) and c != 0:
+                return b.add("pow", (self.lift(a),), (c,), len(self.vars))
+            case n.Select(c, a, n.Const(0.0)) if c in (n.Bin(">", a, n.Const(0)), n.Bin(">", a, n.Const(0.0))):
+                return b.add("relu", (self.lift(a),), (), len(self.vars))
+            case n.Select(c, a, y):
+                return b.add("where", (self.lift(c), self.lift(a), self.lift(y)), (), len(self.vars))
+        raise NotDerivable(f"no adjoint rule for the nest body `{_text(e)}`")
+
+    def _full_extent(self, t: n.Expr, x: int):
+        """The nest covers all of t: each extent is t's own size (`dim(t, k)`) or the size of the
+        tensor t was computed as (an idiom's output over these axes)."""
+        for k, a in enumerate(self.axes):
+            hi = simplify(extent(a))
+            if hi == n.Dim(t, k):
+                continue
+            raise NotDerivable(f"the nest over `{a.var}` may not cover all of `{_text(t)}`")
+
+    def _idiom(self, e: n.Expr) -> int | None:
+        from phc.select import idioms as I
+        m = I.match_reduce(e, self.axes) if isinstance(e, n.Reduce) else None
+        m = m or I.match_pool(e, self.axes)
+        if m is None:
+            return None
+        b, env, scope = self.b, self.env, self.scope
+        res = lambda x: scope.resolve(x, env, b)
+        match m:
+            case I.ConvMatch() if (tuple(m.out_axes) == tuple(self.axes) and not (m.has_batch or m.has_out)
+                                   and m.chan_axis is None and not m.guarded):
+                x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
+                nc = None if m.chan_axis is None else res(extent(m.chan_axis))
+                attrs = (m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])), m.has_batch,
+                         m.has_out, m.has_chan, m.spec.padding, nc, m.guarded, m.spec)
+                return b.add("conv2d", (x, w), attrs, 2)
+            case I.PoolMatch() if (tuple(m.out_axes) == tuple(self.axes) and m.lead == 0
+                                   and m.spec.kind in ("max", "min") and m.scale == 1):
+                x = b.lin(m.x, env, scope)
+                attrs = (m.spec.kind, m.spec.k, m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])),
+                         m.ties, m.lead + 2, m.scale, m.spec)
+                return b.add("pool2d", (x,), attrs, 2)
+            case I.LinearMatch() if (m.out_axis,) == tuple(self.axes) and not (m.has_batch or m.x_transposed):
+                x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
+                attrs = (res(extent(self.axes[0])), m.has_batch, m.w_transposed, m.x_transposed,
+                         res(extent(m.red_axis)) if m.red_axis is not None else None, m.spec)
+                return b.add("linear", (x, w), attrs, 1)
+        raise NotDerivable(f"no adjoint rule for this {type(m).__name__[:-5].lower()} (a batch or channel axis, a cut or a guard)")
+
+
+# ---------------------------------------------------------------- the adjoint
+
+# kind -> which arguments get a contribution, per argument the rule's name
+RULES = {
+    "un": lambda op: ((0, f"d_{op.attrs[0]}"),),
+    "bin": lambda op: ((0, f"d{_BIN_NAME[op.attrs[0]]}_a"), (1, f"d{_BIN_NAME[op.attrs[0]]}_b")),
+    "pow": lambda op: ((0, "dpow"),),
+    "relu": lambda op: ((0, "drelu"),),
+    "where": lambda op: ((1, "dwhere_a"), (2, "dwhere_b")),
+    "hselect": lambda op: ((1, "dselect_a"), (2, "dselect_b")),
+    "index": lambda op: ((0, "dindex"),),
+    "reshape": lambda op: ((0, "dreshape"),),
+    "sum": lambda op: ((0, "dsum"),),
+    "softmax": lambda op: ((0, "dsoftmax"),),
+    "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
+    "pool2d": lambda op: ((0, "dpool2d"),),
+    "linear": lambda op: ((0, "dlinear_x"), (1, "dlinear_w")),
+}
+_BIN_NAME = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
+def adjoint(ops: list[Op], y: int, targets: list[int]) -> list[Back]:
+    """The reverse sweep from y: for each op on a path from a target to y, latest first, its
+    cotangent is the sum of its uses' contributions; its rule sends contributions to its args."""
+    live = _on_paths(ops, y, set(targets))
+    contribs: dict[int, list[str]] = {k: [] for k in live}
+    out = [Back((f"g{y}",), "seed", (f"v{y}",))]
+    for op in sorted((ops[k] for k in live), key=lambda o: -o.id):
+        if op.id != y:
+            parts = contribs[op.id]
+            out.append(Back((f"g{op.id}",), "acc", tuple(parts)))
+        if op.kind in ("field", "var", "leaf", "host", "cmp"):
+            continue
+        rules = [(k, r) for k, r in RULES[op.kind](op) if op.args[k] in live]
+        if not rules:
+            continue
+        names = tuple(f"c{op.id}.{k}" for k, _ in rules)
+        out.append(Back(names, op.kind, tuple(r for _, r in rules)))
+        for (k, _), name in zip(rules, names):
+            contribs[op.args[k]].append(name)
+    return out
+
+
+def _on_paths(ops, y, targets) -> set[int]:
+    """Ops that a target reaches and that reach y."""
+    reaches_y = {y}
+    for op in sorted(ops[:y + 1], key=lambda o: -o.id):
+        if op.id in reaches_y:
+            reaches_y.update(op.args)
+    from_t = set()
+    for op in ops:
+        if op.id in targets or any(a in from_t for a in op.args):
+            if op.kind != "cmp":
+                from_t.add(op.id)
+    return reaches_y & from_t
+
+
+# ---------------------------------------------------------------- text (`phc ir --stage grad`)
+
+def format_adjoint(adj: Adjoint, module: n.Module) -> str:
+    lines = [f"adjoint: {adj.mode}"]
+    for line, why in adj.reasons:
+        lines.append(f"  note: line {line}: `grad` keeps autograd: {why}")
+    for k, step in enumerate(adj.steps.values()):
+        g = step.grads
+        lines.append("")
+        lines.append(f"step {k}: {', '.join('%' + t for t in g.targets)} = grad {_text(g.y)} wrt "
+                     f"{', '.join(_text(w) for w in g.wrt)}  # line {_line(g)}")
+        lines.append("  forward")
+        starts = {first: var for first, last, var in step.segments.values()}
+        ends = {last: var for first, last, var in step.segments.values()}
+        for op in step.ops:
+            if op.id in starts:
+                lines.append(f"    # %{starts[op.id]}")
+            lines.append(f"    {format_op(op)}" + (f"  -> %{ends[op.id]}" if op.id in ends else ""))
+        lines.append("  backward")
+        for b in step.back:
+            lines.append(f"    {', '.join(b.out)} = {b.kind}({', '.join(map(str, b.args))})")
+        for t, w in zip(g.targets, step.wrt):
+            lines.append(f"  %{t} = " + (f"g{w}" if w is not None and w in _live(step) else "zeros"))
+    return "\n".join(lines) + "\n"
+
+
+def _live(step: Step) -> set[int]:
+    return {int(b.out[0][1:]) for b in step.back if b.kind in ("seed", "acc")}
+
+
+def format_op(op: Op) -> str:
+    def attr(a):
+        if isinstance(a, tuple) or a is None or isinstance(a, (int, float, str, bool)):
+            return repr(a)
+        if hasattr(a, "symbol"):
+            return a.symbol
+        return _text(a)
+    args = ", ".join(f"v{a}" for a in op.args)
+    attrs = ", ".join(attr(a) for a in op.attrs)
+    body = ", ".join(x for x in (args, attrs) if x)
+    rank = "" if op.rank is None else f" : rank {op.rank}"
+    return f"v{op.id} = {op.kind}({body}){rank}{'' if op.tainted else '  # constant'}"
