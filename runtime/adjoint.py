@@ -123,3 +123,60 @@ def linear_vjp(g, x, w, n_i: int, w_transposed: bool, n_k: int | None, need_x: b
         if w_transposed:
             dw = dw.t()
     return dx, dw
+
+
+def matmul_vjp(g, a, b, need_a: bool, need_b: bool):
+    """(da, db) of `a @ b` (torch.matmul's ranks: vectors, matrices, equal-rank batches)."""
+    da = db = None
+    if a.dim() == 1 and b.dim() == 1:           # a dot product
+        da, db = g * b, g * a
+    elif a.dim() == 1:                          # a @ B: (k) @ (…, k, n) -> (…, n)
+        da = sum_to((b @ g.unsqueeze(-1)).squeeze(-1), a) if need_a else None
+        db = a.unsqueeze(-1) * g.unsqueeze(-2) if need_b else None
+    elif b.dim() == 1:                          # A @ b: (…, m, k) @ (k) -> (…, m)
+        da = g.unsqueeze(-1) * b if need_a else None
+        db = sum_to((a.mT @ g.unsqueeze(-1)).squeeze(-1), b) if need_b else None
+    else:
+        da = sum_to(g @ b.mT, a) if need_a else None
+        db = sum_to(a.mT @ g, b) if need_b else None
+    return (da if need_a else None), (db if need_b else None)
+
+
+def sum_vjp(g, x, k: int):
+    """The adjoint of summing x's trailing k axes: g broadcast back over them."""
+    return g.reshape(tuple(g.shape) + (1,) * k).expand(x.shape)
+
+
+def extremum(x, k: int, op: str):
+    """`rt.nests.extremum` over x's trailing k axes, and the flat position of the first extreme
+    of each (the element a strict `if x > m` scan keeps, which gets the whole gradient)."""
+    from .nests import extremum as value_of
+    dims = tuple(range(x.dim() - k, x.dim()))
+    if x.numel() == 0 or any(x.shape[d] == 0 for d in dims):
+        return value_of(x, dims, op), None
+    flat = x.flatten(dims[0]) if k else x.unsqueeze(-1)
+    found = flat.max(dim=-1) if op == "max" else flat.min(dim=-1)
+    return found.values, found.indices
+
+
+def extremum_vjp(g, x, k: int, at):
+    """The whole cotangent of each reduced group to the element `extremum` chose."""
+    if at is None:
+        return torch.zeros_like(x)
+    lead = tuple(x.shape[:x.dim() - k])
+    inner = 1
+    for s in x.shape[x.dim() - k:]:
+        inner *= s
+    d = torch.zeros(lead + (inner,), dtype=g.dtype, device=g.device)
+    d.scatter_(-1, at.unsqueeze(-1), g.unsqueeze(-1))
+    return d.reshape(x.shape)
+
+
+def view_vjp(g, t, const, coeffs, sizes):
+    """The adjoint of `rt.nests.view(t, const, coeffs, sizes)`: each point's cotangent added to
+    the element it read (accumulated: a view may read one element at several points)."""
+    from .nests import index_tensors
+    d = torch.zeros_like(t)
+    idx = tuple(i.expand(*sizes) for i in index_tensors(const, coeffs, sizes, t.device))
+    d.index_put_(idx, g.expand(*sizes), accumulate=True)
+    return d

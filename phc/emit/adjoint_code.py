@@ -8,7 +8,7 @@ from phc.ir.adjoint import Back, Op, Step
 from phc.ir.simplify import subst
 
 _TORCH_UN = {"exp": "torch.exp", "log": "torch.log", "sin": "torch.sin", "cos": "torch.cos",
-             "tanh": "torch.tanh", "sqrt": "torch.sqrt"}
+             "tanh": "torch.tanh", "sqrt": "torch.sqrt", "abs": "torch.abs"}
 
 
 class StepCode:
@@ -76,6 +76,8 @@ class StepCode:
                 line(f"({a[0]} ** {op.attrs[0]!r})")
             case "relu":
                 line(f"torch.relu({a[0]})")
+            case "matmul":
+                line(f"({a[0]} @ {a[1]})")
             case "where":
                 line(f"torch.where({a[0]}, {a[1]}, {a[2]})")
             case "hselect":
@@ -89,6 +91,17 @@ class StepCode:
                 line(f"{a[0]}.reshape(({shape}{',' if len(op.attrs) == 1 else ''}))")
             case "sum":
                 line(f"{a[0]}.sum()")
+            case "rsum":
+                k = op.attrs[0]
+                line(f"{a[0]}.sum(dim={tuple(range(-k, 0))!r})")
+            case "rmax" | "rmin":
+                self.code.line(f"{out}, {out}_at = rt.adjoint.extremum({a[0]}, {op.attrs[0]}, {op.kind[1:]!r})", tag)
+            case "view":
+                const, rows, sizes = op.attrs
+                tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
+                self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
+                               f"{tup(sizes)})", tag)
+                line(f"rt.nests.view({a[0]}, *{out}_spec)")
             case "softmax":
                 line(f"torch.softmax({a[0]}, 0)")
             case "conv2d":
@@ -145,14 +158,17 @@ class StepCode:
         g, v = self.name(f"g{op.id}"), self.v(op.id)
         a = [self.v(x) for x in op.args]
         rules = b.args
-        if op.kind in ("conv2d", "linear"):
-            need = [f"d{op.kind}_x" in rules, f"d{op.kind}_w" in rules]
+        if op.kind in ("conv2d", "linear", "matmul"):
+            need = ([f"d{op.kind}_x" in rules, f"d{op.kind}_w" in rules] if op.kind != "matmul"
+                    else ["dmatmul_a" in rules, "dmatmul_b" in rules])
             outs = [self.name(o) for o in b.out]
             both = ", ".join(outs) if all(need) else (f"{outs[0]}, _" if need[0] else f"_, {outs[0]}")
             if op.kind == "conv2d":
                 stride, _ni, _nj, hb, ho, hc, pad = op.attrs[:7]
                 call = (f"rt.adjoint.conv2d_vjp({g}, {a[0]}, {a[1]}, {stride}, {v}_n[0], {v}_n[1], {hb}, {ho}, {hc}, "
                         f"{pad}, {need[0]}, {need[1]})")
+            elif op.kind == "matmul":
+                call = f"rt.adjoint.matmul_vjp({g}, {a[0]}, {a[1]}, {need[0]}, {need[1]})"
             else:
                 wt = op.attrs[2]
                 call = f"rt.adjoint.linear_vjp({g}, {a[0]}, {a[1]}, {v}_n[0], {wt}, {v}_n[1], {need[0]}, {need[1]})"
@@ -176,6 +192,8 @@ class StepCode:
                 return f"(-({g} * torch.sin({a[0]})))"
             case "d_tanh":
                 return f"({g} * (1 - {v} * {v}))"
+            case "d_abs":
+                return f"({g} * torch.sgn({a[0]}))"
             case "d_sqrt":
                 return f"({g} / (2 * {v}))"
             case "dadd_a" | "dsub_a":
@@ -211,6 +229,12 @@ class StepCode:
                 return f"{g}.reshape({a[0]}.shape)"
             case "dsum":
                 return f"{g}.expand({a[0]}.shape)"
+            case "drsum":
+                return f"rt.adjoint.sum_vjp({g}, {a[0]}, {op.attrs[0]})"
+            case "drext":
+                return f"rt.adjoint.extremum_vjp({g}, {a[0]}, {op.attrs[0]}, {v}_at)"
+            case "dview":
+                return f"rt.adjoint.view_vjp({g}, {a[0]}, *{v}_spec)"
             case "dsoftmax":
                 return f"torch.ops.aten._softmax_backward_data({g}, {v}, 0, {v}.dtype)"
             case "dpool2d":

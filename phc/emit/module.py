@@ -223,10 +223,11 @@ class FunctionEmitter:
         tag = place_text(getattr(s, "span", None))
         c.tag = tag             # temporaries of this statement map to its line too
         c.places.clear()        # (unless they compute an expression with a span of its own)
-        taped = self.names.adjoint.segment_of(s) if self.names.adjoint is not None else None
-        if taped is not None:
-            k, step, (first, last, var) = taped
+        taped = self.names.adjoint.segments_of(s) if self.names.adjoint is not None else []
+        for k, step, (first, last, var) in taped:
+            # in the tape of each `grad` that needs it (each binds the variable to the same value)
             StepCode(self, k, step).segment(first, last, var, tag)
+        if taped:
             return
         match s:
             case n.Grads(targets, y, wrt) if self.names.adjoint is not None:

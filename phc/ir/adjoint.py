@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
-from phc.ir.analysis import GradContext, closure, name_deps, root_name, stmt_reads, walk_stmts
+from phc.ir.analysis import GradContext, closure, name_deps, root_name, stmt_exprs, stmt_writes, walk_stmts
 from phc.ir.simplify import extent, free_syms, simplify
 
-UNARY = {"neg", "exp", "log", "sin", "cos", "tanh", "sqrt"}
+UNARY = {"neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs"}
 BINARY = {"+", "-", "*", "/"}
 COMPARE = {">", "<", ">=", "<=", "==", "!="}
 
@@ -88,11 +88,10 @@ class Adjoint:
                 return k, step
         raise KeyError("a `grad` with no derived step")
 
-    def segment_of(self, s: n.Stmt):
-        for k, step in enumerate(self.steps.values()):
-            if id(s) in step.segments:
-                return k, step, step.segments[id(s)]
-        return None
+    def segments_of(self, s: n.Stmt) -> list:
+        """(step number, step, segment) of every step whose tape holds the assignment `s`."""
+        return [(k, step, step.segments[id(s)]) for k, step in enumerate(self.steps.values())
+                if id(s) in step.segments]
 
 
 def derive_module(module: n.Module) -> Adjoint:
@@ -214,18 +213,19 @@ class Builder:
                 env[s.name] = top
                 self.reassigned.discard(s.name)
                 segments[id(s)] = (start, top, s.name)
-            elif isinstance(s, n.Assign):
-                if s.name in self.objects:
-                    raise NotDerivable(f"`{s.name}` is assigned between the forward computation and `grad`")
-                env.pop(s.name, None)       # reassigned by a statement outside the tape
-                self.reassigned.add(s.name)
+            else:
+                for name in {w for x in walk_stmts([s]) for w in stmt_writes(x)}:
+                    if name in self.objects:
+                        raise NotDerivable(f"`{name}` is assigned between the forward computation and `grad`")
+                    env.pop(name, None)       # reassigned by a statement outside the tape
+                    self.reassigned.add(name)
         self.tail = len(self.ops)
         y = self._y(env)
         wrt = [self._target(w, env) for w in g.wrt]
+        if y is not None and not self.ops[y].tainted:
+            y = None        # y reads no target: every gradient is zeros
         if y is not None and self.ops[y].rank != 0:
             raise NotDerivable("the differentiated value is not known to be a scalar")
-        if y is not None and not self.ops[y].tainted:
-            y = None
         back = adjoint(self.ops, y, [w for w in wrt if w is not None]) if y is not None else []
         return Step(g, self.ops, segments, y, wrt, back, self.tail)
 
@@ -304,6 +304,13 @@ class Builder:
             case n.Bin("**", a, n.Const(c)) if isinstance(c, (int, float)) and not isinstance(c, bool) and c != 0:
                 x = self.lin(a, env, scope)
                 return self.add("pow", (x,), (c,), self.ops[x].rank, span=span)
+            case n.Bin("@", a, b):
+                x, y = self.lin(a, env, scope), self.lin(b, env, scope)
+                rx, ry = self.ops[x].rank, self.ops[y].rank
+                if rx is None or ry is None or rx == 0 or ry == 0 or (rx > 2 or ry > 2) and rx != ry:
+                    raise NotDerivable("a matrix product of operands of unknown or mixed rank")
+                rank = max(rx, ry) if min(rx, ry) > 1 else rx + ry - 2
+                return self.add("matmul", (x, y), (), rank, span=span)
             case n.Select(c, a, b):
                 cond = self.lin(c, env, scope)
                 x, y = self.lin(a, env, scope), self.lin(b, env, scope)
@@ -335,19 +342,73 @@ class Builder:
                 if not (free_syms(body) & {a.var for a in axes}):
                     raise NotDerivable("a tabulation of one value")
                 return Lifter(self, env, scope, axes).lift(body)
-            case n.Reduce(n.ReduceOp.ADD, axes, body):
+            case n.Reduce(op, axes, body) if op in (n.ReduceOp.ADD, n.ReduceOp.MAX, n.ReduceOp.MIN):
                 x = Lifter(self, env, scope, axes).lift(body)
-                return self.add("sum", (x,), (), 0, span=span)
+                kind = {n.ReduceOp.ADD: "rsum", n.ReduceOp.MAX: "rmax", n.ReduceOp.MIN: "rmin"}[op]
+                return self.add(kind, (x,), (len(axes),), 0, span=span)
         raise NotDerivable(f"no adjoint rule for `{_text(e)}`")
 
     def _host_rank(self, e, env, scope):
-        if isinstance(e, n.Const):
-            return 0
-        if isinstance(e, n.Sym) and e.name in scope.vars:
-            return self.ops[scope.vars[e.name]].rank
-        if isinstance(e, n.Sym) and e.name in scope.ranks:
-            return scope.ranks[e.name]
+        return self.static_rank(e, env, scope)
+
+    def static_rank(self, e: n.Expr, env, scope, seen=frozenset()) -> int | None:
+        """The rank of `e`'s value where the program's declarations fix it, else None."""
+        r = lambda x: self.static_rank(x, env, scope, seen)
+        match e:
+            case n.Const() | n.Dim():
+                return 0
+            case n.Sym(name):
+                if name in scope.axes:
+                    return 0
+                if name in scope.vars:
+                    return self.ops[scope.vars[name]].rank
+                if name in scope.ranks:
+                    return scope.ranks[name]
+                if name in env:
+                    return self.ops[env[name]].rank
+                return self._var_rank(name, seen) if scope.top else None
+            case n.ArrayLit(items):
+                ranks = {r(x) for x in items}
+                return 1 + ranks.pop() if len(ranks) == 1 and None not in ranks else (1 if not items else None)
+            case n.Tabulate(axes, body):
+                inner = self.static_rank(body, env, scope.with_axes({a.var for a in axes}), seen)
+                return None if inner is None else len(axes) + inner
+            case n.Reduce(_, axes, body):
+                return self.static_rank(body, env, scope.with_axes({a.var for a in axes}), seen)
+            case n.Full(shape):
+                return len(shape)
+            case n.Reshape(_, shape):
+                return len(shape)
+            case n.Load(t, index):
+                rt_ = r(t)
+                return None if rt_ is None or rt_ < len(index) else rt_ - len(index)
+            case n.Bin(op, a, b) if op in BINARY or op in COMPARE or op in ("**", "min", "max", "and", "or"):
+                return _broadcast_rank(r(a), r(b))
+            case n.Un("sum" | "len", _):
+                return 0
+            case n.Un(_, a):
+                return r(a)
+            case n.Select(_, a, b):
+                ra, rb = r(a), r(b)
+                return ra if ra == rb else None
+            case n.Call(func, _, None) if func in self._user_functions():
+                f = next(f for f in self.module.functions if f.name == func)
+                return rank_of(f.ret)
         return None
+
+    def _var_rank(self, name: str, seen) -> int | None:
+        """A variable of main: the rank every one of its assignments gives it."""
+        if name in seen:
+            return None
+        ranks = set()
+        for s in walk_stmts(self.module.main.body):
+            if isinstance(s, n.Assign) and s.name == name:
+                ranks.add(self.static_rank(s.value, {}, Scope(), seen | {name}))
+            elif isinstance(s, n.Loop) and s.axis.var == name:
+                ranks.add(0)
+            elif name in stmt_writes(s):
+                return None
+        return ranks.pop() if len(ranks) == 1 else None
 
     def _tainted(self, e: n.Expr, env, scope) -> bool:
         """Whether `e` may read a `grad` target (shapes never do: `dim(x, 0)` is a constant)."""
@@ -386,8 +447,8 @@ class Builder:
 
     def _root_var(self, name: str) -> int:
         """A `grad` target variable read as it stood before the tape: a variable of its own."""
-        if name not in self.roots:
-            raise NotDerivable(f"`{name}` is read before the tape assigns it")
+        if name not in self.roots or name in self.objects:
+            raise NotDerivable(f"`{name}` is read as a value before the tape assigns it")
         deps_of = closure({name}, self.deps) - {name}
         if deps_of & self.roots:
             raise NotDerivable(f"the target `{name}` itself depends on another target")
@@ -396,7 +457,7 @@ class Builder:
         return self.var_ops[name]
 
     def _field(self, obj: str, name: str) -> int:
-        _field_is_root(self.module, self.ctx, obj, name)
+        _field_is_root(self.module, self.ctx, obj, name, self.deps, self.roots)
         key = (obj, name)
         if key not in self.field_ops:
             cls = _class_of(self.module, obj)
@@ -466,8 +527,9 @@ class Scope:
     def resolve(self, e: n.Expr, env, builder) -> n.Expr:
         """`e` with the inlined body's names replaced by the ops holding them (`Sym('%5')`)."""
         from phc.ir.simplify import subst
-        mapping = {v: n.Sym(f"%{op}") for v, op in self.vars.items()}
-        mapping.update({v: n.Sym(f"%{op}") for v, op in env.items()})
+        mapping = {v: n.Sym(f"%{op}") for v, op in env.items()}
+        mapping.update({v: n.Sym(f"%{op}") for v, op in self.vars.items()})
+        mapping.update({v: n.Sym(obj) for v, obj in self.objects.items() if v != obj})
         return subst(e, mapping)
 
 
@@ -502,12 +564,14 @@ def _class_of(module: n.Module, obj: str):
 
 def _block_is_straight(stmts, ctx: GradContext):
     """Between the tape's first statement and the `Grads`, nothing that could change a value the
-    adjoint reads: assignments only, calling nothing that changes its arguments in place."""
-    for s in stmts:
-        if not isinstance(s, n.Assign):
+    adjoint reads: assignments, prints, loops and branches of them; no store, no field
+    assignment, no other `grad`, no call that changes its arguments in place."""
+    for s in walk_stmts(stmts):
+        if not isinstance(s, (n.Assign, n.Print, n.Eval, n.Loop, n.If, n.Grads)):
             raise NotDerivable(f"a {type(s).__name__.lower()} statement between the forward computation and `grad`")
-        if ctx.may_mutate(s.value):
-            raise NotDerivable("a call that changes its arguments between the forward computation and `grad`")
+        for e in stmt_exprs(s):
+            if ctx.may_mutate(e) or ctx.may_differentiate(e):
+                raise NotDerivable("a call that may change its arguments between the forward computation and `grad`")
 
 
 def _external_is_constant(name: str, deps, roots: set[str]):
@@ -517,16 +581,24 @@ def _external_is_constant(name: str, deps, roots: set[str]):
         raise NotDerivable(f"`{name}` is computed outside the block from a `grad` target")
 
 
-def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str):
+def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str, deps, roots):
     """`obj.name` is a variable of its own: every construction of `obj` starts that field fresh,
     no statement assigns it in place, no other name holds the object, no method changes it."""
     cls = _class_of(module, obj)
     if cls is None:
         raise NotDerivable(f"`{obj}` is not always an instance of one class")
+    fields = [p.name for p in cls.fields]
     for s in walk_stmts(module.main.body):
         if isinstance(s, n.Assign) and s.name == obj:
-            if not (isinstance(s.value, n.Call) and s.value.func == cls.name and name in s.fresh_fields):
-                raise NotDerivable(f"a construction of `{obj}` does not start `{name}` as a fresh leaf")
+            if not (isinstance(s.value, n.Call) and s.value.func == cls.name and s.value.obj is None):
+                raise NotDerivable(f"`{obj}` is assigned something other than a `{cls.name}`")
+            if name not in s.fresh_fields:
+                # a tracked field keeps its argument's graph: no other target may be on it
+                k = fields.index(name)
+                if k < len(s.value.args):
+                    for v in free_syms(s.value.args[k]):
+                        if closure({v}, deps) & roots:
+                            raise NotDerivable(f"a construction of `{obj}` gives `{name}` a value computed from a `grad` target")
         if isinstance(s, n.Assign) and isinstance(s.value, n.Sym) and s.value.name == obj:
             raise NotDerivable(f"`{obj}` has another name (`{s.name}`)")
         if isinstance(s, n.SetField) and root_name(s.obj) == obj:
@@ -550,52 +622,98 @@ def _inlinable(f: n.Function):
 
 class Lifter:
     """An elementwise nest body over `axes` as whole-tensor ops: a load `x[i, j]` indexed by the
-    nest's own variables, in order, over x's whole extent, is `x`; an idiom (conv, pool, linear)
-    over exactly these axes is its call; a value of no axis is broadcast."""
+    nest's own variables, in order, over x's whole extent, is `x`; any other affine load is a
+    strided view (`rt.nests.view`, bounds-checked as the emitter's); an idiom (conv, pool,
+    linear) over exactly these axes is its call; a reduction over more axes reduces the trailing
+    axes of its body's tensor; a value of no axis is broadcast."""
 
-    def __init__(self, b: Builder, env, scope, axes):
-        self.b, self.env, self.scope, self.axes = b, env, scope, axes
-        self.vars = tuple(a.var for a in axes)
-        if not all(simplify(a.lo) == n.Const(0) for a in axes):
-            raise NotDerivable("a nest that does not start at 0")
+    def __init__(self, b: Builder, env, scope, axes, guarded: bool = False):
+        self.b, self.env, self.scope, self.guarded = b, env, scope, guarded
+        self.shift = {}
+        fixed = []
+        for a in axes:
+            lo = simplify(a.lo)
+            if lo != n.Const(0):       # i in lo .. hi is i' + lo with i' in 0 .. hi - lo
+                self.shift[a.var] = n.Bin("+", n.Sym(a.var), lo)
+                a = n.Axis(a.var, n.Const(0), simplify(n.Bin("-", a.hi, lo)))
+            fixed.append(a)
+        self.axes = tuple(fixed)
+        self.vars = tuple(a.var for a in self.axes)
+        self.inner_scope = scope.with_axes(set(self.vars))
 
     def lift(self, e: n.Expr) -> int:
+        from phc.ir.simplify import subst
+        if self.shift:
+            e = simplify(subst(e, self.shift))
+            self.shift = {}
+        return self._lift(e)
+
+    def _lift(self, e: n.Expr) -> int:
         b, scope = self.b, self.scope
+        rank = len(self.vars)
+        span = getattr(e, "span", None)
         if not (free_syms(e) & set(self.vars)):
-            return b.lin(e, self.env, scope.with_axes(()))
-        idiom = self._idiom(e)
+            return b.lin(e, self.env, scope)
+        idiom = self._idiom(e) if not self.shift else None
         if idiom is not None:
             return idiom
         match e:
-            case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars):
+            case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars) and self._covers(t):
                 x = b.lin(t, self.env, scope)
-                if b.ops[x].rank != len(self.vars):
+                if b.ops[x].rank != rank:
                     raise NotDerivable("an elementwise nest over a tensor of another rank")
-                self._full_extent(t, x)
                 return x
+            case n.Load(t, index) if not (free_syms(t) & set(self.vars)):
+                return self._view(t, index, span)
             case n.Un(op, a) if op in UNARY:
-                x = self.lift(a)
-                return b.add("un", (x,), (op,), len(self.vars), span=getattr(e, "span", None))
+                return b.add("un", (self._lift(a),), (op,), rank, span=span)
             case n.Bin(op, x, y) if op in BINARY:
-                return b.add("bin", (self.lift(x), self.lift(y)), (op,), len(self.vars), span=getattr(e, "span", None))
+                return b.add("bin", (self._lift(x), self._lift(y)), (op,), rank, span=span)
             case n.Bin(op, x, y) if op in COMPARE:
-                return b.add("cmp", (self.lift(x), self.lift(y)), (op,), len(self.vars), False)
+                return b.add("cmp", (self._lift(x), self._lift(y)), (op,), rank, False)
             case n.Bin("**", a, n.Const(c)) if isinstance(c, (int, float)) and not isinstance(c, bool) and c != 0:
-                return b.add("pow", (self.lift(a),), (c,), len(self.vars))
+                return b.add("pow", (self._lift(a),), (c,), rank)
             case n.Select(c, a, n.Const(0.0)) if c in (n.Bin(">", a, n.Const(0)), n.Bin(">", a, n.Const(0.0))):
-                return b.add("relu", (self.lift(a),), (), len(self.vars))
+                return b.add("relu", (self._lift(a),), (), rank)
             case n.Select(c, a, y):
-                return b.add("where", (self.lift(c), self.lift(a), self.lift(y)), (), len(self.vars))
+                cond = self._lift(c)
+                # a branch may read out of range where it is not chosen: only whole-tensor reads
+                branch = Lifter(b, self.env, scope, self.axes, guarded=True)
+                return b.add("where", (cond, branch._lift(a), branch._lift(y)), (), rank)
+            case n.Reduce(op, raxes, body) if op in (n.ReduceOp.ADD, n.ReduceOp.MAX, n.ReduceOp.MIN):
+                inner = Lifter(b, self.env, scope, self.axes + tuple(raxes), self.guarded)
+                x = inner.lift(body)
+                kind = {n.ReduceOp.ADD: "rsum", n.ReduceOp.MAX: "rmax", n.ReduceOp.MIN: "rmin"}[op]
+                return b.add(kind, (x,), (len(raxes),), rank, span=span)
         raise NotDerivable(f"no adjoint rule for the nest body `{_text(e)}`")
 
-    def _full_extent(self, t: n.Expr, x: int):
-        """The nest covers all of t: each extent is t's own size (`dim(t, k)`) or the size of the
-        tensor t was computed as (an idiom's output over these axes)."""
-        for k, a in enumerate(self.axes):
-            hi = simplify(extent(a))
-            if hi == n.Dim(t, k):
-                continue
-            raise NotDerivable(f"the nest over `{a.var}` may not cover all of `{_text(t)}`")
+    def _covers(self, t: n.Expr) -> bool:
+        """The nest covers all of t: each extent is t's own size (`dim(t, k)`)."""
+        return all(simplify(extent(a)) == n.Dim(t, k) for k, a in enumerate(self.axes))
+
+    def _view(self, t: n.Expr, index, span) -> int:
+        """`t[affine index]` over the nest's axes: `rt.nests.view`'s strided view (a broadcast
+        axis where the index does not use the variable)."""
+        from phc.ir.lower import linear_form
+        if self.guarded:
+            raise NotDerivable("a strided read inside a branch (it may be out of range where not chosen)")
+        b = self.b
+        x = b.lin(t, self.env, self.scope)
+        if b.ops[x].rank != len(index):
+            raise NotDerivable("a read of a sub-tensor inside a nest")
+        consts, rows = [], [[] for _ in self.axes]
+        for i in index:
+            form = linear_form(i, self.vars)
+            if form is None:
+                raise NotDerivable("a data-dependent index inside a nest")
+            coeffs, const = form
+            consts.append(self.scope.resolve(simplify(const), self.env, b))
+            for k, a in enumerate(self.axes):
+                c = coeffs.get(a.var)
+                rows[k].append(n.Const(0) if c is None else self.scope.resolve(simplify(c), self.env, b))
+        sizes = tuple(self.scope.resolve(extent(a), self.env, b) if any(c != n.Const(0) for c in rows[k]) else n.Const(1)
+                      for k, a in enumerate(self.axes))
+        return b.add("view", (x,), (tuple(consts), tuple(tuple(r) for r in rows), sizes), len(self.axes), span=span)
 
     def _idiom(self, e: n.Expr) -> int | None:
         from phc.select import idioms as I
@@ -640,10 +758,15 @@ RULES = {
     "index": lambda op: ((0, "dindex"),),
     "reshape": lambda op: ((0, "dreshape"),),
     "sum": lambda op: ((0, "dsum"),),
+    "rsum": lambda op: ((0, "drsum"),),
+    "rmax": lambda op: ((0, "drext"),),
+    "rmin": lambda op: ((0, "drext"),),
+    "view": lambda op: ((0, "dview"),),
     "softmax": lambda op: ((0, "dsoftmax"),),
     "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
     "pool2d": lambda op: ((0, "dpool2d"),),
     "linear": lambda op: ((0, "dlinear_x"), (1, "dlinear_w")),
+    "matmul": lambda op: ((0, "dmatmul_a"), (1, "dmatmul_b")),
 }
 _BIN_NAME = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
