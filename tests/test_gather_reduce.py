@@ -64,6 +64,20 @@ labels: ℕ[4] = [2, 0, 1, 2]
 physika_print(score(w, x, labels))
 """
 
+# the same sum inlined into a comprehension: the gather sits in a nest with an outer axis
+ROWS = """\
+def score(w: ℝ[n], xi: ℝ[B], labels: ℕ[B]): ℝ:
+    total = 0.0
+    for b: ℕ(len(xi)):
+        total += w[labels[b]] * xi[b]
+    return total
+w: ℝ[3] = [0.5, -1.0, 2.0]
+x: ℝ[2, 4] = [[1.0, 2.0, 3.0, 4.0], [0.5, 0.0, -1.0, 2.0]]
+labels: ℕ[4] = [2, 0, 1, 2]
+s: ℝ[2] = for i: ℕ(2) -> score(w, x[i], labels)
+physika_print(s)
+"""
+
 # the maximum over a row picked through an index array
 ROWMAX = """\
 def rowmax(x: ℝ[m, n], order: ℕ[k], r: ℕ): ℝ:
@@ -107,6 +121,7 @@ VECTORISED = {
     "negative_counts_from_the_end": (ce("[0, -1, 1, -3]"), "ce", "1.5388963222503662 ∈ ℝ\n"),
     "real_index": (REAL, "ce", "1.5388963222503662 ∈ ℝ\n"),
     "gathered_factor": (DOT, "score", "8.0 ∈ ℝ\n"),
+    "gathered_factor_per_row": (ROWS, "score", "[8.0, 6.0] ∈ ℝ[2]\n"),
     "max_of_a_gathered_row": (ROWMAX, "rowmax", "8.0 ∈ ℝ\n9.0 ∈ ℝ\n"),
     "gradient": (GRAD, "ce", None),
     "gradient_of_repeated_pairs": (PAIRS, "pairs", None),
