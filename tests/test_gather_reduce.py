@@ -92,6 +92,20 @@ physika_print(rowmax(x, order, 0))
 physika_print(rowmax(x, order, 2))
 """
 
+ARGMAX = """\
+def best_sample(p: ℝ[B, n], labels: ℕ[B]): ℕ:
+    best = -1000.0
+    idx: ℕ = 0
+    for b: ℕ(len(p)):
+        if p[b, labels[b]] > best:
+            best = p[b, labels[b]]
+            idx = b
+    return idx
+p: ℝ[4, 3] = [[0.5, 0.9, 0.1], [0.3, 0.2, 0.8], [0.95, 0.05, 0.0], [0.4, 0.45, 0.15]]
+labels: ℕ[4] = [1, 2, 0, -2]
+physika_print(best_sample(p, labels))
+"""
+
 GRAD = """\
 def ce(p: ℝ[B, n], labels: ℕ[B]): ℝ:
     total = 0
@@ -123,6 +137,7 @@ VECTORISED = {
     "gathered_factor": (DOT, "score", "8.0 ∈ ℝ\n"),
     "gathered_factor_per_row": (ROWS, "score", "[8.0, 6.0] ∈ ℝ[2]\n"),
     "max_of_a_gathered_row": (ROWMAX, "rowmax", "8.0 ∈ ℝ\n9.0 ∈ ℝ\n"),
+    "argmax_of_gathered_values": (ARGMAX, "best_sample", "2 ∈ ℝ\n"),
     "gradient": (GRAD, "ce", None),
     "gradient_of_repeated_pairs": (PAIRS, "pairs", None),
 }
@@ -213,3 +228,65 @@ def test_where_the_gather_is_not_legal_the_value_is_the_loops(src, want, backend
     reference = run_program(src, "torch", opt=0)
     assert same_output(reference, want), reference
     assert same_output(run_program(src, backend, opt=2), reference)
+
+
+# ---------------------------------------------------------------- seeded random programs
+
+_BODIES = {
+    # name: (initial value, the update lines with E for the gathered read, what is printed)
+    "sum": ("0.0", ["total += E"], "total"),
+    "sum_log": ("0.0", ["total += -log(E)"], "total"),
+    "difference": ("1.0", ["total -= E * p[b, 0]"], "total"),
+    "product": ("1.0", ["total *= E"], "total"),
+    "max": ("-1000.0", ["if E > total:", "    total = E"], "total"),
+    "min": ("1000.0", ["if E < total:", "    total = E"], "total"),
+}
+_READS = {
+    "row_and_label": "p[b, labels[b]]",
+    "two_gathered": "p[rows[b], labels[b]]",
+    "gathered_factor": "w[labels[b]] * p[b, 0]",
+}
+
+
+def _random_program(seed: int) -> tuple[str, str]:
+    """A function with one gathering accumulation loop, its call, and (for sums) its gradient;
+    values are distinct (no ties decide a max), labels in [-n, n) (negatives count from the end)."""
+    import random
+    r = random.Random(seed)
+    B, n = r.randint(1, 6), r.randint(1, 5)
+    body = sorted(_BODIES)[seed % len(_BODIES)]                 # every pair within 18 seeds
+    read = sorted(_READS)[seed // len(_BODIES) % len(_READS)]
+    if body in ("max", "min") and read == "gathered_factor":
+        read = "row_and_label"
+    init, lines, _ = _BODIES[body]
+    values = [v / 200 + 0.5 for v in r.sample(range(1, 200), B * n)]       # in (0.5, 1.5)
+    rows = [[values[b * n + k] for k in range(n)] for b in range(B)]
+    labels = [r.randrange(-n, n) for _ in range(B)]
+    picks = [r.randrange(-B, B) for _ in range(B)]
+    w = [round(r.uniform(-2, 2), 3) for _ in range(n)]
+    E = _READS[read]
+    loop = "\n".join("        " + line.replace("E", E) for line in lines)
+    src = (f"def f(p: ℝ[B, n], labels: ℕ[B], rows: ℕ[B], w: ℝ[n]): ℝ:\n"
+           f"    total = {init}\n"
+           f"    for b: ℕ(len(p)):\n{loop}\n"
+           f"    return total\n"
+           f"p: ℝ[{B}, {n}] = {rows}\n"
+           f"labels: ℕ[{B}] = {labels}\n"
+           f"rows: ℕ[{B}] = {picks}\n"
+           f"w: ℝ[{n}] = {w}\n"
+           f"s = f(p, labels, rows, w)\n"
+           f"physika_print(s)\n")
+    if body in ("sum", "sum_log", "difference") or r.random() < 0.3:
+        src += "g = grad(s, p)\nphysika_print(g)\n"
+    return src, f"{body}/{read}"
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_gathering_loops_agree_with_the_literal_loop(seed):
+    src, what = _random_program(seed)
+    reference = run_program(src, "torch", opt=0, name=f"rnd{seed}")
+    backend = "triton" if seed % 4 == 0 else "torch"
+    got = run_program(src, backend, opt=2, name=f"rnd{seed}")
+    assert same_output(got, reference), f"{what}\n{src}\nlevel 2 ({backend}):\n{got}\nlevel 0:\n{reference}"
+    body = _function_text(pipeline.compile_source(src, f"rnd{seed}.phk", "torch").python, "f")
+    assert "rt.nests.gather(" in body and not re.search(r"\bfor \w+ in range\(", body), f"{what}\n{body}"
