@@ -760,6 +760,7 @@ class NestExec:
             if _impure(v):
                 raise NotAffine(f"`{k}` is computed with a call")
             _check_affine_value(v, stored)
+            _check_reads_no_stored_tensor(k, v, stored)
         return stmts, updates
 
     def last_values(self, env) -> dict[str, n.Expr]:
@@ -1152,6 +1153,15 @@ def _check_affine_value(v: n.Expr, stored=frozenset()):
                     raise NotAffine("loads at a data-dependent index (a gather)")
             if isinstance(x, n.Reduce) and _gathers_under_a_condition(x.body, bound):
                 raise NotAffine("loads at a data-dependent index (a gather) under a condition")
+
+
+def _check_reads_no_stored_tensor(name: str, value: n.Expr, stored) -> None:
+    """Precondition of a loop's scalar update as a reduction after the loop's stores: it reads
+    no tensor the loop stores into (`t += x[i]; x[i] = 10.0` reads each x[i] before it is
+    written; the reduction, emitted after the stores, would read the new values)."""
+    written = sorted({x.tensor.name for x in _loads(value) if isinstance(x.tensor, n.Sym)} & set(stored))
+    if written:
+        raise NotAffine(f"`{name}` reads `{written[0]}`, which the loop writes")
 
 
 def _gather_legal(load: n.Load, bound, stored) -> bool:
