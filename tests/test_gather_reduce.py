@@ -290,3 +290,10 @@ def test_random_gathering_loops_agree_with_the_literal_loop(seed):
     assert same_output(got, reference), f"{what}\n{src}\nlevel 2 ({backend}):\n{got}\nlevel 0:\n{reference}"
     body = _function_text(pipeline.compile_source(src, f"rnd{seed}.phk", "torch").python, "f")
     assert "rt.nests.gather(" in body and not re.search(r"\bfor \w+ in range\(", body), f"{what}\n{body}"
+
+
+@pytest.mark.parametrize("backend, opt", [("torch", 2), ("triton", 2), ("torch", 0)])
+def test_a_comprehension_gathers_a_negative_index_from_the_end(backend, opt):
+    # one gather for comprehensions and sums: level 0 reads order[1] = -1 as the last element
+    src = "x: ℝ[3] = [1.0, 2.0, 3.0]\norder: ℕ[2] = [0, -1]\ny: ℝ[2] = for b: ℕ(2) -> x[order[b]]\nphysika_print(y)\n"
+    assert same_output(run_program(src, backend, opt=opt), "[1.0, 3.0] ∈ ℝ[2]\n")
