@@ -72,6 +72,11 @@ class DatasetError(RuntimeError):
     """A data set cannot be loaded: the message says what to install or where to put files."""
 
 
+class DataIndexError(IndexError):
+    """An index read from data (a gather, `p[b, labels[b]]`) is outside its axis: the message
+    is the one a loop's read gives, with no hint about the loop's range (the data is wrong)."""
+
+
 def translate(exc: BaseException, line_table: Mapping[str, LineTable], *,
               source_name: str = "<string>", source: str | None = None) -> PhysikaRuntimeError | None:
     """The `.phk`-located error for `exc`, or None when no frame of a generated file is on its
@@ -282,6 +287,7 @@ def _torch_oom() -> type:
 
 _REWRITES: tuple[tuple[type, Callable[[str], tuple[str, str | None] | None]], ...] = (
     (DatasetError, _as_is),
+    (DataIndexError, _as_is),
     (IndexError, _index),
     (ZeroDivisionError, _zero),
     (MemoryError, _memory),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import DataIndexError
+
 
 def _ranges(shape, const, coeffs, sizes):
     """Per axis of the tensor, the lowest and highest index the nest reads (None: nothing)."""
@@ -129,22 +131,37 @@ def full(sizes, value, device=None, dtype=torch.float32) -> torch.Tensor:
 
 def gather(t: torch.Tensor, index, rank: int, trailing: bool = False) -> torch.Tensor:
     """`t[i0, i1, …]` where each index is a value (a Python number or a tensor broadcast over a
-    rank-`rank` nest): real indices truncate toward zero; any index out of range raises."""
+    rank-`rank` nest), read as the loop it replaces reads one point (`rt.to_index`, Python's
+    indexing): real indices truncate toward zero, a negative index counts from the end, an index
+    outside [-size, size) raises — naming the first point in loop order that reads outside."""
     parts = []
-    for d, i in enumerate(index):
+    for i in index:
         i = torch.as_tensor(i, device=t.device)
         if i.is_floating_point():
             i = i.trunc()
         i = i.long()
-        if i.numel():
-            lo, hi = int(i.min()), int(i.max())
-            if lo < 0 or hi >= t.shape[d]:
-                bad = lo if lo < 0 else hi
-                raise IndexError(f"index {bad} is out of range for axis {d} of size {t.shape[d]}")
         parts.append(i.reshape((1,) * (rank - i.dim()) + tuple(i.shape)) if i.dim() < rank else i)
+    _gather_bounds(t.shape, parts)
     if len(index) < t.dim() and not trailing:
         raise IndexError(f"{len(index)} indices for a tensor of rank {t.dim()}")
     return t[tuple(parts)]
+
+
+def _gather_bounds(shape, parts) -> None:
+    """Raise `DataIndexError` for the first point (row-major: the loop's order) whose index is
+    outside its axis, on the first such axis; nothing (one test per axis) when all are inside."""
+    outside = [(i < -shape[d]) | (i >= shape[d]) for d, i in enumerate(parts)]
+    if not any(bool(o.any()) for o in outside):
+        return
+    points = torch.broadcast_shapes(*(o.shape for o in outside))
+    first = None                    # (flat point, axis)
+    for d, o in enumerate(outside):
+        hits = o.expand(points).reshape(-1).nonzero()
+        if hits.numel() and (first is None or int(hits[0]) < first[0]):
+            first = (int(hits[0]), d)
+    at, d = first
+    bad = int(parts[d].expand(points).reshape(-1)[at])
+    raise DataIndexError(f"index {bad} is out of range for axis {d} of size {shape[d]}")
 
 
 def subscript(t: torch.Tensor, parts) -> torch.Tensor:

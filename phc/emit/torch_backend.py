@@ -564,6 +564,9 @@ class Nest:
         if not (isinstance(body, n.Bin) and body.op == "*" and isinstance(body.a, n.Load)
                 and isinstance(body.b, n.Load)):
             return None
+        vars = [a.var for a in self.axes]
+        if any(linear_form(i, vars) is None for load in (body.a, body.b) for i in load.index):
+            return None     # a gather is indexed over the whole nest, not a compact view
         letters = "abcdefghijklmnopqrstuvwxyz"
         ops, specs = [], []
         for load in (body.a, body.b):

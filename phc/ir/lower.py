@@ -759,7 +759,8 @@ class NestExec:
         for k, v in updates.items():
             if _impure(v):
                 raise NotAffine(f"`{k}` is computed with a call")
-            _check_affine_value(v)
+            _check_affine_value(v, stored)
+            _check_reads_no_stored_tensor(k, v, stored)
         return stmts, updates
 
     def last_values(self, env) -> dict[str, n.Expr]:
@@ -1140,14 +1141,61 @@ def _check_affine(st: n.Store, loops):
                 raise NotAffine("loads at a data-dependent index (a gather)")
 
 
-def _check_affine_value(v: n.Expr):
-    """Every load inside a reduction or tabulation reads at an affine index."""
+def _check_affine_value(v: n.Expr, stored=frozenset()):
+    """Every load inside a reduction or tabulation reads at an affine index; inside a reduction
+    a load may also gather (`p[b, labels[b]]`) where `_gather_legal` holds."""
     for x in _walk(v):
         if isinstance(x, (n.Reduce, n.Tabulate)):
             bound = list(_bound_vars(x))
             for load in _loads(x):
-                if any(_linear(i, bound) is None for i in load.index):
+                if any(_linear(i, bound) is None for i in load.index) \
+                        and not (isinstance(x, n.Reduce) and _gather_legal(load, bound, stored)):
                     raise NotAffine("loads at a data-dependent index (a gather)")
+            if isinstance(x, n.Reduce) and _gathers_under_a_condition(x.body, bound):
+                raise NotAffine("loads at a data-dependent index (a gather) under a condition")
+
+
+def _check_reads_no_stored_tensor(name: str, value: n.Expr, stored) -> None:
+    """Precondition of a loop's scalar update as a reduction after the loop's stores: it reads
+    no tensor the loop stores into (`t += x[i]; x[i] = 10.0` reads each x[i] before it is
+    written; the reduction, emitted after the stores, would read the new values)."""
+    written = sorted({x.tensor.name for x in _loads(value) if isinstance(x.tensor, n.Sym)} & set(stored))
+    if written:
+        raise NotAffine(f"`{name}` reads `{written[0]}`, which the loop writes")
+
+
+def _gather_legal(load: n.Load, bound, stored) -> bool:
+    """Precondition of a gather inside a reduction (one advanced-indexing read for every point,
+    `rt.nests.gather`): each index is affine in the nest's variables or is itself a load of an
+    index tensor at affine indices; neither tensor is one the loop stores into (each iteration
+    would see the writes of the ones before). The index tensor may hold reals: the gather
+    truncates toward zero as the loop's `rt.to_index` does, a negative index counts from the
+    end and one outside the axis raises, as the loop's read does."""
+    def invariant_tensor(t: n.Expr) -> bool:
+        return isinstance(t, n.Sym) and t.name not in stored
+
+    def index_read(i: n.Expr) -> bool:
+        return isinstance(i, n.Load) and invariant_tensor(i.tensor) \
+            and all(_linear(j, bound) is not None for j in i.index)
+
+    return invariant_tensor(load.tensor) and all(
+        _linear(i, bound) is not None or index_read(i) for i in load.index)
+
+
+def _gathers_under_a_condition(e: n.Expr, bound, conditional: bool = False) -> bool:
+    """A gather that the loop reads only where a condition holds (a branch of a select, the
+    right operand of `and`/`or`): vectorised it would read every point, and a point the
+    condition excludes may be out of range (`if labels[b] < n: total += p[b, labels[b]]`)."""
+    from phc.ir.simplify import children
+    match e:
+        case n.Select(c, a, b):
+            return _gathers_under_a_condition(c, bound, conditional) or \
+                _gathers_under_a_condition(a, bound, True) or _gathers_under_a_condition(b, bound, True)
+        case n.Bin("and" | "or", a, b):
+            return _gathers_under_a_condition(a, bound, conditional) or _gathers_under_a_condition(b, bound, True)
+        case n.Load(_, index) if conditional and any(_linear(i, bound) is None for i in index):
+            return True
+    return any(_gathers_under_a_condition(c, bound, conditional) for c in children(e))
 
 
 def _check_injective(st: n.Store, loops):

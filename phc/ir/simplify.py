@@ -259,9 +259,9 @@ def _rule(e: n.Expr, int_syms, in_index: bool = False) -> n.Expr:
             return c
         case n.Bin("/", x, c) if _is_one(c) and (in_index or is_real(x)):
             return x        # `/` is real division: `n / 1` of an integer n is real
-        case n.Bin("-", n.Bin("+", x, y), z) if y == z and _identity_keeps_kind(x, y, in_index):
+        case n.Bin("-", n.Bin("+", x, y), z) if y == z and _cancels_exactly(x, y, int_syms, in_index):
             return x
-        case n.Bin("+", n.Bin("-", x, y), z) if y == z and _identity_keeps_kind(x, y, in_index):
+        case n.Bin("+", n.Bin("-", x, y), z) if y == z and _cancels_exactly(x, y, int_syms, in_index):
             return x
         case n.Un("float", n.Const(v)) if isinstance(v, (int, float)) and not isinstance(v, bool):
             return n.Const(float(v))
@@ -442,9 +442,31 @@ def integer_value(e: n.Expr, int_syms=frozenset()) -> n.Expr | None:
 
 
 def _identity_keeps_kind(x: n.Expr, c: n.Expr, in_index: bool) -> bool:
-    """Precondition of dropping `+ c`, `* c` (c = 0 or 1, or `(x + c) - c`): the result `x` has
+    """Precondition of dropping `+ c`, `* c` (c = 0 or 1): the result `x` has
     the kind of the whole — `c` is an integer, or `x` is itself real, or the value is an index."""
     return in_index or is_real(x) or _is_int_kind(c)
+
+
+def _cancels_exactly(x: n.Expr, y: n.Expr, int_syms, in_index: bool) -> bool:
+    """Precondition of `(x + y) - y → x` (and `(x - y) + y`): the same value and shape — an index,
+    or integers with `y` a scalar. In reals the sum rounds (`(3.0 + v) - v` is not 3.0 exactly),
+    and a tensor `y` would turn a vector into the scalar `x`."""
+    return in_index or (is_integral(x, int_syms) and _integer_scalar(y, int_syms))
+
+
+def _integer_scalar(e: n.Expr, int_syms) -> bool:
+    """A number that is surely an integer: an integer constant, a shape, a loop index, integer
+    arithmetic on them (not `floor`, which may be of a tensor)."""
+    match e:
+        case n.Const(v, _):
+            return isinstance(v, int) and not isinstance(v, bool)
+        case n.Dim():
+            return True
+        case n.Sym(name):
+            return name in int_syms
+        case n.Bin(op, a, b) if op in _INT_OPS:
+            return _integer_scalar(a, int_syms) and _integer_scalar(b, int_syms)
+    return False
 
 
 def _is_int_kind(c: n.Expr) -> bool:
