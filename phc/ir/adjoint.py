@@ -193,6 +193,7 @@ class Builder:
         self.field_ops: dict[tuple[str, str], int] = {}
         self.var_ops: dict[str, int] = {}
         self.reassigned: set[str] = set()
+        self.known: dict = {}
         self.tail = 0
 
     # ---- the statements
@@ -206,7 +207,7 @@ class Builder:
         segments = {}
         for j in range(first, self.k):
             s = self.block[j]
-            if j in needed:
+            if j in needed and not self._constructs(s.value):
                 start = len(self.ops)
                 top = self._assigned(s, env)
                 self.ops[top] = _with(self.ops[top], span=s.span)
@@ -214,8 +215,9 @@ class Builder:
                 self.reassigned.discard(s.name)
                 segments[id(s)] = (start, top, s.name)
             else:
+                read = {obj for obj, _ in self.field_ops}
                 for name in {w for x in walk_stmts([s]) for w in stmt_writes(x)}:
-                    if name in self.objects:
+                    if name in read:
                         raise NotDerivable(f"`{name}` is assigned between the forward computation and `grad`")
                     env.pop(name, None)       # reassigned by a statement outside the tape
                     self.reassigned.add(name)
@@ -233,9 +235,13 @@ class Builder:
         """The op of an assignment of the tape; a `grad` target given a value that reads no other
         target starts a variable of its own (what its fresh leaf is at level 0)."""
         top = self.lin(s.value, env, Scope())
-        if s.name in self.roots and not self.ops[top].tainted:
+        if s.name in self.roots and s.name not in self.objects and not self.ops[top].tainted:
             top = self.add("leaf", (top,), (), self.ops[top].rank, True)
         return top
+
+    def _constructs(self, e: n.Expr) -> bool:
+        """A construction of an instance: emitted as it is (its fields are read through it)."""
+        return isinstance(e, n.Call) and e.obj is None and e.func in {c.name for c in self.module.classes}
 
     def _needed_statements(self) -> set[int]:
         """Positions of the block's assignments before the `Grads` that y's value comes from."""
@@ -270,7 +276,14 @@ class Builder:
     def add(self, kind, args=(), attrs=(), rank=None, tainted=None, span=None) -> int:
         if tainted is None:
             tainted = any(self.ops[a].tainted for a in args)
+        # the same operation of the same values is computed once (a host expression is not: it
+        # reads variables whose values may differ between the statements that mention it)
+        key = (kind, tuple(args), tuple(attrs)) if kind not in ("host", "var", "field", "leaf") else None
+        if key is not None and key in self.known:
+            return self.known[key]
         self.ops.append(Op(len(self.ops), kind, tuple(args), tuple(attrs), rank, tainted, span))
+        if key is not None:
+            self.known[key] = len(self.ops) - 1
         return len(self.ops) - 1
 
     def host(self, e: n.Expr, rank=None) -> int:
@@ -295,6 +308,9 @@ class Builder:
                 return self._root_var(name)
             case n.Attr(n.Sym(obj), name):
                 return self._field(scope.object(obj), name)
+            case n.Bin("/") if _sigmoid_of(e) is not None:
+                x = self.lin(_sigmoid_of(e), env, scope)
+                return self.add("sigmoid", (x,), (), self.ops[x].rank, span=span)
             case n.Un(op, a) if op in UNARY:
                 x = self.lin(a, env, scope)
                 return self.add("un", (x,), (op,), self.ops[x].rank, span=span)
@@ -533,6 +549,29 @@ class Scope:
         return subst(e, mapping)
 
 
+def _sigmoid_of(e: n.Expr):
+    from phc.emit.torch_backend import sigmoid_of
+    return sigmoid_of(e)
+
+
+def _broadcast_positions(consts, rows):
+    """For a view whose tensor axis d is read by nest axis positions[d] alone (coefficient 1,
+    offset 0, the positions increasing), the positions; else None."""
+    if any(c != n.Const(0) for c in consts):
+        return None
+    positions = []
+    for d in range(len(consts)):
+        using = [a for a, row in enumerate(rows) if row[d] != n.Const(0)]
+        if len(using) != 1 or rows[using[0]][d] != n.Const(1):
+            return None
+        positions.append(using[0])
+    if any(sum(row[d] != n.Const(0) for d in range(len(consts))) > 1 for row in rows):
+        return None
+    if positions != sorted(set(positions)):
+        return None
+    return tuple(positions)
+
+
 def _children(e):
     from phc.ir.simplify import children
     return children(e)
@@ -658,6 +697,10 @@ class Lifter:
         if idiom is not None:
             return idiom
         match e:
+            case n.Sym(var) if var in self.vars:
+                k = self.vars.index(var)        # the loop variable as a value: an arange
+                size = self.scope.resolve(extent(self.axes[k]), self.env, b)
+                return b.add("axis", (), (k, len(self.vars), size), rank, False)
             case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars) and self._covers(t):
                 x = b.lin(t, self.env, scope)
                 if b.ops[x].rank != rank:
@@ -665,6 +708,8 @@ class Lifter:
                 return x
             case n.Load(t, index) if not (free_syms(t) & set(self.vars)):
                 return self._view(t, index, span)
+            case n.Bin("/") if _sigmoid_of(e) is not None:
+                return b.add("sigmoid", (self._lift(_sigmoid_of(e)),), (), rank, span=span)
             case n.Un(op, a) if op in UNARY:
                 return b.add("un", (self._lift(a),), (op,), rank, span=span)
             case n.Bin(op, x, y) if op in BINARY:
@@ -695,8 +740,6 @@ class Lifter:
         """`t[affine index]` over the nest's axes: `rt.nests.view`'s strided view (a broadcast
         axis where the index does not use the variable)."""
         from phc.ir.lower import linear_form
-        if self.guarded:
-            raise NotDerivable("a strided read inside a branch (it may be out of range where not chosen)")
         b = self.b
         x = b.lin(t, self.env, self.scope)
         if b.ops[x].rank != len(index):
@@ -713,7 +756,15 @@ class Lifter:
                 rows[k].append(n.Const(0) if c is None else self.scope.resolve(simplify(c), self.env, b))
         sizes = tuple(self.scope.resolve(extent(a), self.env, b) if any(c != n.Const(0) for c in rows[k]) else n.Const(1)
                       for k, a in enumerate(self.axes))
-        return b.add("view", (x,), (tuple(consts), tuple(tuple(r) for r in rows), sizes), len(self.axes), span=span)
+        positions = _broadcast_positions(consts, rows)
+        if positions is not None and not self.guarded:
+            # t[i, j] read over nest axes (…, i, …, j, …): t itself with unit axes put in
+            extents = tuple(sizes[a] for a in positions)
+            return b.add("bview", (x,), (positions, len(self.axes), extents), len(self.axes), span=span)
+        # in a branch a point may read outside t where the branch is not chosen: a guarded view
+        # reads a zero there (as the emitter's), and its adjoint sends nothing back
+        attrs = (tuple(consts), tuple(tuple(r) for r in rows), sizes, self.guarded)
+        return b.add("view", (x,), attrs, len(self.axes), span=span)
 
     def _idiom(self, e: n.Expr) -> int | None:
         from phc.select import idioms as I
@@ -723,25 +774,26 @@ class Lifter:
             return None
         b, env, scope = self.b, self.env, self.scope
         res = lambda x: scope.resolve(x, env, b)
+        spatial = tuple(self.axes[-2:])
         match m:
-            case I.ConvMatch() if (tuple(m.out_axes) == tuple(self.axes) and not (m.has_batch or m.has_out)
-                                   and m.chan_axis is None and not m.guarded):
+            case I.ConvMatch() if tuple(m.out_axes) == spatial:
+                # the matcher proved the nest's axes are exactly (b?, o?, i, j)
                 x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
                 nc = None if m.chan_axis is None else res(extent(m.chan_axis))
-                attrs = (m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])), m.has_batch,
+                attrs = (m.spec.stride, res(extent(self.axes[-2])), res(extent(self.axes[-1])), m.has_batch,
                          m.has_out, m.has_chan, m.spec.padding, nc, m.guarded, m.spec)
-                return b.add("conv2d", (x, w), attrs, 2)
-            case I.PoolMatch() if (tuple(m.out_axes) == tuple(self.axes) and m.lead == 0
+                return b.add("conv2d", (x, w), attrs, len(self.axes))
+            case I.PoolMatch() if (tuple(m.out_axes) == spatial and m.lead + 2 == len(self.axes)
                                    and m.spec.kind in ("max", "min") and m.scale == 1):
                 x = b.lin(m.x, env, scope)
-                attrs = (m.spec.kind, m.spec.k, m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])),
+                attrs = (m.spec.kind, m.spec.k, m.spec.stride, res(extent(self.axes[-2])), res(extent(self.axes[-1])),
                          m.ties, m.lead + 2, m.scale, m.spec)
-                return b.add("pool2d", (x,), attrs, 2)
-            case I.LinearMatch() if (m.out_axis,) == tuple(self.axes) and not (m.has_batch or m.x_transposed):
+                return b.add("pool2d", (x,), attrs, len(self.axes))
+            case I.LinearMatch() if m.out_axis == self.axes[-1] and len(self.axes) == 1 + m.has_batch:
                 x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
-                attrs = (res(extent(self.axes[0])), m.has_batch, m.w_transposed, m.x_transposed,
+                attrs = (res(extent(m.out_axis)), m.has_batch, m.w_transposed, m.x_transposed,
                          res(extent(m.red_axis)) if m.red_axis is not None else None, m.spec)
-                return b.add("linear", (x, w), attrs, 1)
+                return b.add("linear", (x, w), attrs, len(self.axes))
         raise NotDerivable(f"no adjoint rule for this {type(m).__name__[:-5].lower()} (a batch or channel axis, a cut or a guard)")
 
 
@@ -753,6 +805,7 @@ RULES = {
     "bin": lambda op: ((0, f"d{_BIN_NAME[op.attrs[0]]}_a"), (1, f"d{_BIN_NAME[op.attrs[0]]}_b")),
     "pow": lambda op: ((0, "dpow"),),
     "relu": lambda op: ((0, "drelu"),),
+    "sigmoid": lambda op: ((0, "dsigmoid"),),
     "where": lambda op: ((1, "dwhere_a"), (2, "dwhere_b")),
     "hselect": lambda op: ((1, "dselect_a"), (2, "dselect_b")),
     "index": lambda op: ((0, "dindex"),),
@@ -762,6 +815,7 @@ RULES = {
     "rmax": lambda op: ((0, "drext"),),
     "rmin": lambda op: ((0, "drext"),),
     "view": lambda op: ((0, "dview"),),
+    "bview": lambda op: ((0, "dbview"),),
     "softmax": lambda op: ((0, "dsoftmax"),),
     "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
     "pool2d": lambda op: ((0, "dpool2d"),),
@@ -794,17 +848,22 @@ def adjoint(ops: list[Op], y: int, targets: list[int]) -> list[Back]:
 
 
 def _on_paths(ops, y, targets) -> set[int]:
-    """Ops that a target reaches and that reach y."""
+    """Ops that a target reaches and that reach y through differentiable arguments (a
+    comparison, a condition, an index carries no derivative)."""
     reaches_y = {y}
     for op in sorted(ops[:y + 1], key=lambda o: -o.id):
         if op.id in reaches_y:
-            reaches_y.update(op.args)
+            reaches_y.update(op.args[k] for k in _differentiable_args(op))
     from_t = set()
     for op in ops:
-        if op.id in targets or any(a in from_t for a in op.args):
-            if op.kind != "cmp":
-                from_t.add(op.id)
+        if op.id in targets or any(op.args[k] in from_t for k in _differentiable_args(op)):
+            from_t.add(op.id)
     return reaches_y & from_t
+
+
+def _differentiable_args(op: Op) -> tuple[int, ...]:
+    rules = RULES.get(op.kind)
+    return tuple(k for k, _ in rules(op)) if rules else ()
 
 
 # ---------------------------------------------------------------- text (`phc ir --stage grad`)
