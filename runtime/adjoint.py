@@ -260,3 +260,24 @@ def bview_vjp(g, t, positions, rank: int, extents):
     if tuple(t.shape) != tuple(extents):
         d = F.pad(d, [x for k in reversed(range(t.dim())) for x in (0, t.shape[k] - extents[k])])
     return d
+
+
+def store(t, const, coeffs, sizes, value):
+    """`rt.nests.store(t, …, value)` of a nest that writes each element at most once (proved at
+    compile time): through the strided view when the coefficients allow, else index_put."""
+    from .nests import _bounds, store as scatter
+    if any(c < 0 for row in coeffs for c in row):
+        return scatter(t, const, coeffs, sizes, value)
+    _bounds(t.shape, const, coeffs, sizes)
+    st = t.stride()
+    strides = [sum(row[k] * st[k] for k in range(len(st))) for row in coeffs]
+    offset = t.storage_offset() + sum(c * s for c, s in zip(const, st))
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=t.dtype, device=t.device)
+    t.as_strided(sizes, strides, offset).copy_(value.to(t.dtype).expand(*sizes))
+    return t
+
+
+def unstored(g, const, coeffs, sizes):
+    """The cotangent of what a store overwrote: g with the written elements zeroed."""
+    return store(g.clone(), const, coeffs, sizes, 0.0)

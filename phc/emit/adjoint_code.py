@@ -101,6 +101,13 @@ class StepCode:
                 line(f"{a[0]}.sum(dim={tuple(range(-k, 0))!r})")
             case "rmax" | "rmin":
                 self.code.line(f"{out}, {out}_at = rt.adjoint.extremum({a[0]}, {op.attrs[0]}, {op.kind[1:]!r})", tag)
+            case "store":
+                const, rows, sizes, fresh = op.attrs
+                tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
+                self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
+                               f"{tup(sizes)})", tag)
+                # a fresh allocation is written in place; any other value is copied first
+                line(f"rt.adjoint.store({a[0] if fresh else a[0] + '.clone()'}, *{out}_spec, {a[1]})")
             case "bview":
                 positions, rank, extents = op.attrs
                 ext = "".join(f"{self.int_expr(x)}, " for x in extents)
@@ -248,6 +255,10 @@ class StepCode:
                 return f"rt.adjoint.sum_vjp({g}, {a[0]}, {op.attrs[0]})"
             case "drext":
                 return f"rt.adjoint.extremum_vjp({g}, {a[0]}, {op.attrs[0]}, {v}_at)"
+            case "dstore_value":
+                return f"rt.adjoint.sum_to(rt.nests.view({g}, *{v}_spec), {a[1]})"
+            case "dstore_old":
+                return f"rt.adjoint.unstored({g}, *{v}_spec)"
             case "dbview":
                 return f"rt.adjoint.bview_vjp({g}, {a[0]}, *{v}_spec)"
             case "dview":

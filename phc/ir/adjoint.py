@@ -391,7 +391,7 @@ class Builder:
                 return None if inner is None else len(axes) + inner
             case n.Reduce(_, axes, body):
                 return self.static_rank(body, env, scope.with_axes({a.var for a in axes}), seen)
-            case n.Full(shape):
+            case n.Full(shape) | n.Sample(_, _, shape):
                 return len(shape)
             case n.Reshape(_, shape):
                 return len(shape)
@@ -494,15 +494,80 @@ class Builder:
             inner.ranks[p.name] = rank_of(p.type)
             if self.ops[a].rank is None and rank_of(p.type) is not None:
                 self.ops[a] = _with(self.ops[a], rank=rank_of(p.type))
-        for s in f.body:
+        top = self.body(f.body, inner)
+        if top is None:
+            raise NotDerivable(f"`{f.name}` may return no value")
+        if self.ops[top].rank is None:
+            self.ops[top] = _with(self.ops[top], rank=rank_of(f.ret))
+        return top
+
+    def body(self, stmts, scope: "Scope") -> int | None:
+        """The op an inlined body returns (None: it falls off its end)."""
+        for s in stmts:
             if isinstance(s, n.Assign):
-                inner.vars[s.name] = self.lin(s.value, {}, inner)
+                scope.vars[s.name] = self.lin(s.value, {}, scope)
+            elif isinstance(s, n.Loop):
+                self.store_nest(s, scope)
+            elif isinstance(s, n.If):
+                # a branch on a constant of this call (`dropout(h, 0.2, 1)`): the branch it takes
+                taken = self._constant_truth(s.cond, scope)
+                top = self.body(s.body if taken else s.orelse, scope)
+                if top is not None:
+                    return top
             elif isinstance(s, n.Return):
-                top = self.lin(s.value, {}, inner)
-                if self.ops[top].rank is None:
-                    self.ops[top] = _with(self.ops[top], rank=rank_of(f.ret))
-                return top
-        raise NotDerivable(f"`{f.name}` returns no value")
+                return self.lin(s.value, {}, scope)
+            else:
+                raise NotDerivable(f"a {type(s).__name__.lower()} statement in an inlined body")
+        return None
+
+    def _constant_truth(self, cond: n.Expr, scope: "Scope") -> bool:
+        from phc.ir.simplify import subst
+        e = scope.resolve(cond, {}, self)
+        consts = {}
+        for name in free_syms(e):
+            op = self.ops[int(name[1:])] if name.startswith("%") else None
+            if op is None or op.kind != "host" or not isinstance(op.attrs[0], n.Const):
+                raise NotDerivable("a branch on a value that is not a constant of the call")
+            consts[name] = op.attrs[0]
+        value = simplify(subst(e, consts))
+        if not (isinstance(value, n.Const) and isinstance(value.value, bool)):
+            raise NotDerivable("a branch whose condition does not fold to a constant")
+        return value.value
+
+    def store_nest(self, loop: n.Loop, scope: "Scope"):
+        """`for i, j, …: r[affine] = value` into a local r (`pad`, `one_channel`): a new value of
+        r with the nest's points written, each element at most once (`_store_is_injective`)."""
+        axes, body = [], (loop,)
+        while len(body) == 1 and isinstance(body[0], n.Loop) and body[0].mark is n.Mark.PARALLEL:
+            axes.append(body[0].axis)
+            body = body[0].body
+        if len(body) != 1 or not isinstance(body[0], n.Store) or not axes:
+            raise NotDerivable("a loop that is not one vectorised store")
+        st = body[0]
+        if not (isinstance(st.tensor, n.Sym) and st.tensor.name in scope.vars):
+            raise NotDerivable("a store into a tensor the function did not make")
+        lifter = Lifter(self, {}, scope, tuple(axes))
+        if lifter.shift:
+            raise NotDerivable("a store nest that does not start at 0")
+        value = lifter.lift(st.value)
+        from phc.ir.lower import linear_form
+        consts, rows = [], [[] for _ in axes]
+        for i in st.index:
+            form = linear_form(i, lifter.vars)
+            if form is None:
+                raise NotDerivable("a store at a data-dependent index")
+            coeffs, const = form
+            consts.append(scope.resolve(simplify(const), {}, self))
+            for k, a in enumerate(axes):
+                c = coeffs.get(a.var)
+                rows[k].append(n.Const(0) if c is None else simplify(c))
+        if not _store_is_injective(rows):
+            raise NotDerivable("a store nest that may write one element twice")
+        sizes = tuple(scope.resolve(extent(a), {}, self) for a in axes)
+        old = scope.vars[st.tensor.name]
+        fresh = self.ops[old].kind == "host" and isinstance(self.ops[old].attrs[0], n.Full)
+        attrs = (tuple(consts), tuple(tuple(r) for r in rows), sizes, fresh)
+        scope.vars[st.tensor.name] = self.add("store", (old, value), attrs, self.ops[old].rank, span=st.span)
 
     def _callee(self, e: n.Call, scope):
         if e.obj is None:
@@ -648,13 +713,35 @@ def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str, deps
 
 
 def _inlinable(f: n.Function):
-    """A straight-line body: assignments, then one return."""
-    body = f.body
-    if not body or not isinstance(body[-1], n.Return) or body[-1].value is None:
-        raise NotDerivable(f"`{f.name}` does not end with a return")
-    for s in body[:-1]:
-        if not isinstance(s, n.Assign) or s.leaf or s.fresh_fields:
-            raise NotDerivable(f"`{f.name}` has a {type(s).__name__.lower()} statement (not straight-line)")
+    """A body of assignments, vectorised store nests and branches on the call's constants,
+    each path ending with a return."""
+    def check(stmts):
+        for s in stmts:
+            if isinstance(s, n.Loop) and s.mark is n.Mark.PARALLEL:
+                continue
+            if isinstance(s, n.If):
+                check(s.body)
+                check(s.orelse)
+                continue
+            if isinstance(s, n.Return) and s.value is not None:
+                continue
+            if not isinstance(s, n.Assign) or s.leaf or s.fresh_fields:
+                raise NotDerivable(f"`{f.name}` has a {type(s).__name__.lower()} statement (not straight-line)")
+    check(f.body)
+
+
+def _store_is_injective(rows) -> bool:
+    """Each nest axis moves exactly one index, by a nonzero constant, and no index moves with
+    two axes: distinct points write distinct elements."""
+    moved = set()
+    for row in rows:
+        used = [(d, c) for d, c in enumerate(row) if c != n.Const(0)]
+        if len(used) != 1 or not isinstance(used[0][1], n.Const) or used[0][1].value == 0:
+            return False
+        if used[0][0] in moved:
+            return False
+        moved.add(used[0][0])
+    return True
 
 
 # ---------------------------------------------------------------- lifting nests
@@ -815,6 +902,7 @@ RULES = {
     "rmax": lambda op: ((0, "drext"),),
     "rmin": lambda op: ((0, "drext"),),
     "view": lambda op: ((0, "dview"),),
+    "store": lambda op: ((0, "dstore_old"), (1, "dstore_value")),
     "bview": lambda op: ((0, "dbview"),),
     "softmax": lambda op: ((0, "dsoftmax"),),
     "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
