@@ -974,7 +974,7 @@ def format_adjoint(adj: Adjoint, module: n.Module) -> str:
             lines.append(f"    {format_op(op)}" + (f"  -> %{ends[op.id]}" if op.id in ends else ""))
         lines.append("  backward")
         for b in step.back:
-            lines.append(f"    {', '.join(b.out)} = {b.kind}({', '.join(map(str, b.args))})")
+            lines.append(f"    {format_back(b, step)}")
         for t, w in zip(g.targets, step.wrt):
             lines.append(f"  %{t} = " + (f"g{w}" if w is not None and w in _live(step) else "zeros"))
     return "\n".join(lines) + "\n"
@@ -982,6 +982,16 @@ def format_adjoint(adj: Adjoint, module: n.Module) -> str:
 
 def _live(step: Step) -> set[int]:
     return {int(b.out[0][1:]) for b in step.back if b.kind in ("seed", "acc")}
+
+
+def format_back(b: Back, step: Step) -> str:
+    """`g5 = acc(c7.0, c9.1)`; a rule: `c4.0, c4.1 = dmul_a, dmul_b(g4; v4 = mul(v2, v3))`."""
+    outs = ", ".join(b.out)
+    if b.kind in ("seed", "acc"):
+        return f"{outs} = {b.kind}({', '.join(b.args)})"
+    op = step.ops[int(b.out[0][1:].split(".")[0])]
+    args = ", ".join(f"v{a}" for a in op.args)
+    return f"{outs} = {', '.join(b.args)}(g{op.id}; v{op.id} = {op.kind}({args}))"
 
 
 def format_op(op: Op) -> str:
@@ -995,4 +1005,5 @@ def format_op(op: Op) -> str:
     attrs = ", ".join(attr(a) for a in op.attrs)
     body = ", ".join(x for x in (args, attrs) if x)
     rank = "" if op.rank is None else f" : rank {op.rank}"
-    return f"v{op.id} = {op.kind}({body}){rank}{'' if op.tainted else '  # constant'}"
+    text = f"v{op.id} = {op.kind}({body}){rank}{'' if op.tainted else '  # constant'}"
+    return re.sub(r"%(\d+)", r"v\1", text)
