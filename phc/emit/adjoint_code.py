@@ -108,6 +108,10 @@ class StepCode:
                                f"{tup(sizes)})", tag)
                 # a fresh allocation is written in place; any other value is copied first
                 line(f"rt.adjoint.store({a[0] if fresh else a[0] + '.clone()'}, *{out}_spec, {a[1]})")
+            case "unsqueeze":
+                positions, rank = op.attrs
+                idx = ", ".join(":" if k in positions else "None" for k in range(rank))
+                line(f"{a[0]}[{idx}]")
             case "bview":
                 positions, rank, extents = op.attrs
                 ext = "".join(f"{self.int_expr(x)}, " for x in extents)
@@ -259,6 +263,8 @@ class StepCode:
                 return f"rt.adjoint.sum_to(rt.nests.view({g}, *{v}_spec), {a[1]})"
             case "dstore_old":
                 return f"rt.adjoint.unstored({g}, *{v}_spec)"
+            case "dunsqueeze":
+                return f"{g}.reshape({a[0]}.shape)"
             case "dbview":
                 return f"rt.adjoint.bview_vjp({g}, {a[0]}, *{v}_spec)"
             case "dview":

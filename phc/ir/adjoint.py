@@ -783,6 +783,13 @@ class Lifter:
         idiom = self._idiom(e) if not self.shift else None
         if idiom is not None:
             return idiom
+        used = tuple(a for a in self.axes if a.var in free_syms(e))
+        if len(used) < len(self.axes):
+            # computed over the axes it uses, then broadcast: `top` of a row is one value per row
+            # (and the same op wherever the row's nests mention it)
+            x = Lifter(b, self.env, scope, used, self.guarded)._lift(e)
+            positions = tuple(self.axes.index(a) for a in used)
+            return b.add("unsqueeze", (x,), (positions, rank), rank, span=span)
         match e:
             case n.Sym(var) if var in self.vars:
                 k = self.vars.index(var)        # the loop variable as a value: an arange
@@ -904,6 +911,7 @@ RULES = {
     "view": lambda op: ((0, "dview"),),
     "store": lambda op: ((0, "dstore_old"), (1, "dstore_value")),
     "bview": lambda op: ((0, "dbview"),),
+    "unsqueeze": lambda op: ((0, "dunsqueeze"),),
     "softmax": lambda op: ((0, "dsoftmax"),),
     "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
     "pool2d": lambda op: ((0, "dpool2d"),),
