@@ -77,6 +77,10 @@ class StepCode:
                 line(f"({a[0]} {op.attrs[0]} {a[1]})")
             case "pow":
                 line(f"({a[0]} ** {op.attrs[0]!r})")
+            case "logic" if op.attrs[0] == "not":
+                line(f"torch.logical_not({a[0]})")
+            case "logic":
+                line(f"torch.logical_{op.attrs[0]}({a[0]}, {a[1]})")
             case "relu":
                 line(f"torch.relu({a[0]})")
             case "sigmoid":

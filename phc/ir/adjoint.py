@@ -311,6 +311,20 @@ class Builder:
             case n.Bin("/") if _sigmoid_of(e) is not None:
                 x = self.lin(_sigmoid_of(e), env, scope)
                 return self.add("sigmoid", (x,), (), self.ops[x].rank, span=span)
+            case n.Un("sigmoid", a):
+                x = self.lin(a, env, scope)
+                return self.add("sigmoid", (x,), (), self.ops[x].rank, span=span)
+            case n.Bin("max" | "min" as op, a, b):
+                # rt.maximum: `a if a > b else b`, elementwise (torch.where) on tensors
+                x, y = self.lin(a, env, scope), self.lin(b, env, scope)
+                cond = self.add("cmp", (x, y), (">" if op == "max" else "<",),
+                                _broadcast_rank(self.ops[x].rank, self.ops[y].rank), False)
+                if self.ops[x].rank == 0 and self.ops[y].rank == 0:
+                    return self.add("hselect", (cond, x, y), (), 0, span=span)
+                rank = _broadcast_rank(self.ops[x].rank, self.ops[y].rank)
+                if rank is None:
+                    raise NotDerivable("max/min of values of unknown rank")
+                return self.add("where", (cond, x, y), (), rank, span=span)
             case n.Un(op, a) if op in UNARY:
                 x = self.lin(a, env, scope)
                 return self.add("un", (x,), (op,), self.ops[x].rank, span=span)
@@ -804,6 +818,16 @@ class Lifter:
                 return self._view(t, index, span)
             case n.Bin("/") if _sigmoid_of(e) is not None:
                 return b.add("sigmoid", (self._lift(_sigmoid_of(e)),), (), rank, span=span)
+            case n.Un("sigmoid", a):
+                return b.add("sigmoid", (self._lift(a),), (), rank, span=span)
+            case n.Bin("max" | "min" as op, x, y):
+                lx, ly = self._lift(x), self._lift(y)
+                cond = b.add("cmp", (lx, ly), (">" if op == "max" else "<",), rank, False)
+                return b.add("where", (cond, lx, ly), (), rank, span=span)
+            case n.Bin("and" | "or" as op, x, y):
+                return b.add("logic", (self._lift(x), self._lift(y)), (op,), rank, False)
+            case n.Un("not", a):
+                return b.add("logic", (self._lift(a),), ("not",), rank, False)
             case n.Un(op, a) if op in UNARY:
                 return b.add("un", (self._lift(a),), (op,), rank, span=span)
             case n.Bin(op, x, y) if op in BINARY:
@@ -931,7 +955,7 @@ def adjoint(ops: list[Op], y: int, targets: list[int]) -> list[Back]:
         if op.id != y:
             parts = contribs[op.id]
             out.append(Back((f"g{op.id}",), "acc", tuple(parts)))
-        if op.kind in ("field", "var", "leaf", "host", "cmp"):
+        if op.kind in ("field", "var", "leaf", "host", "cmp", "logic", "axis"):
             continue
         rules = [(k, r) for k, r in RULES[op.kind](op) if op.args[k] in live]
         if not rules:
