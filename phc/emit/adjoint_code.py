@@ -77,10 +77,8 @@ class StepCode:
                 line(f"({a[0]} {op.attrs[0]} {a[1]})")
             case "pow":
                 line(f"({a[0]} ** {op.attrs[0]!r})")
-            case "logic" if op.attrs[0] == "not":
-                line(f"torch.logical_not({a[0]})")
             case "logic":
-                line(f"torch.logical_{op.attrs[0]}({a[0]}, {a[1]})")
+                line(f"rt.adjoint.logic({op.attrs[0]!r}, {', '.join(a)})")
             case "relu":
                 line(f"torch.relu({a[0]})")
             case "sigmoid":
