@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from phc.ir import nodes as n
 from phc.ir.adjoint import Back, Op, Step
-from phc.ir.simplify import subst
 
 _TORCH_UN = {"exp": "torch.exp", "log": "torch.log", "sin": "torch.sin", "cos": "torch.cos",
              "tanh": "torch.tanh", "sqrt": "torch.sqrt", "abs": "torch.abs"}
