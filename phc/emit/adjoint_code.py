@@ -26,19 +26,19 @@ class StepCode:
 
     def expr(self, e: n.Expr) -> str:
         """A host IR expression whose `%k` names are the tape's values."""
-        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
-        self.names.fixed.update(fixed)
-        try:
-            return self.host.expr(e)
-        finally:
-            for k in fixed:
-                self.names.fixed.pop(k, None)
+        return self._with_values(self.host.expr, e)
 
     def int_expr(self, e: n.Expr) -> str:
+        return self._with_values(self.host.int_expr, e)
+
+    def host_index(self, e: n.Expr) -> str:
+        return self._with_values(self.host.index, e)
+
+    def _with_values(self, render, e: n.Expr) -> str:
         fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
         self.names.fixed.update(fixed)
         try:
-            return self.host.int_expr(e)
+            return render(e)
         finally:
             for k in fixed:
                 self.names.fixed.pop(k, None)
@@ -143,15 +143,6 @@ class StepCode:
                 line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], {hb}, None, {wt}, {xt}, {out}_n[1])")
             case _:
                 raise ValueError(f"no forward code for {op.kind}")
-
-    def host_index(self, i: n.Expr) -> str:
-        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
-        self.names.fixed.update(fixed)
-        try:
-            return self.host.index(i)
-        finally:
-            for k in fixed:
-                self.names.fixed.pop(k, None)
 
     # ---- the backward
 
