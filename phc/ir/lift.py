@@ -6,6 +6,14 @@ from phc.ir.simplify import extent, free_syms, simplify
 from phc.ir.tape import (BINARY, COMPARE, UNARY, NotDerivable, _broadcast_positions, _sigmoid_of,
                          _text)
 
+def size_of(a: n.Axis) -> n.Expr:
+    """The number of points of an axis: its extent, clamped at 0 unless surely nonnegative
+    (`ℕ(2, 1)` runs no iteration; a view of size -1 would be an error)."""
+    from phc.emit.torch_backend import _surely_nonnegative
+    e = simplify(extent(a))
+    return e if _surely_nonnegative(e) else n.Bin("max", e, n.Const(0))
+
+
 class Lifter:
     """An elementwise nest body over `axes` as whole-tensor ops: a load `x[i, j]` indexed by the
     nest's own variables, in order, over x's whole extent, is `x`; any other affine load is a
@@ -53,7 +61,7 @@ class Lifter:
         match e:
             case n.Sym(var) if var in self.vars:
                 k = self.vars.index(var)        # the loop variable as a value: an arange
-                size = self.scope.resolve(extent(self.axes[k]), self.env, b)
+                size = self.scope.resolve(size_of(self.axes[k]), self.env, b)
                 return b.add("axis", (), (k, len(self.vars), size), rank, False)
             case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars) and self._covers(t):
                 x = b.lin(t, self.env, scope)
@@ -118,7 +126,7 @@ class Lifter:
             for k, a in enumerate(self.axes):
                 c = coeffs.get(a.var)
                 rows[k].append(n.Const(0) if c is None else self.scope.resolve(simplify(c), self.env, b))
-        sizes = tuple(self.scope.resolve(extent(a), self.env, b) if any(c != n.Const(0) for c in rows[k]) else n.Const(1)
+        sizes = tuple(self.scope.resolve(size_of(a), self.env, b) if any(c != n.Const(0) for c in rows[k]) else n.Const(1)
                       for k, a in enumerate(self.axes))
         positions = _broadcast_positions(consts, rows)
         if positions is not None and not self.guarded:

@@ -469,7 +469,8 @@ class Builder:
                 rows[k].append(n.Const(0) if c is None else simplify(c))
         if not _store_is_injective(rows):
             raise NotDerivable("a store nest that may write one element twice")
-        sizes = tuple(scope.resolve(extent(a), {}, self) for a in axes)
+        from phc.ir.lift import size_of
+        sizes = tuple(scope.resolve(size_of(a), {}, self) for a in axes)
         old = scope.vars[st.tensor.name]
         fresh = self.ops[old].kind == "host" and isinstance(self.ops[old].attrs[0], n.Full)
         attrs = (tuple(consts), tuple(tuple(r) for r in rows), sizes, fresh)
