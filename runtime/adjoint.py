@@ -289,3 +289,24 @@ def logic(op: str, *args):
     if op == "not":
         return torch.logical_not(ts[0])
     return torch.logical_and(*ts) if op == "and" else torch.logical_or(*ts)
+
+
+def own(x):
+    """A copy of a tensor that a field will own (it is then updated in place, phc.ir.inplace)."""
+    return x.clone() if isinstance(x, torch.Tensor) else x
+
+
+def sub_(t, e):
+    """`t - e` written into t (proved dead once replaced); a new tensor where e broadcasts t to
+    another shape or dtype."""
+    if isinstance(t, torch.Tensor) and isinstance(e, torch.Tensor) and e.shape == t.shape and e.dtype == t.dtype:
+        return t.sub_(e)
+    return t - e
+
+
+def sub_scaled_(t, s, g):
+    """`t - s * g` written into t: one kernel where s is a number."""
+    if (isinstance(t, torch.Tensor) and isinstance(g, torch.Tensor) and isinstance(s, (int, float))
+            and not isinstance(s, bool) and g.shape == t.shape and g.dtype == t.dtype):
+        return t.sub_(g, alpha=s)
+    return sub_(t, s * g)

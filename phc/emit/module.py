@@ -43,6 +43,8 @@ class Names:
         self.kernel_specs: dict = {}   # Triton wrapper name -> spec, of every idiom call emitted
         self.fixed: dict[str, str] = {}  # names bound for a moment (a tape's `%k` values)
         self.adjoint = None             # phc.ir.adjoint.Adjoint: "adjoint" mode has no autograd
+        self.in_place: dict = {}        # phc.ir.inplace: id(update) -> (object, field)
+        self.copies: dict = {}          # id(construction) -> argument positions to copy
 
     def py(self, name: str) -> str:
         if name in self.fixed:
@@ -67,6 +69,10 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     names = Names({f.name for f in module.functions}, {c.name for c in module.classes})
     names.backend = backend
     names.adjoint = adjoint if adjoint is not None and adjoint.mode == "adjoint" else None
+    if names.adjoint is not None:
+        from phc.ir.inplace import plan_in_place
+        updates = plan_in_place(module)
+        names.in_place, names.copies = updates.updates, updates.copies
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
     functions = [FunctionEmitter(names).function(f) for f in module.functions]
     classes = [ClassEmitter(names).cls(c) for c in module.classes]
@@ -230,12 +236,23 @@ class FunctionEmitter:
         if taped:
             return
         match s:
+            case n.Assign(name, n.Bin("-", a, b)) if id(s) in self.names.in_place:
+                # proved dead once replaced (phc.ir.inplace): the field's tensor is written
+                if isinstance(b, n.Bin) and b.op == "*":
+                    v = f"rt.adjoint.sub_scaled_({self.value(a)}, {self.value(b.a)}, {self.value(b.b)})"
+                else:
+                    v = f"rt.adjoint.sub_({self.value(a)}, {self.value(b)})"
+                c.line(f"{self.names.py(name)} = {v}", tag)
             case n.Grads(targets, y, wrt) if self.names.adjoint is not None:
                 k, step = self.names.adjoint.step_of(s)
                 code = StepCode(self, k, step)
                 code.tail(tag)
                 code.backward(targets, wrt, tag)
             case n.Assign(name, value):
+                if id(s) in self.names.copies:
+                    # a construction of an instance whose fields are updated in place: its own copies
+                    value = n.Call(value.func, tuple(n.Call("adjoint.own", (x,)) if k in self.names.copies[id(s)] else x
+                                                     for k, x in enumerate(value.args)), value.obj, value.span)
                 v = self.value(value)
                 if s.leaf:
                     v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"

@@ -1,0 +1,210 @@
+"""Parameter updates in place: `new_f = obj.f - lr * g` followed by `obj = C(…, new_f, …)` writes
+obj.f's tensor instead of allocating a new one, where the old tensor is provably dead.
+
+Only in a module whose `grad`s are adjoint code (no autograd graph can hold the old tensor). The
+precondition `_update_in_place_is_legal`, for a statement S1 `new_f = obj.f - e` of a block:
+- S1 comes after the block's every `grad` (the adjoint has read the old value), and the same
+  block later constructs `obj = C(…)` with `new_f` as field f's argument;
+- `new_f` is read nowhere in `main` but there, and `obj.f` nowhere after S1 in the block;
+- the field's tensor is never shared: every read of `obj.f` in `main` is an operand of
+  arithmetic, an index, or through a method (whose bodies only compute with `this.f`, never
+  return or assign it as it is); every other construction of `obj` gets a copy of its argument
+  (`copies`), so the field never aliases a variable of the program (the seed's first
+  `ConvNets(kernel, …)` would otherwise make `kernel` change);
+- `e` does not read `obj.f` as a bare value that the update would change under it.
+`rt.adjoint.sub_` falls back to `obj.f - e` where the shapes or dtypes differ (broadcasting).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from phc.ir import nodes as n
+from phc.ir.analysis import stmt_exprs, subexprs, walk_stmts
+
+
+@dataclass
+class InPlace:
+    updates: dict[int, tuple[str, str]] = field(default_factory=dict)   # id(S1) -> (obj, field)
+    copies: dict[int, set[int]] = field(default_factory=dict)           # id(construction) -> arg positions
+
+
+def plan_in_place(module: n.Module) -> InPlace:
+    out = InPlace()
+    classes = {c.name: c for c in module.classes}
+    for block in _blocks(module.main.body):
+        for k, s in enumerate(block):
+            m = _update(s)
+            if m is None:
+                continue
+            obj, f = m
+            cls = _class_of(module, obj, classes)
+            if cls is None or not _update_in_place_is_legal(module, cls, block, k, obj, f):
+                continue
+            out.updates[id(s)] = (obj, f)
+    # every construction of an updated object that does not take the updated tensor: a copy
+    for s in walk_stmts(module.main.body):
+        if isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func in classes:
+            cls = classes[s.value.func]
+            for pos, p in enumerate(cls.fields):
+                if (s.name, p.name) in out.updates.values() and pos < len(s.value.args):
+                    arg = s.value.args[pos]
+                    if not (isinstance(arg, n.Sym) and _is_update_target(arg.name, module, out)):
+                        out.copies.setdefault(id(s), set()).add(pos)
+    return out
+
+
+def _update(s) -> tuple[str, str] | None:
+    """(obj, f) of `new_f = obj.f - e`."""
+    if isinstance(s, n.Assign) and isinstance(s.value, n.Bin) and s.value.op == "-":
+        a = s.value.a
+        if isinstance(a, n.Attr) and isinstance(a.obj, n.Sym):
+            return a.obj.name, a.name
+    return None
+
+
+def _is_update_target(name: str, module: n.Module, plan: InPlace) -> bool:
+    return any(isinstance(s, n.Assign) and s.name == name and id(s) in plan.updates
+               for s in walk_stmts(module.main.body))
+
+
+def _blocks(body):
+    yield body
+    for s in body:
+        if isinstance(s, n.Loop):
+            yield from _blocks(s.body)
+        elif isinstance(s, n.If):
+            yield from _blocks(s.body)
+            yield from _blocks(s.orelse)
+
+
+def _class_of(module, obj, classes):
+    names = {s.value.func for s in walk_stmts(module.main.body)
+             if isinstance(s, n.Assign) and s.name == obj and isinstance(s.value, n.Call)}
+    if len(names) != 1 or next(iter(names)) not in classes:
+        return None
+    if any(isinstance(s, n.Assign) and s.name == obj and not isinstance(s.value, n.Call)
+           for s in walk_stmts(module.main.body)):
+        return None
+    return classes[next(iter(names))]
+
+
+def _update_in_place_is_legal(module, cls, block, k, obj: str, f: str) -> bool:
+    s1 = block[k]
+    new = s1.name
+    if f not in {p.name for p in cls.fields}:
+        return False
+    # after every grad of the block, before the construction that takes new_f
+    if any(isinstance(s, n.Grads) for s in walk_stmts(block[k + 1:])):
+        return False
+    later = block[k + 1:]
+    built = [j for j, s in enumerate(later) if isinstance(s, n.Assign) and s.name == obj]
+    if not built:
+        return False
+    c = later[built[0]]
+    pos = [p.name for p in cls.fields].index(f)
+    if not (isinstance(c.value, n.Call) and c.value.func == cls.name
+            and pos < len(c.value.args) and c.value.args[pos] == n.Sym(new)):
+        return False
+    # nothing between reads obj.f (it is the new value already) or changes anything in place
+    for s in later[:built[0]]:
+        if not isinstance(s, n.Assign) or _reads_field(s.value, obj, f):
+            return False
+    if _reads_field(s1.value.b, obj, f, bare_only=True):
+        return False
+    # new_f is read only as the construction's argument
+    reads = sum(1 for s in walk_stmts(module.main.body) for e in stmt_exprs(s) for x in subexprs(e)
+                if x == n.Sym(new))
+    if reads != 1 or sum(1 for s in walk_stmts(module.main.body) if isinstance(s, n.Assign) and s.name == new) != 1:
+        return False
+    return _field_never_shared(module, cls, obj, f)
+
+
+def _reads_field(e, obj: str, f: str, bare_only: bool = False) -> bool:
+    target = n.Attr(n.Sym(obj), f)
+    if bare_only:
+        return e == target
+    return any(x == target for x in subexprs(e)) or any(
+        isinstance(x, n.Call) and x.obj == n.Sym(obj) for x in subexprs(e))
+
+
+def _field_never_shared(module, cls, obj: str, f: str) -> bool:
+    """Every read of obj.f in main computes with it (arithmetic, an element read in a nest, a
+    method or function that does the same with it), and no method hands `this.f` on as it is."""
+    check = _Sharing(module, cls)
+    target = n.Attr(n.Sym(obj), f)
+    for s in walk_stmts(module.main.body):
+        if isinstance(s, (n.SetField, n.Store)):
+            return False
+        if isinstance(s, n.Grads):
+            continue            # a target names the field; the adjoint reads it before S1
+        if isinstance(s, n.Print) and s.value == target:
+            continue            # printed at once: nothing keeps it
+        if not all(check.computed_with(e, target) for e in stmt_exprs(s)):
+            return False
+    this_f = n.Attr(n.Sym("this"), f)
+    for m in cls.methods:
+        if not check.body_computes_with(m, this_f):
+            return False
+    return True
+
+
+class _Sharing:
+    def __init__(self, module, cls):
+        self.module, self.cls = module, cls
+        self.seen: set = set()
+
+    def body_computes_with(self, fn: n.Function, target) -> bool:
+        key = (id(fn), target)
+        if key in self.seen:
+            return True         # already being checked (recursion)
+        self.seen.add(key)
+        for s in walk_stmts(fn.body):
+            if isinstance(s, (n.SetField, n.Store)):
+                return False
+            if not all(self.computed_with(e, target) for e in stmt_exprs(s)):
+                return False
+        return True
+
+    def computed_with(self, e, target, in_nest: bool = False) -> bool:
+        """`target` occurs in e only where an operation makes a new value of it: arithmetic, an
+        element read inside a loop nest, an argument of a function that does the same with it.
+        A host-level read (`obj.f[0]` may be a view), a select's branch, a reshape or a slice
+        (views) would share the tensor."""
+        from phc.ir.simplify import children
+        if e == target:
+            return False
+        match e:
+            case n.Dim():
+                return True
+            case n.Bin(_, a, b):
+                return all(x == target or self.computed_with(x, target, in_nest) for x in (a, b))
+            case n.Un(_, a):
+                return a == target or self.computed_with(a, target, in_nest)
+            case n.Load(t, index) if t == target:
+                return in_nest and all(self.computed_with(i, target, in_nest) for i in index)
+            case n.Call(func, args, obj) if target in args:
+                callee = self._callee(func, obj)
+                if callee is None:
+                    return False            # a builtin could return its argument as it is
+                for p, a in zip(callee.params, args):
+                    if a == target and not self.body_computes_with(callee, n.Sym(p.name)):
+                        return False
+                return all(a == target or self.computed_with(a, target, in_nest) for a in args)
+            case n.Select(_, a, b) if target in (a, b):
+                return False
+            case n.Reshape(v, _) if v == target:
+                return False
+            case n.Slice(t, _, _) | n.Subscript(t, _) if t == target:
+                return False
+            case n.Tabulate() | n.Reduce():
+                return all(self.computed_with(c, target, True) for c in children(e))
+        return all(self.computed_with(c, target, in_nest) for c in children(e))
+
+    def _callee(self, func: str, obj):
+        if obj is None:
+            fs = [f for f in self.module.functions if f.name == func]
+        elif obj == n.Sym("this"):
+            fs = [m for m in self.cls.methods if m.name == func]
+        else:
+            fs = []
+        return fs[0] if len(fs) == 1 else None
