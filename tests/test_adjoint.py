@@ -140,3 +140,96 @@ def test_conv2d_vjp_gives_only_what_is_needed():
     assert dx is None and dw.shape == w.shape
     dx, dw = A.conv2d_vjp(g, x, w, 1, 4, 4, False, False, False, 0, True, False)
     assert dw is None and dx.shape == x.shape
+
+
+# ---------------------------------------------------------------- pool2d
+
+POOL_CASES = [  # shape, k, stride, n_i, n_j (None: every window the input allows)
+    ((8, 8), 2, 2, None, None),
+    ((7, 9), 2, 2, None, None),        # odd sizes: the last row and column belong to no window
+    ((7, 8), 2, 2, 2, 3),              # a nest that stops short: a cut window region
+    ((2, 6, 6), 3, 2, None, None),     # overlapping windows
+    ((2, 6, 7), 2, 1, 4, 3),
+    ((2, 2, 5, 6), 2, 2, None, None),
+    ((2, 3, 7, 7), 3, 2, 2, 1),
+]
+
+
+def _windows(shape, k, stride, n_i, n_j):
+    H, W = shape[-2:]
+    return ((H - k) // stride + 1 if n_i is None else n_i), ((W - k) // stride + 1 if n_j is None else n_j)
+
+
+@pytest.mark.parametrize("shape,k,stride,n_i,n_j", POOL_CASES)
+@pytest.mark.parametrize("kind", ["max", "min"])
+@pytest.mark.parametrize("ties", ["first", "last"])
+def test_pool2d_vjp(shape, k, stride, n_i, n_j, kind, ties):
+    n_i, n_j = _windows(shape, k, stride, n_i, n_j)
+    rank = len(shape)
+    x = rand(*shape)
+    value, _ = A.pool2d(x, kind, k, stride, n_i, n_j, ties, rank, 1)
+    torch.testing.assert_close(value, idioms.pool2d(x, kind, k, stride, n_i, n_j, ties, None, rank), rtol=0, atol=0)
+    check_vjp(lambda x: A.pool2d(x, kind, k, stride, n_i, n_j, ties, rank, 1)[0], [x],
+              lambda g, x: (A.pool2d_vjp(g, A.pool2d(x, kind, k, stride, n_i, n_j, ties, rank, 1)[1]),),
+              autograd=False)
+    # autograd through the forward the optimised module runs when it keeps autograd
+    leaf = x.clone().requires_grad_(True)
+    g = rand(*value.shape, seed=1)
+    auto, = torch.autograd.grad((g * idioms.pool2d(leaf, kind, k, stride, n_i, n_j, ties, None, rank)).sum(), leaf)
+    assert_close(A.pool2d_vjp(g, A.pool2d(x, kind, k, stride, n_i, n_j, ties, rank, 1)[1]), auto, rtol=1e-12)
+
+
+def scan_pool_grad(x, g, kind, k, stride, n_i, n_j, ties):
+    """The gradient of a literal window scan over a 2-d x: each window's cotangent to the
+    element a row-major scan keeps, replacing on `>` (ties first) or `>=` (ties last)."""
+    better = {("max", "first"): lambda v, m: v > m, ("max", "last"): lambda v, m: v >= m,
+              ("min", "first"): lambda v, m: v < m, ("min", "last"): lambda v, m: v <= m}[kind, ties]
+    d = torch.zeros_like(x)
+    for i, j in itertools.product(range(n_i), range(n_j)):
+        best = None
+        for a, b in itertools.product(range(k), range(k)):
+            at = (i * stride + a, j * stride + b)
+            if best is None or better(x[at], x[best]):
+                best = at
+        d[best] += g[i, j]
+    return d
+
+
+@pytest.mark.parametrize("kind", ["max", "min"])
+@pytest.mark.parametrize("ties", ["first", "last"])
+@pytest.mark.parametrize("k,stride", [(2, 2), (3, 2), (2, 1)])
+def test_pool2d_ties_go_where_the_scan_keeps(kind, ties, k, stride):
+    """Integers 0..2: windows full of ties; the rule is checked exactly."""
+    x = torch.randint(0, 3, (7, 8), generator=torch.Generator().manual_seed(5)).double()
+    n_i, n_j = _windows(x.shape, k, stride, None, None)
+    g = torch.arange(1, n_i * n_j + 1, dtype=torch.float64).reshape(n_i, n_j)
+    value, saved = A.pool2d(x, kind, k, stride, n_i, n_j, ties, 2, 1)
+    got = A.pool2d_vjp(g, saved)
+    torch.testing.assert_close(got, scan_pool_grad(x, g, kind, k, stride, n_i, n_j, ties), rtol=0, atol=0)
+
+
+def test_pool2d_last_tie_is_the_seeds_select_tree():
+    """The seed's `max(a, max(b, max(c, d)))` with `max(x, y) = x if x > y else y`, run by
+    autograd element by element, sends each window's gradient where ties="last" does."""
+    x = torch.randint(0, 2, (6, 8), generator=torch.Generator().manual_seed(6)).double()
+    g = torch.arange(1, 13, dtype=torch.float64).reshape(3, 4)
+    pick = lambda p, q: p if p > q else q      # noqa: E731
+    leaf = x.clone().requires_grad_(True)
+    total = 0
+    for i, j in itertools.product(range(3), range(4)):
+        a, b, c, d = leaf[2 * i, 2 * j], leaf[2 * i, 2 * j + 1], leaf[2 * i + 1, 2 * j], leaf[2 * i + 1, 2 * j + 1]
+        total = total + g[i, j] * pick(a, pick(b, pick(c, d)))
+    want, = torch.autograd.grad(total, leaf)
+    got = A.pool2d_vjp(g, A.pool2d(x, "max", 2, 2, 3, 4, "last", 2, 1)[1])
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert (x.reshape(3, 2, 4, 2) == x.reshape(3, 2, 4, 2).amax(dim=(1, 3), keepdim=True)).sum() > 12   # ties exist
+
+
+def test_pool2d_has_no_adjoint_for_average_pooling():
+    with pytest.raises(ValueError):
+        A.pool2d(rand(4, 4), "avg", 2, 2, 2, 2, "first", 2, 1)
+
+
+def test_pool2d_window_past_the_input_raises():
+    with pytest.raises(IndexError):
+        A.pool2d(rand(5, 5), "max", 2, 2, 3, 2, "first", 2, 1)
