@@ -233,3 +233,111 @@ def test_pool2d_has_no_adjoint_for_average_pooling():
 def test_pool2d_window_past_the_input_raises():
     with pytest.raises(IndexError):
         A.pool2d(rand(5, 5), "max", 2, 2, 3, 2, "first", 2, 1)
+
+
+# ---------------------------------------------------------------- linear, matmul
+
+@pytest.mark.parametrize("w_transposed", [False, True])
+@pytest.mark.parametrize("n_i,n_k", [(5, None), (5, 7), (3, None), (5, 4), (2, 6)])
+def test_linear_vjp(w_transposed, n_i, n_k):
+    rows, cols = 5, 7                               # w2 = w (or w.t()) is rows x cols
+    x, w = rand(cols), rand(*((cols, rows) if w_transposed else (rows, cols)), seed=2)
+
+    def f(x, w):
+        return idioms.linear(x, w, n_i, False, None, w_transposed, False, n_k)
+    check_vjp(f, [x, w], lambda g, x, w: A.linear_vjp(g, x, w, n_i, w_transposed, n_k, True, True))
+
+
+def test_linear_vjp_gives_only_what_is_needed():
+    x, w, g = rand(7), rand(5, 7, seed=2), rand(5, seed=3)
+    dx, dw = A.linear_vjp(g, x, w, 5, False, None, True, False)
+    assert dw is None and dx.shape == x.shape
+    dx, dw = A.linear_vjp(g, x, w, 5, False, None, False, True)
+    assert dx is None and dw.shape == w.shape
+
+
+@pytest.mark.parametrize("sa,sb", [((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((3, 4), (4, 2)),
+                                   ((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4,)), ((4,), (2, 4, 5)),
+                                   ((3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2))])
+def test_matmul_vjp(sa, sb):
+    check_vjp(lambda a, b: a @ b, [rand(*sa), rand(*sb, seed=2)],
+              lambda g, a, b: A.matmul_vjp(g, a, b, True, True))
+
+
+@pytest.mark.parametrize("need_a,need_b", [(True, False), (False, True)])
+@pytest.mark.parametrize("sa,sb", [((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((3, 4), (4, 2))])
+def test_matmul_vjp_gives_only_what_is_needed(sa, sb, need_a, need_b):
+    a, b = rand(*sa), rand(*sb, seed=2)
+    da, db = A.matmul_vjp(rand(*(a @ b).shape, seed=3), a, b, need_a, need_b)
+    assert (da is None) != need_a and (db is None) != need_b
+
+
+# ---------------------------------------------------------------- extremum
+
+@pytest.mark.parametrize("shape,k", [((6,), 1), ((3, 5), 1), ((3, 5), 2), ((2, 3, 4), 1), ((2, 3, 4), 2),
+                                     ((2, 3, 4), 3)])
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_extremum_vjp(shape, k, op):
+    x = rand(*shape)
+    dims = tuple(range(len(shape) - k, len(shape)))
+    value, _ = A.extremum(x, k, op)
+    torch.testing.assert_close(value, nests.extremum(x, dims, op), rtol=0, atol=0)
+    check_vjp(lambda x: A.extremum(x, k, op)[0], [x], lambda g, x: (A.extremum_vjp(g, x, k, A.extremum(x, k, op)[1]),))
+
+
+def strict_scan(row, op):
+    """`m = x[0]; for i: if x[i] > m: m = x[i]` (`<` for min), element by element."""
+    m = row[0]
+    for v in row[1:]:
+        if (v > m) if op == "max" else (v < m):
+            m = v
+    return m
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("shape,k", [((8,), 1), ((4, 6), 1), ((3, 2, 4), 2)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_extremum_gradient_goes_to_the_first_extreme_of_a_strict_scan(op, shape, k, ties):
+    """Against the literal scan run by autograd; with ties (integers 0..2), the first one."""
+    x = (torch.randint(0, 3, shape, generator=torch.Generator().manual_seed(8)).double() if ties
+         else rand(*shape))
+    lead = shape[:len(shape) - k]
+    g = torch.arange(1, torch.Size(lead).numel() + 1, dtype=torch.float64).reshape(lead)
+    leaf = x.clone().requires_grad_(True)
+    groups = leaf.reshape(-1, torch.Size(shape[len(shape) - k:]).numel())
+    total = sum(g.reshape(-1)[r] * strict_scan(groups[r], op) for r in range(groups.shape[0]))
+    want, = torch.autograd.grad(total, leaf)
+    got = A.extremum_vjp(g, x, k, A.extremum(x, k, op)[1])
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    if ties:      # the case is a real tie test: some group holds its extreme twice
+        flat = x.reshape(groups.shape)
+        ext = flat.amax(dim=-1, keepdim=True) if op == "max" else flat.amin(dim=-1, keepdim=True)
+        assert ((flat == ext).sum(dim=-1) > 1).any()
+
+
+def test_extremum_of_an_empty_range_has_zero_gradient():
+    x = rand(3, 0)
+    value, at = A.extremum(x, 1, "max")
+    assert at is None and torch.equal(value, torch.full((3,), -float("inf"), dtype=torch.float64))
+    assert torch.equal(A.extremum_vjp(rand(3), x, 1, at), torch.zeros_like(x))
+
+
+# ---------------------------------------------------------------- view
+
+VIEW_CASES = [  # t's shape, const, coeffs (one row per nest axis), sizes
+    ((9,), (1,), ((2,),), (4,)),                    # x[2*i + 1]
+    ((8,), (0,), ((1,), (1,)), (6, 3)),             # x[i + k]: overlapping reads
+    ((8,), (2,), ((1,), (1,)), (4, 3)),             # x[i + k + 2]
+    ((5,), (0,), ((0,), (1,)), (1, 5)),             # x[j] in a 2-d nest: a broadcast axis
+    ((5,), (0,), ((0,), (1,)), (4, 5)),             # the same element read at every i
+    ((6, 7), (0, 1), ((2, 0), (0, 1)), (3, 6)),     # x[2*i, j + 1]
+    ((6, 7), (1, 0), ((1, 1), (0, 1)), (4, 3)),     # x[i + 1, i + j]: a diagonal band
+    ((6,), (5,), ((-1,),), (6,)),                   # x[5 - i]: reversed (a gather)
+    ((5, 5), (3, 0), ((-1, 0), (1, 1)), (3, 2)),    # x[3 - i + j, j]
+]
+
+
+@pytest.mark.parametrize("shape,const,coeffs,sizes", VIEW_CASES)
+def test_view_vjp(shape, const, coeffs, sizes):
+    check_vjp(lambda t: nests.view(t, const, coeffs, sizes), [rand(*shape)],
+              lambda g, t: (A.view_vjp(g, t, const, coeffs, sizes),))
