@@ -787,3 +787,36 @@ def test_an_integer_target_has_no_derivative():
     source = "n: ℕ = 3\ny = n * 2.0\nd = grad(y, n)\nd\nn\n"
     assert same_output(run_program(source, opt=0), "0.0 ∈ ℝ\n3 ∈ ℝ\n")
     agree_with_level0(source)
+
+
+# ---------------------------------------------------------------- the seed, trained
+
+def run_main(source: str, opt: int):
+    from phc import runtime as rt
+    compiled = pipeline.compile_source(source, "cnn_seed_short.phk", "torch", opt=opt)
+    module, _ = load_module(compiled.python, f"seed_short_o{opt}_{next(_count)}")
+    rt.manual_seed(0)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = module.main()
+    return compiled, out.getvalue(), result
+
+
+def test_seed_trains_alike_with_the_adjoint_and_at_level0(seed_source):
+    """Two epochs on 8 images: the same printed losses and the same trained weights."""
+    source = seed_source.replace("epochs: ℕ = 20", "epochs: ℕ = 2").replace("create_dataset(80, 100)",
+                                                                            "create_dataset(80, 10)")
+    assert source.count("epochs: ℕ = 2\n") == 1 and "create_dataset(80, 10)" in source
+    compiled, out2, r2 = run_main(source, 2)
+    assert compiled.plan.adjoint.mode == "adjoint", compiled.plan.adjoint.reasons
+    assert {"conv2d", "pool2d", "linear", "softmax", "index", "field"} <= tape_kinds(compiled)
+    _, out0, r0 = run_main(source, 0)
+    assert len(out0.strip().splitlines()) == 2 and same_output(out2, out0, rel=1e-5), (out2, out0)
+    for f in ("kernel", "b1", "w", "b2"):
+        a, b = getattr(r2["cnn_object"], f), getattr(r0["cnn_object"], f)
+        torch.testing.assert_close(torch.as_tensor(a).double(), torch.as_tensor(b).double(), rtol=1e-5, atol=1e-6)
+    # the weights moved: the test compares training, not the initial values
+    assert not torch.equal(torch.as_tensor(r2["cnn_object"].kernel), torch.tensor([[1.0, 0, -1]] * 3))
+    for name in ("accuracy", "correct", "loss"):
+        torch.testing.assert_close(torch.as_tensor(r2[name]).double(), torch.as_tensor(r0[name]).double(),
+                                   rtol=1e-5, atol=1e-6)
