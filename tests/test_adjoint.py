@@ -142,6 +142,26 @@ def test_conv2d_vjp_gives_only_what_is_needed():
     assert dw is None and dx.shape == x.shape
 
 
+@pytest.mark.parametrize("has_batch,has_out", list(itertools.product((False, True), repeat=2)))
+@pytest.mark.parametrize("n_c", [None, 2])
+@pytest.mark.parametrize("guarded,padding", [(False, 1), (True, 0), (True, 1)])
+def test_conv2d_vjp_channel_cut_and_guard(has_batch, has_out, n_c, guarded, padding):
+    """n_c: the nest sums over fewer channels than x has; guarded: outputs past the padded input
+    read zeros (the nest's guard), so there are more of them than the input allows."""
+    xs, ws = _conv_shapes(has_batch, has_out, True)
+    oh, ow = [(s + 2 * padding - 3) + 1 for s in xs[-2:]]
+    n_i, n_j = (oh + 1, ow + 2) if guarded else (oh, ow - 1)
+
+    def f(x, w):
+        return idioms.conv2d(x, w, 1, n_i, n_j, has_batch, has_out, True, None, padding, n_c, guarded)
+
+    def vjp(g, x, w):
+        return A.conv2d_vjp(g, x, w, 1, n_i, n_j, has_batch, has_out, True, padding, True, True, n_c, guarded)
+    dx, dw = check_vjp(f, [rand(*xs), rand(*ws, seed=2)], vjp)
+    if n_c is not None:        # the channels the nest does not read get no gradient
+        assert not dx[..., n_c:, :, :].any() and not dw[..., n_c:, :, :].any()
+
+
 # ---------------------------------------------------------------- pool2d
 
 POOL_CASES = [  # shape, k, stride, n_i, n_j (None: every window the input allows)
@@ -246,6 +266,21 @@ def test_linear_vjp(w_transposed, n_i, n_k):
     def f(x, w):
         return idioms.linear(x, w, n_i, False, None, w_transposed, False, n_k)
     check_vjp(f, [x, w], lambda g, x, w: A.linear_vjp(g, x, w, n_i, w_transposed, n_k, True, True))
+
+
+@pytest.mark.parametrize("w_transposed,x_transposed", list(itertools.product((False, True), repeat=2)))
+@pytest.mark.parametrize("n_i,n_k", [(5, None), (3, 4)])
+def test_linear_vjp_of_a_batch(w_transposed, x_transposed, n_i, n_k):
+    rows, cols, batch = 5, 7, 3
+    x = rand(*((cols, batch) if x_transposed else (batch, cols)))
+    w = rand(*((cols, rows) if w_transposed else (rows, cols)), seed=2)
+
+    def f(x, w):
+        return idioms.linear(x, w, n_i, True, None, w_transposed, x_transposed, n_k)
+
+    def vjp(g, x, w):
+        return A.linear_vjp(g, x, w, n_i, w_transposed, n_k, True, True, True, x_transposed)
+    check_vjp(f, [x, w], vjp)
 
 
 def test_linear_vjp_gives_only_what_is_needed():
@@ -831,3 +866,63 @@ def test_seed_trains_alike_with_the_adjoint_and_at_level0(seed_source):
     for name in ("accuracy", "correct", "loss"):
         torch.testing.assert_close(torch.as_tensor(r2[name]).double(), torch.as_tensor(r0[name]).double(),
                                    rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- guarded views, bview, store
+
+GUARDED_VIEWS = [  # reads past t's ends: those points read zeros and send nothing back
+    ((6,), (-1,), ((1,),), (8,)),                   # x[i - 1], i < 8
+    ((6,), (-2,), ((1,), (1,)), (6, 3)),            # x[i + k - 2]
+    ((5, 6), (-1, 0), ((1, 0), (0, 1)), (7, 6)),    # x[i - 1, j]
+    ((6,), (6,), ((-1,),), (8,)),                   # x[6 - i], reversed and past both ends
+]
+
+
+@pytest.mark.parametrize("shape,const,coeffs,sizes", GUARDED_VIEWS)
+def test_guarded_view_vjp(shape, const, coeffs, sizes):
+    check_vjp(lambda t: nests.view(t, const, coeffs, sizes, True), [rand(*shape)],
+              lambda g, t: (A.view_vjp(g, t, const, coeffs, sizes, True),))
+
+
+def test_view_vjp_of_a_transposed_read():
+    """v[i, j] = t[j, i]: no two points read one element (the strided write-back path)."""
+    check_vjp(lambda t: nests.view(t, (0, 0), ((0, 1), (1, 0)), (5, 4)), [rand(4, 5)],
+              lambda g, t: (A.view_vjp(g, t, (0, 0), ((0, 1), (1, 0)), (5, 4)),))
+
+
+BVIEWS = [  # t's shape, positions, rank, extents
+    ((3, 4), (0, 2), 3, (3, 4)),        # t[i, k] over (i, j, k)
+    ((3, 4), (1, 2), 3, (2, 3)),        # a nest that reads only t's first 2 x 3 entries
+    ((5,), (1,), 2, (5,)),              # t[j] over (i, j)
+    ((5,), (0,), 2, (4,)),
+]
+
+
+@pytest.mark.parametrize("shape,positions,rank,extents", BVIEWS)
+def test_bview_vjp(shape, positions, rank, extents):
+    t = rand(*shape)
+    v = A.bview(t, positions, rank, extents)
+    assert v.dim() == rank
+    check_vjp(lambda t: A.bview(t, positions, rank, extents), [t],
+              lambda g, t: (A.bview_vjp(g, t, positions, rank, extents),))
+
+
+STORES = [  # t's shape, const, coeffs, sizes, the stored value's shape
+    ((7,), (1,), ((2,),), (3,), (3,)),              # t[2*i + 1] = v[i]
+    ((7,), (0,), ((1,),), (4,), ()),                # t[i] = s for i < 4
+    ((4, 5), (1, 0), ((1, 0), (0, 1)), (2, 5), (2, 5)),
+    ((4, 5), (0, 1), ((0, 1),), (4,), (4,)),        # t[0, i + 1] = v[i]
+    ((6,), (5,), ((-1,),), (4,), (4,)),             # t[5 - i] = v[i] (a scatter)
+]
+
+
+@pytest.mark.parametrize("shape,const,coeffs,sizes,vshape", STORES)
+def test_store_vjp(shape, const, coeffs, sizes, vshape):
+    """The cotangent of the old tensor is g without the written elements (`unstored`), that of
+    the stored value is g read where it was written (`dstore_value`: a view, summed to v)."""
+    def f(t, v):
+        return A.store(t.clone(), const, coeffs, sizes, v)
+
+    def vjp(g, t, v):
+        return A.unstored(g, const, coeffs, sizes), A.sum_to(nests.view(g, const, coeffs, sizes), v)
+    check_vjp(f, [rand(*shape), rand(*vshape, seed=2)], vjp)
