@@ -9,7 +9,8 @@
 2. One small program per nest kind: the adjoint applies (`plan.adjoint.mode == "adjoint"`) and
    prints what level 0 (the literal reference) prints; programs it must not apply to stay on
    autograd and agree too.
-3. The seed, trained two epochs on a few images: the same losses and trained weights at both levels.
+3. The seed, trained two epochs on a few images: the same losses and trained weights at both levels;
+   every example, shrunk, trained with the adjoint and with autograd (the same module otherwise).
 """
 from __future__ import annotations
 
@@ -926,3 +927,53 @@ def test_store_vjp(shape, const, coeffs, sizes, vshape):
     def vjp(g, t, v):
         return A.unstored(g, const, coeffs, sizes), A.sum_to(nests.view(g, const, coeffs, sizes), v)
     check_vjp(f, [rand(*shape), rand(*vshape, seed=2)], vjp)
+
+
+# ---------------------------------------------------------------- every example: adjoint against autograd
+
+def shrunk_example(name: str) -> str:
+    """The example with 2 epochs of 3 minibatches of 8 and a small test set."""
+    import re
+    from pathlib import Path
+    src = (Path(__file__).resolve().parents[1] / "examples" / f"{name}.phk").read_text(encoding="utf-8")
+    if name == "cnn_seed":
+        return src.replace("epochs: ℕ = 20", "epochs: ℕ = 2").replace("create_dataset(80, 100)", "create_dataset(80, 10)")
+    small = re.sub(r"epochs: ℕ = \d+", "epochs: ℕ = 2", src)
+    small = re.sub(r"batch: ℕ = \d+", "batch: ℕ = 8", small)
+    small = small.replace("n_batches: ℕ = n_train // batch", "n_batches: ℕ = 3")
+    small = small.replace("X_test = data[1][0]", "X_test = data[1][0][0:16]")
+    small = small.replace("y_test = data[1][1]", "y_test = data[1][1][0:16]")
+    small = re.sub(r"create_mnist\(4000, 1000", "create_mnist(64, 16", small)
+    assert small.count("epochs: ℕ = 2") == 1 and "n_batches: ℕ = 3" in small and "[0:16]" in small
+    return small
+
+
+def values_of(result: dict) -> dict:
+    """Every tensor the program left in a variable, fields of instances included."""
+    out = {}
+    for name, v in result.items():
+        if isinstance(v, torch.Tensor):
+            out[name] = v
+        for f in getattr(v, "_fields", ()):
+            if isinstance(getattr(v, f), torch.Tensor):
+                out[f"{name}.{f}"] = getattr(v, f)
+    return out
+
+
+@pytest.mark.parametrize("name", ["cnn_seed", "digits_convnet", "lenet5", "mnist_8kernels", "keras_style"])
+def test_example_trains_alike_with_the_adjoint_and_with_autograd(name, monkeypatch):
+    """The optimised module with compile-time adjoints and the same module on autograd (level 0
+    is too slow for the larger networks): the same losses, accuracies and trained weights."""
+    from phc.ir.adjoint import Adjoint
+    source = shrunk_example(name)
+    adjoint, out_adj, r_adj = run_main(source, 2)
+    assert adjoint.plan.adjoint.mode == "adjoint", adjoint.plan.adjoint.reasons
+    monkeypatch.setattr(pipeline, "differentiate", lambda module: Adjoint())
+    autograd, out_auto, r_auto = run_main(source, 2)
+    assert autograd.plan.adjoint.mode == "autograd" and "rt.grads(" in autograd.python
+    assert out_adj.strip() and same_output(out_adj, out_auto, rel=1e-5), (out_adj, out_auto)
+    a, b = values_of(r_adj), values_of(r_auto)
+    assert a.keys() == b.keys() and any("." in k for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k].detach().double(), b[k].detach().double(), rtol=1e-5, atol=1e-6,
+                                   msg=lambda m, k=k: f"{k}: {m}")
