@@ -746,6 +746,77 @@ dx
 t
 """
 
+SIGMOID_AXIS = """\
+x: ℝ[5] = [0.5, -1.0, 2.0, 0.25, 3.0]
+s = for i -> 1.0 / (1.0 + exp(-x[i]))
+u = for i -> x[i] * i + i * i
+loss = sum(s * u)
+dx = grad(loss, x)
+dx
+"""
+
+STORE_FRESH = """\
+def pad1(x: ℝ[n]): ℝ[m]:
+    r: ℝ[len(x) + 2] = zeros(len(x) + 2)
+    for i: ℕ(len(x)):
+        r[i + 1] = x[i]
+    return r
+
+x: ℝ[4] = [0.5, -1.0, 2.0, 0.25]
+p = pad1(x * x)
+y = for i: ℕ(4) -> p[i] * p[i + 2] + p[i + 1]
+loss = sum(y * y)
+dx = grad(loss, x)
+dx
+"""
+
+MIN_POOL_CHANNELS = """\
+def min_pool(x: ℝ[C, H, W]): ℝ[C, m, n]:
+    rows: ℝ = len(x[0]) // 2
+    cols: ℝ = len(x[0][0]) // 2
+    r: ℝ[len(x), rows, cols] = zeros(len(x), rows, cols)
+    for c: ℕ(len(x)):
+        for i: ℕ(rows):
+            for j: ℕ(cols):
+                low = x[c, 2*i, 2*j]
+                for di: ℕ(2):
+                    for dj: ℕ(2):
+                        if x[c, 2*i + di, 2*j + dj] < low:
+                            low = x[c, 2*i + di, 2*j + dj]
+                r[c, i, j] = low
+    return r
+
+img: ℝ[2, 5, 7] = for c: ℕ(2) -> for i: ℕ(5) -> for j: ℕ(7) -> sin(1.3 * i + 0.7 * j + 0.1 * i * j + c)
+p = min_pool(img)
+loss = sum(p * p * p)
+di = grad(loss, img)
+di
+"""
+
+BATCH_LINEAR = """\
+def dense(x: ℝ[B, n], w: ℝ[m, n], c: ℝ[m]): ℝ[B, m]:
+    r: ℝ[len(x), len(w)] = zeros(len(x), len(w))
+    for b: ℕ(len(x)):
+        for i: ℕ(len(w)):
+            acc = 0
+            for j: ℕ(len(w[0])):
+                acc += w[i, j] * x[b, j]
+            r[b, i] = acc + c[i]
+    return r
+
+x: ℝ[3, 5] = for b: ℕ(3) -> for j: ℕ(5) -> cos(0.4 * b + 0.3 * j)
+w: ℝ[4, 5] = for i: ℕ(4) -> for j: ℕ(5) -> sin(0.5 * i - 0.3 * j)
+c: ℝ[4] = [0.1, -0.2, 0.3, 0.0]
+y = dense(x, w, c)
+loss = sum(tanh(y) * y)
+dw = grad(loss, w)
+dx = grad(loss, x)
+dc = grad(loss, c)
+dw
+dx
+dc
+"""
+
 ADJOINT_PROGRAMS = {   # name: (source, op kinds its tape must hold (`a|b`: either): the nest kind is derived)
     "map": (MAP, {"un", "bin", "pow", "view|bview"}),
     "reduction_sum": (SUM, {"rsum", "sum"}),
@@ -766,6 +837,10 @@ ADJOINT_PROGRAMS = {   # name: (source, op kinds its tape must hold (`a|b`: eith
     "host_if_with_a_number_branch": (HOST_IF_NUMBER_BRANCH, {"hselect"}),
     "tabulation_with_a_broadcast_axis": (BROADCAST_AXIS, {"view|bview"}),
     "reduction_under_an_unread_axis": (REDUCE_UNDER_AN_UNREAD_AXIS, {"rmin"}),
+    "sigmoid_and_loop_variables": (SIGMOID_AXIS, {"sigmoid", "axis"}),
+    "store_into_a_fresh_tensor": (STORE_FRESH, {"store"}),
+    "min_pool_with_channels_odd_size": (MIN_POOL_CHANNELS, {"pool2d"}),
+    "batched_linear": (BATCH_LINEAR, {"linear"}),
 }
 
 
