@@ -87,7 +87,8 @@ class StepCode:
             case "where":
                 line(f"torch.where({a[0]}, {a[1]}, {a[2]})")
             case "hselect":
-                line(f"({a[1]} if {a[0]} else {a[2]})")
+                # a tensor whichever branch is chosen (a branch may be a host number)
+                line(f"rt.nests.host_select({a[0]}, {a[1]}, {a[2]})")
             case "index":
                 idx = ", ".join(self.host_index(i) for i in op.attrs)
                 self.code.line(f"{out}_ix = ({idx}{',' if len(op.attrs) == 1 else ''})", tag)
@@ -95,6 +96,8 @@ class StepCode:
             case "reshape":
                 shape = ", ".join(self.int_expr(s) for s in op.attrs)
                 line(f"{a[0]}.reshape(({shape}{',' if len(op.attrs) == 1 else ''}))")
+            case "expand":
+                line(f"{a[0]}.expand({', '.join(self.int_expr(x) for x in op.attrs)})")
             case "sum":
                 line(f"{a[0]}.sum()")
             case "rsum":
@@ -243,6 +246,8 @@ class StepCode:
                 return f"(torch.zeros_like({g}) if {a[0]} else {g})"
             case "dindex":
                 return f"rt.adjoint.index_vjp({g}, {a[0]}, {v}_ix)"
+            case "dexpand":
+                return f"rt.adjoint.sum_to({g}, {a[0]})"
             case "dreshape":
                 return f"{g}.reshape({a[0]}.shape)"
             case "dsum":

@@ -213,6 +213,35 @@ def _is_int_expr(e: n.Expr, ints=frozenset()) -> bool:
     return False
 
 
+def _effective_vars(e: n.Expr, vars) -> set[str]:
+    """The loop variables e's value varies with: in an affine index only those with a nonzero
+    coefficient (`x[j - j]` is `x[0]` at every j: its view does not span j)."""
+    from phc.ir.simplify import children
+    match e:
+        case n.Load(t, index):
+            out = _effective_vars(t, vars)
+            for i in index:
+                form = linear_form(i, vars)
+                if form is None:
+                    out |= _effective_vars(i, vars)
+                else:
+                    out |= {v for v, c in form[0].items() if simplify(c) != n.Const(0)}
+                    out |= _effective_vars(form[1], vars)
+            return out
+        case n.Sym(name):
+            return {name} & set(vars)
+        case n.Reduce(_, axes, body) | n.Tabulate(axes, body):
+            inner = [v for v in vars if v not in {a.var for a in axes}]
+            out = _effective_vars(body, inner)
+            for a in axes:
+                out |= (free_syms(a.lo) | free_syms(a.hi)) & set(inner)
+            return out
+    out = set()
+    for c in children(e):
+        out |= _effective_vars(c, vars)
+    return out
+
+
 def _surely_nonnegative(e: n.Expr) -> bool:
     """An extent that cannot be negative: a constant ≥ 0, a size, or a sum/product of those."""
     match e:
@@ -309,7 +338,7 @@ class Nest:
         return f"{body}.expand({sizes})" if not self._uses_all(nest, t.body) else body
 
     def _uses_all(self, nest, body) -> bool:
-        fs = free_syms(body)
+        fs = _effective_vars(body, [a.var for a in nest.axes])
         return all(a.var in fs for a in nest.axes)
 
     # ---- helpers

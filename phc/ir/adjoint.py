@@ -152,6 +152,7 @@ RULES = {
     "hselect": lambda op: ((1, "dselect_a"), (2, "dselect_b")),
     "index": lambda op: ((0, "dindex"),),
     "reshape": lambda op: ((0, "dreshape"),),
+    "expand": lambda op: ((0, "dexpand"),),
     "sum": lambda op: ((0, "dsum"),),
     "rsum": lambda op: ((0, "drsum"),),
     "rmax": lambda op: ((0, "drext"),),
@@ -252,7 +253,9 @@ def format_back(b: Back, step: Step) -> str:
 
 def format_op(op: Op) -> str:
     def attr(a):
-        if isinstance(a, tuple) or a is None or isinstance(a, (int, float, str, bool)):
+        if isinstance(a, tuple):
+            return "(" + ", ".join(attr(x) for x in a) + ("," if len(a) == 1 else "") + ")"
+        if a is None or isinstance(a, (int, float, str, bool)):
             return repr(a)
         if hasattr(a, "symbol"):
             return a.symbol

@@ -498,7 +498,7 @@ def fresh_leaf_is_legal(f, s: n.Assign, deps, facts, ctx) -> bool:
     - no `grad` outside main differentiates a value that callers pass in."""
     if f is not ctx.module.main or facts.escaping_grads:
         return False
-    if not _fresh_value(s.value) or _identity_uses(f.body, s.name, ctx):
+    if not _fresh_value(s.value) or integer_valued(s.value) or _identity_uses(f.body, s.name, ctx):
         return False
     return _other_targets_apart(f, s.name, free_syms(s.value), deps, ctx)
 
@@ -532,6 +532,14 @@ def _other_targets_apart(f, name: str, reads, deps, ctx) -> bool:
     mine = closure(reads, deps) | {name}
     roots = {root_name(w) for _, _, w in ctx.sites(f.body)} - {name}
     return not any(({r} | closure([r], deps)) & mine for r in roots)
+
+
+def integer_valued(v: n.Expr) -> bool:
+    """v is an integer constant or literal: it has no derivative (`grad` gives zeros and the
+    variable keeps its integers, as `rt.track` keeps them), so it is never a fresh real leaf."""
+    if isinstance(v, n.Const):
+        return v.dtype in (n.DType.I64, n.DType.BOOL)
+    return isinstance(v, n.ArrayLit) and v.dtype is not n.DType.F32
 
 
 def _fresh_value(v: n.Expr) -> bool:

@@ -34,6 +34,38 @@ class Lifter:
         self.axes = tuple(fixed)
         self.vars = tuple(a.var for a in self.axes)
         self.inner_scope = scope.with_axes(set(self.vars))
+        self.whole: set[int] = set()    # ops that read a whole tensor over these axes
+
+    def lift_full(self, e: n.Expr) -> int:
+        """`lift(e)` broadcast to the nest's whole extent where it may have unit axes (a body
+        that does not vary along an axis, `x[j - j]`): a tabulation has every point, and a
+        reduction sums every one."""
+        x = self.lift(e)
+        if self.full(x):
+            return x
+        sizes = tuple(self.scope.resolve(size_of(a), self.env, self.b) for a in self.axes)
+        return self.b.add("expand", (x,), sizes, len(self.axes))
+
+    def full(self, op_id: int) -> bool:
+        """Whether op_id's value, an op of this nest, has the nest's whole shape (no unit axis)."""
+        op = self.b.ops[op_id]
+        rank = len(self.axes)
+        if op_id in self.whole or rank == 0:
+            return True
+        match op.kind:
+            case "conv2d" | "pool2d" | "linear" | "expand":
+                return True
+            case "view":
+                return all(any(c != n.Const(0) for c in row) for row in op.attrs[1])
+            case "bview":
+                return len(op.attrs[0]) == rank
+            case "axis":
+                return rank == 1
+            case "un" | "sigmoid" | "relu" | "pow" | "rsum" | "rmax" | "rmin":
+                return op.rank == rank and self.full(op.args[0])
+            case "bin" | "cmp" | "logic" | "where":
+                return op.rank == rank and any(self.full(a) for a in op.args)
+        return False
 
     def lift(self, e: n.Expr) -> int:
         from phc.ir.simplify import subst
@@ -67,6 +99,7 @@ class Lifter:
                 x = b.lin(t, self.env, scope)
                 if b.ops[x].rank != rank:
                     raise NotDerivable("an elementwise nest over a tensor of another rank")
+                self.whole.add(x)
                 return x
             case n.Load(t, index) if not (free_syms(t) & set(self.vars)):
                 return self._view(t, index, span)
@@ -99,7 +132,7 @@ class Lifter:
                 return b.add("where", (cond, branch._lift(a), branch._lift(y)), (), rank)
             case n.Reduce(op, raxes, body) if op in (n.ReduceOp.ADD, n.ReduceOp.MAX, n.ReduceOp.MIN):
                 inner = Lifter(b, self.env, scope, self.axes + tuple(raxes), self.guarded)
-                x = inner.lift(body)
+                x = inner.lift_full(body)
                 kind = {n.ReduceOp.ADD: "rsum", n.ReduceOp.MAX: "rmax", n.ReduceOp.MIN: "rmin"}[op]
                 return b.add(kind, (x,), (len(raxes),), rank, span=span)
         raise NotDerivable(f"no adjoint rule for the nest body `{_text(e)}`")

@@ -123,8 +123,10 @@ class Builder:
     def _assigned(self, s: n.Assign, env) -> int:
         """The op of an assignment of the tape; a `grad` target given a value that reads no other
         target starts a variable of its own (what its fresh leaf is at level 0)."""
+        from phc.ir.analysis import integer_valued
         top = self.lin(s.value, env, Scope())
-        if s.name in self.roots and s.name not in self.objects and not self.ops[top].tainted:
+        if (s.name in self.roots and s.name not in self.objects and not self.ops[top].tainted
+                and not integer_valued(s.value)):       # an integer has no derivative (level 0)
             top = self.add("leaf", (top,), (), self.ops[top].rank, True)
         return top
 
@@ -261,10 +263,10 @@ class Builder:
                 if not (free_syms(body) & {a.var for a in axes}):
                     raise NotDerivable("a tabulation of one value")
                 from phc.ir.lift import Lifter
-                return Lifter(self, env, scope, axes).lift(body)
+                return Lifter(self, env, scope, axes).lift_full(body)
             case n.Reduce(op, axes, body) if op in (n.ReduceOp.ADD, n.ReduceOp.MAX, n.ReduceOp.MIN):
                 from phc.ir.lift import Lifter
-                x = Lifter(self, env, scope, axes).lift(body)
+                x = Lifter(self, env, scope, axes).lift_full(body)
                 kind = {n.ReduceOp.ADD: "rsum", n.ReduceOp.MAX: "rmax", n.ReduceOp.MIN: "rmin"}[op]
                 return self.add(kind, (x,), (len(axes),), 0, span=span)
         raise NotDerivable(f"no adjoint rule for `{_text(e)}`")
