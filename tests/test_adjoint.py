@@ -882,7 +882,7 @@ g = grad(x * x * x, x)
 gg = grad(g, x)
 g
 gg
-""", "higher order"),
+""", "a derivative of a derivative"),
     "recurrence": ("""\
 w: ℝ = 0.7
 h: ℝ = 1.0

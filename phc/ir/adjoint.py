@@ -91,19 +91,24 @@ def _line(s) -> int:
     return getattr(getattr(s, "span", None), "line", 0) or 0
 
 
+# builtins that run autograd themselves: a module calling one keeps autograd everywhere
+_ON_AUTOGRAD = ("grad", "grad_create_graph", "partial_point", "train", "evaluate")
+
+
 def _module_excluded(module: n.Module, ctx: GradContext, grads, sites) -> str:
     if len(sites) != sum(len(g.wrt) for g in grads):
         return "a `grad` inside an expression (not a statement of its own)"
     for f in (*module.functions, *(m for c in module.classes for m in c.methods)):
         if ctx.sites(f.body) or f.tracked_params:
             return f"`grad` inside the function `{f.name}`"
-    for g in grads:
-        if g.create_graph:
-            return "a derivative is differentiated again (higher order)"
+    # `create_graph` (a grad's y may be computed from a grad's result) needs no exclusion: a
+    # tape that reads a gradient computed from one of its own targets fails
+    # `_external_is_constant` (name_deps makes a grad's results depend on its y and targets),
+    # and the gradients' values are the same with or without the graph kept.
     for s in walk_stmts(module.main.body):
         for e in _exprs_of(s):
             for x in _subexprs(e):
-                if isinstance(x, n.Call) and x.func in ("partial_point", "train", "evaluate", "grad"):
+                if isinstance(x, n.Call) and x.func in _ON_AUTOGRAD:
                     return f"`{x.func}` runs on autograd"
     return ""
 

@@ -591,7 +591,8 @@ def _external_is_constant(name: str, deps, roots: set[str]):
     """A value computed outside the tape: it must not depend on any `grad` target."""
     reach = closure({name}, deps)
     if reach & roots:
-        raise NotDerivable(f"`{name}` is computed outside the block from a `grad` target")
+        raise NotDerivable(f"`{name}` is computed outside the tape from a `grad` target "
+                           "(a derivative of a derivative, a value carried from an earlier iteration)")
 
 
 def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str, deps, roots):
