@@ -77,3 +77,22 @@ def test_a_read_of_the_field_after_the_update_keeps_it_out_of_place():
     src = TRAIN.replace("EXTRA", "").replace("    net = Lin(new_w, new_b)", "    q = net.w * 1.0\n    net = Lin(new_w, new_b)")
     assert "sub_scaled_(net.w" not in compiled(src).python
     assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))
+
+
+INLINE = TRAIN.replace("""    new_w = net.w - lr * gw
+    new_b = net.b - lr * gb
+    net = Lin(new_w, new_b)""", """    net = Lin(net.w - lr * gw, OTHER)""").replace("EXTRA", "")
+
+
+def test_an_update_written_in_the_construction_is_in_place():
+    src = INLINE.replace("OTHER", "net.b - lr * gb")
+    python = compiled(src).python
+    assert "rt.adjoint.sub_scaled_(net.w, lr, gw)" in python and "rt.adjoint.sub_scaled_(net.b, lr, gb)" in python
+    assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))
+
+
+def test_another_argument_reading_the_field_keeps_it_out_of_place():
+    # the arguments run in order: `net.w` in the second would see the first's update
+    src = INLINE.replace("OTHER", "net.b - lr * gb + 0.01 * net.w[0, 0:2]")
+    assert "sub_scaled_(net.w" not in compiled(src).python
+    assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))

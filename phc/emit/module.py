@@ -45,6 +45,7 @@ class Names:
         self.adjoint = None             # phc.ir.adjoint.Adjoint: "adjoint" mode has no autograd
         self.in_place: dict = {}        # phc.ir.inplace: id(update) -> (object, field)
         self.copies: dict = {}          # id(construction) -> argument positions to copy
+        self.inline: dict = {}          # id(obj = C(obj.f - e, …)) -> positions updated in place
 
     def py(self, name: str) -> str:
         if name in self.fixed:
@@ -72,7 +73,7 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
     if names.adjoint is not None:
         from phc.ir.inplace import plan_in_place
         updates = plan_in_place(module)
-        names.in_place, names.copies = updates.updates, updates.copies
+        names.in_place, names.copies, names.inline = updates.updates, updates.copies, updates.inline
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
     functions = [FunctionEmitter(names).function(f) for f in module.functions]
     classes = [ClassEmitter(names).cls(c) for c in module.classes]
@@ -249,10 +250,9 @@ class FunctionEmitter:
                 code.tail(tag)
                 code.backward(targets, wrt, tag)
             case n.Assign(name, value):
-                if id(s) in self.names.copies:
-                    # a construction of an instance whose fields are updated in place: its own copies
-                    value = n.Call(value.func, tuple(n.Call("adjoint.own", (x,)) if k in self.names.copies[id(s)] else x
-                                                     for k, x in enumerate(value.args)), value.obj, value.span)
+                if id(s) in self.names.copies or id(s) in self.names.inline:
+                    value = _with_in_place_arguments(value, self.names.copies.get(id(s), ()),
+                                                     self.names.inline.get(id(s), ()))
                 v = self.value(value)
                 if s.leaf:
                     v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
@@ -398,6 +398,21 @@ class ClassEmitter:
             lines.append("")
             lines += ["    " + line if line else line for line in text.splitlines()]
         return "\n".join(lines)
+
+
+def _with_in_place_arguments(call: n.Call, copies, inline) -> n.Call:
+    """A construction whose fields are updated in place (phc.ir.inplace): `rt.adjoint.own(x)`
+    (a copy the field will own) and `rt.adjoint.sub_scaled_(obj.f, lr, g)` (the update itself)."""
+    args = []
+    for k, x in enumerate(call.args):
+        if k in inline:
+            e = x.b
+            x = (n.Call("adjoint.sub_scaled_", (x.a, e.a, e.b)) if isinstance(e, n.Bin) and e.op == "*"
+                 else n.Call("adjoint.sub_", (x.a, e)))
+        elif k in copies:
+            x = n.Call("adjoint.own", (x,))
+        args.append(x)
+    return n.Call(call.func, tuple(args), call.obj, call.span)
 
 
 def _constructs(e: n.Expr, names: Names) -> bool:

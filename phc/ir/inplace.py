@@ -25,7 +25,13 @@ from phc.ir.analysis import stmt_exprs, subexprs, walk_stmts
 @dataclass
 class InPlace:
     updates: dict[int, tuple[str, str]] = field(default_factory=dict)   # id(S1) -> (obj, field)
+    inline: dict[int, set[int]] = field(default_factory=dict)           # id(obj = C(obj.f - e, …)) -> positions
     copies: dict[int, set[int]] = field(default_factory=dict)           # id(construction) -> arg positions
+
+    def updated(self) -> set[tuple[str, str]]:
+        return set(self.updates.values()) | self._inline_fields
+
+    _inline_fields: set = field(default_factory=set)
 
 
 def plan_in_place(module: n.Module) -> InPlace:
@@ -41,16 +47,48 @@ def plan_in_place(module: n.Module) -> InPlace:
             if cls is None or not _update_in_place_is_legal(module, cls, block, k, obj, f):
                 continue
             out.updates[id(s)] = (obj, f)
+        for k, s in enumerate(block):
+            # `obj = C(obj.f - e, …)`: the update written into the construction's argument
+            if not (isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func in classes
+                    and s.value.obj is None):
+                continue
+            cls = classes[s.value.func]
+            if _class_of(module, s.name, classes) is not cls:
+                continue
+            for pos, arg in enumerate(s.value.args[:len(cls.fields)]):
+                f = cls.fields[pos].name
+                if _inline_update_is_legal(module, cls, block, k, s.name, f, pos):
+                    out.inline.setdefault(id(s), set()).add(pos)
+                    out._inline_fields.add((s.name, f))
     # every construction of an updated object that does not take the updated tensor: a copy
     for s in walk_stmts(module.main.body):
         if isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func in classes:
             cls = classes[s.value.func]
             for pos, p in enumerate(cls.fields):
-                if (s.name, p.name) in out.updates.values() and pos < len(s.value.args):
+                if (s.name, p.name) in out.updated() and pos < len(s.value.args):
                     arg = s.value.args[pos]
+                    if pos in out.inline.get(id(s), ()):
+                        continue
                     if not (isinstance(arg, n.Sym) and _is_update_target(arg.name, module, out)):
                         out.copies.setdefault(id(s), set()).add(pos)
     return out
+
+
+def _inline_update_is_legal(module, cls, block, k, obj: str, f: str, pos: int) -> bool:
+    """`obj = C(…, obj.f - e, …)` at position pos: after the block's every `grad`; neither e nor
+    any other argument reads obj.f (the arguments run in order, the update first); the field's
+    tensor is never shared."""
+    s = block[k]
+    arg = s.value.args[pos]
+    if not (isinstance(arg, n.Bin) and arg.op == "-" and arg.a == n.Attr(n.Sym(obj), f)):
+        return False
+    if any(isinstance(x, n.Grads) for x in walk_stmts(block[k + 1:])):
+        return False
+    if _reads_field(arg.b, obj, f):
+        return False
+    if any(_reads_field(a, obj, f) for j, a in enumerate(s.value.args) if j != pos):
+        return False
+    return _field_never_shared(module, cls, obj, f)
 
 
 def _update(s) -> tuple[str, str] | None:
