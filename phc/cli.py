@@ -12,7 +12,7 @@ from pathlib import Path
 from phc.diagnostics import PhcError, error
 from phc.ast import Span
 
-STAGES = ("ast", "typed", "affine", "kernels", "triton", "python")
+STAGES = ("ast", "typed", "affine", "kernels", "grad", "triton", "python")
 BACKENDS = ("auto", "torch", "triton")
 FORMATS = ("text", "json")
 
@@ -54,12 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "code that runs literally or element by element, and why")
     c.set_defaults(handler=cmd_check)
 
-    i = sub.add_parser("ir", help="print one stage of the pipeline (ast, typed, affine, kernels, triton, python)",
+    i = sub.add_parser("ir", help="print one stage of the pipeline (ast, typed, affine, kernels, grad, triton, python)",
                        description="Print what one stage of the pipeline produces, as text.")
     i.add_argument("file", help="the Physika program (- reads standard input)")
     i.add_argument("--stage", choices=STAGES, default="affine",
                    help="ast: the syntax tree; typed: inferred types; affine: the loop-nest IR; "
-                        "kernels: the kernel plan (which nests became which idiom); triton: the "
+                        "kernels: the kernel plan (which nests became which idiom); grad: each `grad` "
+                        "as a tape and its adjoint (or why it keeps autograd); triton: the "
                         "rendered Triton kernels; python: the generated module (default: affine)")
     i.add_argument("--function", metavar="NAME", help="with --stage affine: only this function or method")
     i.add_argument("--backend", choices=BACKENDS, default="torch",
@@ -231,6 +232,9 @@ def stage_text(source: str, filename: str, stage: str, function: str | None = No
         _check_function(module, function)
         return format_module(module, function)
     plan = pipeline.select(module, backend if stage != "triton" else "triton")
+    if stage == "grad":
+        from phc.ir.adjoint import format_adjoint
+        return format_adjoint(pipeline.differentiate(plan.module), plan.module)
     return plan.triton_source() or "# no nest of this program matched a Triton template\n"
 
 

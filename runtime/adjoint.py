@@ -48,17 +48,32 @@ def zeros_for(y, x):
 
 
 def conv2d_vjp(g, x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,
-               padding: int, need_x: bool, need_w: bool):
-    """(dx, dw) of `idioms.conv2d(x, w, stride, n_i, n_j, …)` without a channel cut or guards."""
+               padding: int, need_x: bool, need_w: bool, n_c: int | None = None, guarded: bool = False):
+    """(dx, dw) of `idioms.conv2d(x, w, stride, n_i, n_j, has_batch, has_out, has_chan, None, padding,
+    n_c, guarded)`: its layout steps undone around aten's convolution backward."""
     x4, w4 = idioms._as4(x, has_batch, has_chan), idioms._as4(w, has_out, has_chan)
-    oh = (x4.shape[2] + 2 * padding - w4.shape[2]) // stride + 1
-    ow = (x4.shape[3] + 2 * padding - w4.shape[3]) // stride + 1
-    g4 = g.reshape(x4.shape[0], w4.shape[0], n_i, n_j)
+    full_c = (x4.shape[1], w4.shape[1])
+    if n_c is not None:
+        x4, w4 = idioms._cut(x4, 1, n_c, "convolution"), idioms._cut(w4, 1, n_c, "convolution")
+    xin = idioms._pad_for_outputs(x4, w4.shape[2:], stride, padding, n_i, n_j) if guarded else x4
+    oh = (xin.shape[2] + 2 * padding - w4.shape[2]) // stride + 1
+    ow = (xin.shape[3] + 2 * padding - w4.shape[3]) // stride + 1
+    g4 = g.reshape(xin.shape[0], w4.shape[0], n_i, n_j)
     if (oh, ow) != (n_i, n_j):
         g4 = F.pad(g4, (0, ow - n_j, 0, oh - n_i))       # outputs the nest cut off: no gradient
-    dx4, dw4, _ = _aten.convolution_backward(g4, x4, w4, None, [stride, stride], [padding, padding], [1, 1],
+    dx4, dw4, _ = _aten.convolution_backward(g4, xin, w4, None, [stride, stride], [padding, padding], [1, 1],
                                              False, [0, 0], 1, [need_x, need_w, False])
-    return (dx4.reshape(x.shape) if need_x else None), (dw4.reshape(w.shape) if need_w else None)
+    dx = dw = None
+    if need_x:
+        dx4 = dx4[..., :x4.shape[2], :x4.shape[3]] if guarded else dx4
+        if dx4.shape[1] != full_c[0]:
+            dx4 = F.pad(dx4, (0, 0, 0, 0, 0, full_c[0] - dx4.shape[1]))
+        dx = dx4.reshape(x.shape)
+    if need_w:
+        if dw4.shape[1] != full_c[1]:
+            dw4 = F.pad(dw4, (0, 0, 0, 0, 0, full_c[1] - dw4.shape[1]))
+        dw = dw4.reshape(w.shape)
+    return dx, dw
 
 
 def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str, rank: int | None, scale: int):
@@ -104,20 +119,34 @@ def pool2d_vjp(g, saved):
     return d3.reshape(x.shape)
 
 
-def linear_vjp(g, x, w, n_i: int, w_transposed: bool, n_k: int | None, need_x: bool, need_w: bool):
-    """(dx, dw) of `idioms.linear(x, w, n_i, False, None, w_transposed, False, n_k)`: w2 @ x."""
+def linear_vjp(g, x, w, n_i: int, w_transposed: bool, n_k: int | None, need_x: bool, need_w: bool,
+               has_batch: bool = False, x_transposed: bool = False):
+    """(dx, dw) of `idioms.linear(x, w, n_i, has_batch, None, w_transposed, x_transposed, n_k)`:
+    w2 @ x for a vector, x2 @ w2.T for a batch (x2 = x, or x.T when transposed)."""
     w2 = w.t() if w_transposed else w
     rows, cols = w2.shape
     k = cols if n_k is None else n_k
     w2c = w2[:n_i, :k] if (n_i, k) != (rows, cols) else w2
-    xc = x[:k] if k != x.shape[0] else x
+    x2 = (x.t() if x_transposed else x) if has_batch else x.unsqueeze(0)
+    xc = x2[:, :k] if k != x2.shape[1] else x2
     dx = dw = None
+    if not has_batch:                           # a vector: the products as they are
+        if need_x:
+            dx = torch.mv(w2c.t(), g)
+            dx = F.pad(dx, (0, x.shape[0] - k)) if k != x.shape[0] else dx
+        if need_w:
+            dw = torch.outer(g, xc.squeeze(0))
+            dw = F.pad(dw, (0, cols - k, 0, rows - n_i)) if (n_i, k) != (rows, cols) else dw
+            dw = dw.t() if w_transposed else dw
+        return dx, dw
+    g2 = g
     if need_x:
-        dx = torch.mv(w2c.t(), g)
-        if k != x.shape[0]:
-            dx = F.pad(dx, (0, x.shape[0] - k))
+        dx2 = g2 @ w2c
+        if k != x2.shape[1]:
+            dx2 = F.pad(dx2, (0, x2.shape[1] - k))
+        dx = (dx2.t() if x_transposed else dx2) if has_batch else dx2.squeeze(0)
     if need_w:
-        dw = torch.outer(g, xc)
+        dw = g2.t() @ xc if has_batch else torch.outer(g, xc.squeeze(0))
         if (n_i, k) != (rows, cols):
             dw = F.pad(dw, (0, cols - k, 0, rows - n_i))
         if w_transposed:
@@ -172,11 +201,83 @@ def extremum_vjp(g, x, k: int, at):
     return d.reshape(x.shape)
 
 
-def view_vjp(g, t, const, coeffs, sizes):
-    """The adjoint of `rt.nests.view(t, const, coeffs, sizes)`: each point's cotangent added to
-    the element it read (accumulated: a view may read one element at several points)."""
-    from .nests import index_tensors
+def view_vjp(g, t, const, coeffs, sizes, guarded: bool = False):
+    """The adjoint of `rt.nests.view(t, const, coeffs, sizes, guarded)`: each point's cotangent
+    added to the element it read (accumulated: a view may read one element at several points);
+    a guarded point outside t read a zero and sends nothing. A view that reads each element at
+    most once (no overlap, all in range) is written back through the same strides."""
+    from .nests import _ranges, index_tensors
     d = torch.zeros_like(t)
-    idx = tuple(i.expand(*sizes) for i in index_tensors(const, coeffs, sizes, t.device))
-    d.index_put_(idx, g.expand(*sizes), accumulate=True)
+    ranges = _ranges(t.shape, const, coeffs, sizes)
+    inside = ranges is None or all(lo >= 0 and hi < t.shape[k] for k, (lo, hi) in enumerate(ranges))
+    if inside and all(c >= 0 for row in coeffs for c in row):
+        st = d.stride()
+        strides = [sum(row[k] * st[k] for k in range(len(st))) for row in coeffs]
+        if _no_overlap(sizes, strides):
+            offset = sum(c * s for c, s in zip(const, st))
+            d.as_strided(sizes, strides, offset).copy_(g.expand(*sizes))
+            return d
+    idx = [i.expand(*sizes) for i in index_tensors(const, coeffs, sizes, t.device)]
+    g = g.expand(*sizes)
+    if guarded and not inside:
+        ok = torch.ones(tuple(sizes), dtype=torch.bool, device=t.device)
+        for k, i in enumerate(idx):
+            ok &= (i >= 0) & (i < t.shape[k])
+        idx = [i.clamp(0, max(t.shape[k] - 1, 0)) for k, i in enumerate(idx)]
+        g = torch.where(ok, g, torch.zeros((), dtype=g.dtype, device=g.device))
+    d.index_put_(tuple(idx), g, accumulate=True)
     return d
+
+
+def _no_overlap(sizes, strides) -> bool:
+    """Whether distinct points of a strided view are distinct elements (strides sorted, each
+    at least the span of the ones below it)."""
+    span = 1
+    axes = sorted((st, sz) for sz, st in zip(sizes, strides) if sz > 1)
+    for st, sz in axes:
+        if st < span:
+            return False
+        span = st * sz
+    return True
+
+
+def bview(t, positions, rank: int, extents):
+    """`t[i, j]` read over a nest of `rank` axes whose axes `positions` are i, j (the others
+    broadcast): t's first `extents` entries, unit axes put in. Bounds as `rt.nests.view`'s."""
+    for k, n in enumerate(extents):
+        if n > t.shape[k] and n > 0:
+            raise IndexError(f"index {t.shape[k]} is out of range for axis {k} of size {t.shape[k]}")
+    if tuple(t.shape) != tuple(extents):
+        t = t[tuple(slice(0, n) for n in extents)]
+    shape = [1] * rank
+    for p, n in zip(positions, extents):
+        shape[p] = n
+    return t.reshape(shape)
+
+
+def bview_vjp(g, t, positions, rank: int, extents):
+    d = g.reshape(tuple(extents))
+    if tuple(t.shape) != tuple(extents):
+        d = F.pad(d, [x for k in reversed(range(t.dim())) for x in (0, t.shape[k] - extents[k])])
+    return d
+
+
+def store(t, const, coeffs, sizes, value):
+    """`rt.nests.store(t, …, value)` of a nest that writes each element at most once (proved at
+    compile time): through the strided view when the coefficients allow, else index_put."""
+    from .nests import _bounds, store as scatter
+    if any(c < 0 for row in coeffs for c in row):
+        return scatter(t, const, coeffs, sizes, value)
+    _bounds(t.shape, const, coeffs, sizes)
+    st = t.stride()
+    strides = [sum(row[k] * st[k] for k in range(len(st))) for row in coeffs]
+    offset = t.storage_offset() + sum(c * s for c, s in zip(const, st))
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=t.dtype, device=t.device)
+    t.as_strided(sizes, strides, offset).copy_(value.to(t.dtype).expand(*sizes))
+    return t
+
+
+def unstored(g, const, coeffs, sizes):
+    """The cotangent of what a store overwrote: g with the written elements zeroed."""
+    return store(g.clone(), const, coeffs, sizes, 0.0)

@@ -1,4 +1,5 @@
-"""Golden text of the affine IR for the seed program and the small programs in tests/programs.
+"""Golden text of the affine IR for the seed program and the small programs in tests/programs,
+and of the adjoint (`--stage grad`) of the seed and two examples.
 
 Refresh (after checking the diff by eye) with:  PHC_UPDATE_GOLDEN=1 pytest tests/test_ir_golden.py
 """
@@ -20,8 +21,13 @@ def affine_text(path: Path) -> str:
     return format_module(pipeline.lower(typed))
 
 
-def check_golden(name: str, text: str):
-    path = GOLDEN / f"{name}.affine"
+def grad_text(path: Path) -> str:
+    from phc.cli import stage_text
+    return stage_text(path.read_text(encoding="utf-8"), path.name, "grad")
+
+
+def check_golden(name: str, text: str, ext: str = "affine"):
+    path = GOLDEN / f"{name}.{ext}"
     if os.environ.get("PHC_UPDATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"no golden file {path.name}: run with PHC_UPDATE_GOLDEN=1 once"
@@ -30,6 +36,18 @@ def check_golden(name: str, text: str):
 
 def test_seed_golden(seed_path):
     check_golden("cnn_seed", affine_text(seed_path))
+
+
+def test_seed_grad_golden(seed_path):
+    """The seed's step as `phc ir --stage grad` prints it: the tape and its adjoint."""
+    text = grad_text(seed_path)
+    assert text.startswith("adjoint: adjoint\n")
+    check_golden("cnn_seed", text, "grad")
+
+
+@pytest.mark.parametrize("name", ["digits_convnet", "lenet5"])
+def test_example_grad_golden(name):
+    check_golden(name, grad_text(HERE.parent / "examples" / f"{name}.phk"), "grad")
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=[p.stem for p in PROGRAMS])

@@ -62,6 +62,9 @@ class StepCode:
         match op.kind:
             case "host":
                 line(self.expr(op.attrs[0]))
+            case "axis":
+                k, rank, size = op.attrs
+                line(f"rt.nests.arange({self.int_expr(size)}, {k}, {rank}, 0, device=rt.device())")
             case "var":
                 line(f"rt.adjoint.param({self.names.py(op.attrs[0])})")
             case "field":
@@ -76,6 +79,8 @@ class StepCode:
                 line(f"({a[0]} ** {op.attrs[0]!r})")
             case "relu":
                 line(f"torch.relu({a[0]})")
+            case "sigmoid":
+                line(f"torch.sigmoid({a[0]})")
             case "matmul":
                 line(f"({a[0]} @ {a[1]})")
             case "where":
@@ -96,27 +101,41 @@ class StepCode:
                 line(f"{a[0]}.sum(dim={tuple(range(-k, 0))!r})")
             case "rmax" | "rmin":
                 self.code.line(f"{out}, {out}_at = rt.adjoint.extremum({a[0]}, {op.attrs[0]}, {op.kind[1:]!r})", tag)
-            case "view":
-                const, rows, sizes = op.attrs
+            case "store":
+                const, rows, sizes, fresh = op.attrs
                 tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
                 self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
                                f"{tup(sizes)})", tag)
+                # a fresh allocation is written in place; any other value is copied first
+                line(f"rt.adjoint.store({a[0] if fresh else a[0] + '.clone()'}, *{out}_spec, {a[1]})")
+            case "bview":
+                positions, rank, extents = op.attrs
+                ext = "".join(f"{self.int_expr(x)}, " for x in extents)
+                self.code.line(f"{out}_spec = ({positions!r}, {rank}, ({ext}))", tag)
+                line(f"rt.adjoint.bview({a[0]}, *{out}_spec)")
+            case "view":
+                const, rows, sizes, guarded = op.attrs
+                tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
+                self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
+                               f"{tup(sizes)}, {guarded})", tag)
                 line(f"rt.nests.view({a[0]}, *{out}_spec)")
             case "softmax":
                 line(f"torch.softmax({a[0]}, 0)")
             case "conv2d":
-                stride, ni, nj, hb, ho, hc, pad, _nc, _guard, _spec = op.attrs
-                self.code.line(f"{out}_n = ({self.int_expr(ni)}, {self.int_expr(nj)})", tag)
-                line(f"rt.idioms.conv2d({a[0]}, {a[1]}, {stride}, {out}_n[0], {out}_n[1], {hb}, {ho}, {hc}, None, {pad})")
+                stride, ni, nj, hb, ho, hc, pad, nc, guard, _spec = op.attrs
+                nc_code = "None" if nc is None else self.int_expr(nc)
+                self.code.line(f"{out}_n = ({self.int_expr(ni)}, {self.int_expr(nj)}, {nc_code})", tag)
+                line(f"rt.idioms.conv2d({a[0]}, {a[1]}, {stride}, {out}_n[0], {out}_n[1], {hb}, {ho}, {hc}, None, "
+                     f"{pad}, {out}_n[2], {guard})")
             case "pool2d":
                 kind, k, stride, ni, nj, ties, rank, scale, _spec = op.attrs
                 self.code.line(f"{out}, {out}_saved = rt.adjoint.pool2d({a[0]}, {kind!r}, {k}, {stride}, "
                                f"{self.int_expr(ni)}, {self.int_expr(nj)}, {ties!r}, {rank}, {scale})", tag)
             case "linear":
-                ni, _hb, wt, _xt, nk, _spec = op.attrs
+                ni, hb, wt, xt, nk, _spec = op.attrs
                 nk_code = "None" if nk is None else self.int_expr(nk)
                 self.code.line(f"{out}_n = ({self.int_expr(ni)}, {nk_code})", tag)
-                line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], False, None, {wt}, False, {out}_n[1])")
+                line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], {hb}, None, {wt}, {xt}, {out}_n[1])")
             case _:
                 raise ValueError(f"no forward code for {op.kind}")
 
@@ -164,14 +183,15 @@ class StepCode:
             outs = [self.name(o) for o in b.out]
             both = ", ".join(outs) if all(need) else (f"{outs[0]}, _" if need[0] else f"_, {outs[0]}")
             if op.kind == "conv2d":
-                stride, _ni, _nj, hb, ho, hc, pad = op.attrs[:7]
+                stride, _ni, _nj, hb, ho, hc, pad, _nc, guard = op.attrs[:9]
                 call = (f"rt.adjoint.conv2d_vjp({g}, {a[0]}, {a[1]}, {stride}, {v}_n[0], {v}_n[1], {hb}, {ho}, {hc}, "
-                        f"{pad}, {need[0]}, {need[1]})")
+                        f"{pad}, {need[0]}, {need[1]}, {v}_n[2], {guard})")
             elif op.kind == "matmul":
                 call = f"rt.adjoint.matmul_vjp({g}, {a[0]}, {a[1]}, {need[0]}, {need[1]})"
             else:
-                wt = op.attrs[2]
-                call = f"rt.adjoint.linear_vjp({g}, {a[0]}, {a[1]}, {v}_n[0], {wt}, {v}_n[1], {need[0]}, {need[1]})"
+                _ni, hb, wt, xt = op.attrs[:4]
+                call = (f"rt.adjoint.linear_vjp({g}, {a[0]}, {a[1]}, {v}_n[0], {wt}, {v}_n[1], {need[0]}, {need[1]}, "
+                        f"{hb}, {xt})")
             self.code.line(f"{both} = {call}", tag)
             return
         texts = [self.rule(r, op, g, v, a) for r in rules]
@@ -213,6 +233,8 @@ class StepCode:
             case "dpow":
                 c = op.attrs[0]
                 return f"({g} * {c!r} * {a[0]} ** {c - 1!r})"
+            case "dsigmoid":
+                return f"torch.ops.aten.sigmoid_backward({g}, {v})"
             case "drelu":
                 return f"torch.ops.aten.threshold_backward({g}, {v}, 0)"
             case "dwhere_a":
@@ -233,6 +255,12 @@ class StepCode:
                 return f"rt.adjoint.sum_vjp({g}, {a[0]}, {op.attrs[0]})"
             case "drext":
                 return f"rt.adjoint.extremum_vjp({g}, {a[0]}, {op.attrs[0]}, {v}_at)"
+            case "dstore_value":
+                return f"rt.adjoint.sum_to(rt.nests.view({g}, *{v}_spec), {a[1]})"
+            case "dstore_old":
+                return f"rt.adjoint.unstored({g}, *{v}_spec)"
+            case "dbview":
+                return f"rt.adjoint.bview_vjp({g}, {a[0]}, *{v}_spec)"
             case "dview":
                 return f"rt.adjoint.view_vjp({g}, {a[0]}, *{v}_spec)"
             case "dsoftmax":

@@ -21,6 +21,16 @@ _BIN = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**"
 MATH_FNS = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
 
 
+def sigmoid_of(e: n.Expr):
+    """x where `e` is `1 / (1 + exp(-x))`, the logistic function (one torch call, the same
+    value to rounding and the same derivative)."""
+    match e:
+        case n.Bin("/", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64),
+                   n.Bin("+", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64), n.Un("exp", n.Un("neg", x)))):
+            return x
+    return None
+
+
 class EmitError(Exception):
     pass
 
@@ -371,6 +381,8 @@ class Nest:
                 return f"torch.logical_or({self.vec(a)}, {self.vec(b)})"
             case n.Bin("min" | "max" as op, a, b):
                 return f"rt.{op}imum({self.vec(a)}, {self.vec(b)})"
+            case n.Bin("/") if sigmoid_of(e) is not None:
+                return f"torch.sigmoid({self.vec(sigmoid_of(e))})"   # 1 / (1 + exp(-x)): one pass
             case n.Bin(op, a, b):
                 return f"({self.vec(a)} {_BIN[op]} {self.vec(b)})"
             case n.Un("neg", a):

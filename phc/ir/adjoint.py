@@ -193,6 +193,7 @@ class Builder:
         self.field_ops: dict[tuple[str, str], int] = {}
         self.var_ops: dict[str, int] = {}
         self.reassigned: set[str] = set()
+        self.known: dict = {}
         self.tail = 0
 
     # ---- the statements
@@ -206,7 +207,7 @@ class Builder:
         segments = {}
         for j in range(first, self.k):
             s = self.block[j]
-            if j in needed:
+            if j in needed and not self._constructs(s.value):
                 start = len(self.ops)
                 top = self._assigned(s, env)
                 self.ops[top] = _with(self.ops[top], span=s.span)
@@ -214,8 +215,9 @@ class Builder:
                 self.reassigned.discard(s.name)
                 segments[id(s)] = (start, top, s.name)
             else:
+                read = {obj for obj, _ in self.field_ops}
                 for name in {w for x in walk_stmts([s]) for w in stmt_writes(x)}:
-                    if name in self.objects:
+                    if name in read:
                         raise NotDerivable(f"`{name}` is assigned between the forward computation and `grad`")
                     env.pop(name, None)       # reassigned by a statement outside the tape
                     self.reassigned.add(name)
@@ -233,9 +235,13 @@ class Builder:
         """The op of an assignment of the tape; a `grad` target given a value that reads no other
         target starts a variable of its own (what its fresh leaf is at level 0)."""
         top = self.lin(s.value, env, Scope())
-        if s.name in self.roots and not self.ops[top].tainted:
+        if s.name in self.roots and s.name not in self.objects and not self.ops[top].tainted:
             top = self.add("leaf", (top,), (), self.ops[top].rank, True)
         return top
+
+    def _constructs(self, e: n.Expr) -> bool:
+        """A construction of an instance: emitted as it is (its fields are read through it)."""
+        return isinstance(e, n.Call) and e.obj is None and e.func in {c.name for c in self.module.classes}
 
     def _needed_statements(self) -> set[int]:
         """Positions of the block's assignments before the `Grads` that y's value comes from."""
@@ -270,7 +276,14 @@ class Builder:
     def add(self, kind, args=(), attrs=(), rank=None, tainted=None, span=None) -> int:
         if tainted is None:
             tainted = any(self.ops[a].tainted for a in args)
+        # the same operation of the same values is computed once (a host expression is not: it
+        # reads variables whose values may differ between the statements that mention it)
+        key = (kind, tuple(args), tuple(attrs)) if kind not in ("host", "var", "field", "leaf") else None
+        if key is not None and key in self.known:
+            return self.known[key]
         self.ops.append(Op(len(self.ops), kind, tuple(args), tuple(attrs), rank, tainted, span))
+        if key is not None:
+            self.known[key] = len(self.ops) - 1
         return len(self.ops) - 1
 
     def host(self, e: n.Expr, rank=None) -> int:
@@ -295,6 +308,9 @@ class Builder:
                 return self._root_var(name)
             case n.Attr(n.Sym(obj), name):
                 return self._field(scope.object(obj), name)
+            case n.Bin("/") if _sigmoid_of(e) is not None:
+                x = self.lin(_sigmoid_of(e), env, scope)
+                return self.add("sigmoid", (x,), (), self.ops[x].rank, span=span)
             case n.Un(op, a) if op in UNARY:
                 x = self.lin(a, env, scope)
                 return self.add("un", (x,), (op,), self.ops[x].rank, span=span)
@@ -375,7 +391,7 @@ class Builder:
                 return None if inner is None else len(axes) + inner
             case n.Reduce(_, axes, body):
                 return self.static_rank(body, env, scope.with_axes({a.var for a in axes}), seen)
-            case n.Full(shape):
+            case n.Full(shape) | n.Sample(_, _, shape):
                 return len(shape)
             case n.Reshape(_, shape):
                 return len(shape)
@@ -478,15 +494,80 @@ class Builder:
             inner.ranks[p.name] = rank_of(p.type)
             if self.ops[a].rank is None and rank_of(p.type) is not None:
                 self.ops[a] = _with(self.ops[a], rank=rank_of(p.type))
-        for s in f.body:
+        top = self.body(f.body, inner)
+        if top is None:
+            raise NotDerivable(f"`{f.name}` may return no value")
+        if self.ops[top].rank is None:
+            self.ops[top] = _with(self.ops[top], rank=rank_of(f.ret))
+        return top
+
+    def body(self, stmts, scope: "Scope") -> int | None:
+        """The op an inlined body returns (None: it falls off its end)."""
+        for s in stmts:
             if isinstance(s, n.Assign):
-                inner.vars[s.name] = self.lin(s.value, {}, inner)
+                scope.vars[s.name] = self.lin(s.value, {}, scope)
+            elif isinstance(s, n.Loop):
+                self.store_nest(s, scope)
+            elif isinstance(s, n.If):
+                # a branch on a constant of this call (`dropout(h, 0.2, 1)`): the branch it takes
+                taken = self._constant_truth(s.cond, scope)
+                top = self.body(s.body if taken else s.orelse, scope)
+                if top is not None:
+                    return top
             elif isinstance(s, n.Return):
-                top = self.lin(s.value, {}, inner)
-                if self.ops[top].rank is None:
-                    self.ops[top] = _with(self.ops[top], rank=rank_of(f.ret))
-                return top
-        raise NotDerivable(f"`{f.name}` returns no value")
+                return self.lin(s.value, {}, scope)
+            else:
+                raise NotDerivable(f"a {type(s).__name__.lower()} statement in an inlined body")
+        return None
+
+    def _constant_truth(self, cond: n.Expr, scope: "Scope") -> bool:
+        from phc.ir.simplify import subst
+        e = scope.resolve(cond, {}, self)
+        consts = {}
+        for name in free_syms(e):
+            op = self.ops[int(name[1:])] if name.startswith("%") else None
+            if op is None or op.kind != "host" or not isinstance(op.attrs[0], n.Const):
+                raise NotDerivable("a branch on a value that is not a constant of the call")
+            consts[name] = op.attrs[0]
+        value = simplify(subst(e, consts))
+        if not (isinstance(value, n.Const) and isinstance(value.value, bool)):
+            raise NotDerivable("a branch whose condition does not fold to a constant")
+        return value.value
+
+    def store_nest(self, loop: n.Loop, scope: "Scope"):
+        """`for i, j, …: r[affine] = value` into a local r (`pad`, `one_channel`): a new value of
+        r with the nest's points written, each element at most once (`_store_is_injective`)."""
+        axes, body = [], (loop,)
+        while len(body) == 1 and isinstance(body[0], n.Loop) and body[0].mark is n.Mark.PARALLEL:
+            axes.append(body[0].axis)
+            body = body[0].body
+        if len(body) != 1 or not isinstance(body[0], n.Store) or not axes:
+            raise NotDerivable("a loop that is not one vectorised store")
+        st = body[0]
+        if not (isinstance(st.tensor, n.Sym) and st.tensor.name in scope.vars):
+            raise NotDerivable("a store into a tensor the function did not make")
+        lifter = Lifter(self, {}, scope, tuple(axes))
+        if lifter.shift:
+            raise NotDerivable("a store nest that does not start at 0")
+        value = lifter.lift(st.value)
+        from phc.ir.lower import linear_form
+        consts, rows = [], [[] for _ in axes]
+        for i in st.index:
+            form = linear_form(i, lifter.vars)
+            if form is None:
+                raise NotDerivable("a store at a data-dependent index")
+            coeffs, const = form
+            consts.append(scope.resolve(simplify(const), {}, self))
+            for k, a in enumerate(axes):
+                c = coeffs.get(a.var)
+                rows[k].append(n.Const(0) if c is None else simplify(c))
+        if not _store_is_injective(rows):
+            raise NotDerivable("a store nest that may write one element twice")
+        sizes = tuple(scope.resolve(extent(a), {}, self) for a in axes)
+        old = scope.vars[st.tensor.name]
+        fresh = self.ops[old].kind == "host" and isinstance(self.ops[old].attrs[0], n.Full)
+        attrs = (tuple(consts), tuple(tuple(r) for r in rows), sizes, fresh)
+        scope.vars[st.tensor.name] = self.add("store", (old, value), attrs, self.ops[old].rank, span=st.span)
 
     def _callee(self, e: n.Call, scope):
         if e.obj is None:
@@ -531,6 +612,29 @@ class Scope:
         mapping.update({v: n.Sym(f"%{op}") for v, op in self.vars.items()})
         mapping.update({v: n.Sym(obj) for v, obj in self.objects.items() if v != obj})
         return subst(e, mapping)
+
+
+def _sigmoid_of(e: n.Expr):
+    from phc.emit.torch_backend import sigmoid_of
+    return sigmoid_of(e)
+
+
+def _broadcast_positions(consts, rows):
+    """For a view whose tensor axis d is read by nest axis positions[d] alone (coefficient 1,
+    offset 0, the positions increasing), the positions; else None."""
+    if any(c != n.Const(0) for c in consts):
+        return None
+    positions = []
+    for d in range(len(consts)):
+        using = [a for a, row in enumerate(rows) if row[d] != n.Const(0)]
+        if len(using) != 1 or rows[using[0]][d] != n.Const(1):
+            return None
+        positions.append(using[0])
+    if any(sum(row[d] != n.Const(0) for d in range(len(consts))) > 1 for row in rows):
+        return None
+    if positions != sorted(set(positions)):
+        return None
+    return tuple(positions)
 
 
 def _children(e):
@@ -609,13 +713,35 @@ def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str, deps
 
 
 def _inlinable(f: n.Function):
-    """A straight-line body: assignments, then one return."""
-    body = f.body
-    if not body or not isinstance(body[-1], n.Return) or body[-1].value is None:
-        raise NotDerivable(f"`{f.name}` does not end with a return")
-    for s in body[:-1]:
-        if not isinstance(s, n.Assign) or s.leaf or s.fresh_fields:
-            raise NotDerivable(f"`{f.name}` has a {type(s).__name__.lower()} statement (not straight-line)")
+    """A body of assignments, vectorised store nests and branches on the call's constants,
+    each path ending with a return."""
+    def check(stmts):
+        for s in stmts:
+            if isinstance(s, n.Loop) and s.mark is n.Mark.PARALLEL:
+                continue
+            if isinstance(s, n.If):
+                check(s.body)
+                check(s.orelse)
+                continue
+            if isinstance(s, n.Return) and s.value is not None:
+                continue
+            if not isinstance(s, n.Assign) or s.leaf or s.fresh_fields:
+                raise NotDerivable(f"`{f.name}` has a {type(s).__name__.lower()} statement (not straight-line)")
+    check(f.body)
+
+
+def _store_is_injective(rows) -> bool:
+    """Each nest axis moves exactly one index, by a nonzero constant, and no index moves with
+    two axes: distinct points write distinct elements."""
+    moved = set()
+    for row in rows:
+        used = [(d, c) for d, c in enumerate(row) if c != n.Const(0)]
+        if len(used) != 1 or not isinstance(used[0][1], n.Const) or used[0][1].value == 0:
+            return False
+        if used[0][0] in moved:
+            return False
+        moved.add(used[0][0])
+    return True
 
 
 # ---------------------------------------------------------------- lifting nests
@@ -658,6 +784,10 @@ class Lifter:
         if idiom is not None:
             return idiom
         match e:
+            case n.Sym(var) if var in self.vars:
+                k = self.vars.index(var)        # the loop variable as a value: an arange
+                size = self.scope.resolve(extent(self.axes[k]), self.env, b)
+                return b.add("axis", (), (k, len(self.vars), size), rank, False)
             case n.Load(t, index) if tuple(index) == tuple(n.Sym(v) for v in self.vars) and self._covers(t):
                 x = b.lin(t, self.env, scope)
                 if b.ops[x].rank != rank:
@@ -665,6 +795,8 @@ class Lifter:
                 return x
             case n.Load(t, index) if not (free_syms(t) & set(self.vars)):
                 return self._view(t, index, span)
+            case n.Bin("/") if _sigmoid_of(e) is not None:
+                return b.add("sigmoid", (self._lift(_sigmoid_of(e)),), (), rank, span=span)
             case n.Un(op, a) if op in UNARY:
                 return b.add("un", (self._lift(a),), (op,), rank, span=span)
             case n.Bin(op, x, y) if op in BINARY:
@@ -695,8 +827,6 @@ class Lifter:
         """`t[affine index]` over the nest's axes: `rt.nests.view`'s strided view (a broadcast
         axis where the index does not use the variable)."""
         from phc.ir.lower import linear_form
-        if self.guarded:
-            raise NotDerivable("a strided read inside a branch (it may be out of range where not chosen)")
         b = self.b
         x = b.lin(t, self.env, self.scope)
         if b.ops[x].rank != len(index):
@@ -713,7 +843,15 @@ class Lifter:
                 rows[k].append(n.Const(0) if c is None else self.scope.resolve(simplify(c), self.env, b))
         sizes = tuple(self.scope.resolve(extent(a), self.env, b) if any(c != n.Const(0) for c in rows[k]) else n.Const(1)
                       for k, a in enumerate(self.axes))
-        return b.add("view", (x,), (tuple(consts), tuple(tuple(r) for r in rows), sizes), len(self.axes), span=span)
+        positions = _broadcast_positions(consts, rows)
+        if positions is not None and not self.guarded:
+            # t[i, j] read over nest axes (…, i, …, j, …): t itself with unit axes put in
+            extents = tuple(sizes[a] for a in positions)
+            return b.add("bview", (x,), (positions, len(self.axes), extents), len(self.axes), span=span)
+        # in a branch a point may read outside t where the branch is not chosen: a guarded view
+        # reads a zero there (as the emitter's), and its adjoint sends nothing back
+        attrs = (tuple(consts), tuple(tuple(r) for r in rows), sizes, self.guarded)
+        return b.add("view", (x,), attrs, len(self.axes), span=span)
 
     def _idiom(self, e: n.Expr) -> int | None:
         from phc.select import idioms as I
@@ -723,25 +861,26 @@ class Lifter:
             return None
         b, env, scope = self.b, self.env, self.scope
         res = lambda x: scope.resolve(x, env, b)
+        spatial = tuple(self.axes[-2:])
         match m:
-            case I.ConvMatch() if (tuple(m.out_axes) == tuple(self.axes) and not (m.has_batch or m.has_out)
-                                   and m.chan_axis is None and not m.guarded):
+            case I.ConvMatch() if tuple(m.out_axes) == spatial:
+                # the matcher proved the nest's axes are exactly (b?, o?, i, j)
                 x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
                 nc = None if m.chan_axis is None else res(extent(m.chan_axis))
-                attrs = (m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])), m.has_batch,
+                attrs = (m.spec.stride, res(extent(self.axes[-2])), res(extent(self.axes[-1])), m.has_batch,
                          m.has_out, m.has_chan, m.spec.padding, nc, m.guarded, m.spec)
-                return b.add("conv2d", (x, w), attrs, 2)
-            case I.PoolMatch() if (tuple(m.out_axes) == tuple(self.axes) and m.lead == 0
+                return b.add("conv2d", (x, w), attrs, len(self.axes))
+            case I.PoolMatch() if (tuple(m.out_axes) == spatial and m.lead + 2 == len(self.axes)
                                    and m.spec.kind in ("max", "min") and m.scale == 1):
                 x = b.lin(m.x, env, scope)
-                attrs = (m.spec.kind, m.spec.k, m.spec.stride, res(extent(self.axes[0])), res(extent(self.axes[1])),
+                attrs = (m.spec.kind, m.spec.k, m.spec.stride, res(extent(self.axes[-2])), res(extent(self.axes[-1])),
                          m.ties, m.lead + 2, m.scale, m.spec)
-                return b.add("pool2d", (x,), attrs, 2)
-            case I.LinearMatch() if (m.out_axis,) == tuple(self.axes) and not (m.has_batch or m.x_transposed):
+                return b.add("pool2d", (x,), attrs, len(self.axes))
+            case I.LinearMatch() if m.out_axis == self.axes[-1] and len(self.axes) == 1 + m.has_batch:
                 x, w = b.lin(m.x, env, scope), b.lin(m.w, env, scope)
-                attrs = (res(extent(self.axes[0])), m.has_batch, m.w_transposed, m.x_transposed,
+                attrs = (res(extent(m.out_axis)), m.has_batch, m.w_transposed, m.x_transposed,
                          res(extent(m.red_axis)) if m.red_axis is not None else None, m.spec)
-                return b.add("linear", (x, w), attrs, 1)
+                return b.add("linear", (x, w), attrs, len(self.axes))
         raise NotDerivable(f"no adjoint rule for this {type(m).__name__[:-5].lower()} (a batch or channel axis, a cut or a guard)")
 
 
@@ -753,6 +892,7 @@ RULES = {
     "bin": lambda op: ((0, f"d{_BIN_NAME[op.attrs[0]]}_a"), (1, f"d{_BIN_NAME[op.attrs[0]]}_b")),
     "pow": lambda op: ((0, "dpow"),),
     "relu": lambda op: ((0, "drelu"),),
+    "sigmoid": lambda op: ((0, "dsigmoid"),),
     "where": lambda op: ((1, "dwhere_a"), (2, "dwhere_b")),
     "hselect": lambda op: ((1, "dselect_a"), (2, "dselect_b")),
     "index": lambda op: ((0, "dindex"),),
@@ -762,6 +902,8 @@ RULES = {
     "rmax": lambda op: ((0, "drext"),),
     "rmin": lambda op: ((0, "drext"),),
     "view": lambda op: ((0, "dview"),),
+    "store": lambda op: ((0, "dstore_old"), (1, "dstore_value")),
+    "bview": lambda op: ((0, "dbview"),),
     "softmax": lambda op: ((0, "dsoftmax"),),
     "conv2d": lambda op: ((0, "dconv2d_x"), (1, "dconv2d_w")),
     "pool2d": lambda op: ((0, "dpool2d"),),
@@ -794,17 +936,22 @@ def adjoint(ops: list[Op], y: int, targets: list[int]) -> list[Back]:
 
 
 def _on_paths(ops, y, targets) -> set[int]:
-    """Ops that a target reaches and that reach y."""
+    """Ops that a target reaches and that reach y through differentiable arguments (a
+    comparison, a condition, an index carries no derivative)."""
     reaches_y = {y}
     for op in sorted(ops[:y + 1], key=lambda o: -o.id):
         if op.id in reaches_y:
-            reaches_y.update(op.args)
+            reaches_y.update(op.args[k] for k in _differentiable_args(op))
     from_t = set()
     for op in ops:
-        if op.id in targets or any(a in from_t for a in op.args):
-            if op.kind != "cmp":
-                from_t.add(op.id)
+        if op.id in targets or any(op.args[k] in from_t for k in _differentiable_args(op)):
+            from_t.add(op.id)
     return reaches_y & from_t
+
+
+def _differentiable_args(op: Op) -> tuple[int, ...]:
+    rules = RULES.get(op.kind)
+    return tuple(k for k, _ in rules(op)) if rules else ()
 
 
 # ---------------------------------------------------------------- text (`phc ir --stage grad`)
@@ -827,7 +974,7 @@ def format_adjoint(adj: Adjoint, module: n.Module) -> str:
             lines.append(f"    {format_op(op)}" + (f"  -> %{ends[op.id]}" if op.id in ends else ""))
         lines.append("  backward")
         for b in step.back:
-            lines.append(f"    {', '.join(b.out)} = {b.kind}({', '.join(map(str, b.args))})")
+            lines.append(f"    {format_back(b, step)}")
         for t, w in zip(g.targets, step.wrt):
             lines.append(f"  %{t} = " + (f"g{w}" if w is not None and w in _live(step) else "zeros"))
     return "\n".join(lines) + "\n"
@@ -835,6 +982,16 @@ def format_adjoint(adj: Adjoint, module: n.Module) -> str:
 
 def _live(step: Step) -> set[int]:
     return {int(b.out[0][1:]) for b in step.back if b.kind in ("seed", "acc")}
+
+
+def format_back(b: Back, step: Step) -> str:
+    """`g5 = acc(c7.0, c9.1)`; a rule: `c4.0, c4.1 = dmul_a, dmul_b(g4; v4 = mul(v2, v3))`."""
+    outs = ", ".join(b.out)
+    if b.kind in ("seed", "acc"):
+        return f"{outs} = {b.kind}({', '.join(b.args)})"
+    op = step.ops[int(b.out[0][1:].split(".")[0])]
+    args = ", ".join(f"v{a}" for a in op.args)
+    return f"{outs} = {', '.join(b.args)}(g{op.id}; v{op.id} = {op.kind}({args}))"
 
 
 def format_op(op: Op) -> str:
@@ -848,4 +1005,5 @@ def format_op(op: Op) -> str:
     attrs = ", ".join(attr(a) for a in op.attrs)
     body = ", ".join(x for x in (args, attrs) if x)
     rank = "" if op.rank is None else f" : rank {op.rank}"
-    return f"v{op.id} = {op.kind}({body}){rank}{'' if op.tainted else '  # constant'}"
+    text = f"v{op.id} = {op.kind}({body}){rank}{'' if op.tainted else '  # constant'}"
+    return re.sub(r"%(\d+)", r"v\1", text)
