@@ -45,4 +45,4 @@ def batch_add_count(acc, count):
     0-d tensor: a Python number stays one (the count's value is an exact integer)."""
     if isinstance(acc, torch.Tensor):
         return acc + count
-    return acc + count.item()
+    return acc + (count.item() if isinstance(count, torch.Tensor) else count)
