@@ -168,3 +168,151 @@ def test_loops_it_must_leave_alone_agree_with_level0(why):
     assert old in COUNTING
     python = _agree(COUNTING.replace(old, new))
     assert "rt.batch_runs(" not in python
+
+
+CLASS_NET = """
+class Layer:
+    w: ℝ[3, 4]
+    c: ℝ[3]
+    t: ℝ
+    def act(v: ℝ[m]): ℝ[m]:
+        r: ℝ[m] = for k: ℕ(len(v)) -> tanh(v[k]) * this.t
+        return r
+    def λ(x: ℝ[n]) -> ℝ[m]:
+        z: ℝ[len(this.w)] = zeros(len(this.w))
+        for o: ℕ(len(this.w)):
+            acc = 0.0
+            for k: ℕ(len(x)):
+                acc += this.w[o, k] * x[k]
+            z[o] = acc + this.c[o]
+        a = this.act(z)
+        return a
+
+W: ℝ[3, 4] = [[0.5, -0.25, 0.125, 1.0], [-0.75, 0.5, 0.25, -0.5], [0.25, 1.5, -1.0, 0.75]]
+c: ℝ[3] = [0.1, -0.2, 0.3]
+net: Layer = Layer(W, c, 1.5)
+D: ℝ[6, 4] = [[1.0, 0.5, -0.5, 0.25], [-1.0, 0.75, 0.5, -0.25], [0.5, -1.5, 1.0, 0.125], [0.25, 0.25, -0.75, 1.5], [-0.5, 1.0, 0.5, -1.0], [1.25, -0.25, 0.75, 0.5]]
+labels: ℝ[6] = [0, 1, 2, 1, 0, 2]
+hits: ℝ = 0
+big: ℕ = 2
+"""
+
+VARIED = {
+    "a class with fields and a helper method": CLASS_NET + """
+for i: ℕ(len(D)):
+    y = net(D[i])
+    lab = labels[i]
+    if y[2] > y[0] and y[2] > y[1]:
+        hits += 1
+    if lab == 2:
+        big += 3
+print(hits)
+print(big)
+print(y)
+print(lab)
+print(i)
+""",
+    "a shifted range": CLASS_NET + """
+for i: ℕ(2, len(D)):
+    y = net(D[i])
+    s = sum(y)
+    if s > net.t:
+        hits += 1
+print(hits)
+print(s)
+print(i)
+""",
+    "a per-iteration scalar of a field": CLASS_NET + """
+for i: ℕ(len(D)):
+    x = D[i]
+    y = net(x)
+    m = y[0] * net.t + x[3]
+    if m > 0.0:
+        hits += 2
+print(hits)
+print(m)
+""",
+}
+
+
+@pytest.mark.parametrize("why", sorted(VARIED))
+def test_varied_batched_loops_agree_with_level0(why):
+    python = _agree(VARIED[why])
+    assert "rt.batch_runs(" in python, why
+
+
+# ---------------------------------------------------------------- random evaluation loops
+
+def _random_loop_program(seed: int) -> str:
+    """An evaluation-style loop over the rows of X through random straight-line functions, with
+    random counts, ranges (one past the end included) and, sometimes, something that refuses."""
+    import random
+    rnd = random.Random(seed)
+    rows, cols = rnd.randint(1, 5), rnd.randint(1, 4)
+    num = lambda: f"{rnd.choice([-1, 1]) * rnd.randint(1, 199) / 100:.2f}"   # noqa: E731
+    X = "[" + ", ".join("[" + ", ".join(num() for _ in range(cols)) + "]" for _ in range(rows)) + "]"
+    w = "[" + ", ".join(num() for _ in range(cols)) + "]"
+    element = rnd.choice(["v[k] * w[k]", "tanh(v[k]) + w[k]", "exp(v[k] * 0.5) - w[k]",
+                          "relu(v[k] - w[k])", "v[k] * v[k] * 0.25"])
+    lo = rnd.choice(["0", "0", "1"])
+    hi = rnd.choice(["len(X)", "len(X)", "len(X) - 1", "len(X) + 1"])
+    start = rnd.choice(["0", "0", "3", "0.5"])
+    cond2 = rnd.choice(["t < " + num(), "t < " + num() + " and s > " + num(), "a[0] > s"])
+    extra = rnd.choice(["", "", "", "    print(s)\n", "    total += s\n", "    X[i, 0] = s\n"])
+    return f"""
+def relu(z: ℝ): ℝ:
+    if z > 0:
+        return z
+    else:
+        return 0.0
+
+def feature(v: ℝ[n], w: ℝ[n]): ℝ[n]:
+    r: ℝ[n] = for k: ℕ(len(v)) -> {element}
+    return r
+
+def score(v: ℝ[n], w: ℝ[n]): ℝ:
+    a: ℝ[n] = feature(v, w)
+    s = sum(a)
+    return s * 0.5
+
+X: ℝ[{rows}, {cols}] = {X}
+w: ℝ[{cols}] = {w}
+n_pos: ℕ = 0
+total: ℝ = {start}
+s: ℝ = 9.5
+for i: ℕ({lo}, {hi}):
+    x = X[i]
+    a = feature(x, w)
+    s = score(x, w)
+    t = a[0] * 2.0 + s
+    if s > {num()}:
+        n_pos += 1
+    if {cond2}:
+        total += 2
+{extra}print(n_pos)
+print(total)
+print(s)
+print(i)
+"""
+
+
+def _outcome(src: str, opt: int):
+    try:
+        return "ok", run_program(src, opt=opt)
+    except Exception as e:      # noqa: BLE001 — both levels must fail alike
+        return "error", type(e).__name__
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_evaluation_loops_agree_with_level0(seed):
+    src = _random_loop_program(seed)
+    (k0, v0), (k2, v2) = _outcome(src, 0), _outcome(src, 2)
+    assert k0 == k2, (src, v0, v2)
+    assert v0 == v2 if k0 == "error" else same_output(v2, v0), (src, v0, v2)
+
+
+def test_random_evaluation_loops_are_mostly_batched():
+    """The generator above exercises the transformation (not only its refusals)."""
+    batched = sum("rt.batch_runs(" in pipeline.compile_source(_random_loop_program(s), "r.phk", "torch").python
+                  for s in range(40))
+    assert batched >= 20
