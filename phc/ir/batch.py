@@ -1,12 +1,13 @@
 """Batching a host loop whose iterations are independent (the seed's evaluation loop).
 
-    for i in lo .. hi independent            if batch_rows(test_X, 2, lo, hi) and … :
-      %x = test_X[i]                            %x⟨b1⟩ = test_X[lo:hi]
-      %y = f(x)                        ──▶      …f's body, every value with a leading axis b…
-      if p == t                                 %correct = correct + reduce add over b (select(p[b] == t[b], 1, 0))
-        %correct = correct + 1                  %x = x⟨b1⟩[N - 1]  … (what the last iteration left)
-                                              else
-                                                the loop, as it was
+    for i in lo .. hi independent     if batch_runs(lo, hi) and batch_rows(test_X, 2, lo, hi) and …
+      %x = test_X[i]                     %x⟨b2⟩ = test_X[lo:hi]
+      %y = f(x)                  ──▶     …f's body, every value with a leading axis b…
+      if p == t                          %correct = batch_add_count(correct, reduce add over b
+        %correct = correct + 1                                        (select(p[b] == t[b], 1, 0)))
+                                         %x = x⟨b2⟩[N - 1]  … (what the last iteration left)
+                                       else
+                                         the loop, as it was
 
 Every value the loop body computes per iteration becomes one tensor over the iterations: a
 tabulation of the inlined bodies with the loop's axis in front (so the vectoriser and the idiom
@@ -14,21 +15,25 @@ matchers, which know batch axes, see batched conv/pool/linear nests), `x = T[i]`
 conditional count `if c: acc += k` the sum of the condition times k. After it, every variable the
 loop assigns holds what its last iteration left, and the loop variable is hi - 1.
 
-Legality (each a named predicate below; any failure keeps the loop as it is):
-- `loop_is_batchable`: the loop is `independent` and `nograd` (no value of it reaches a `grad`),
-  its body is assignments and conditional integer counts only (no print, store, field
+Only main's top-level loops are considered. Legality (each a named predicate below; any failure
+keeps the loop as it is):
+- `loop_is_batchable`: the loop is `independent` and reaches no `grad` (`nograd`, or the program
+  has none), its body is assignments and conditional integer counts only (no print, store, field
   assignment, grad, nested loop), no call in it may change an argument (`GradContext.may_mutate`),
-  and every variable is assigned once, before any read in the same iteration;
+  and every variable is assigned once, before any read in the same iteration
+  (`_reads_nothing_carried`: a running sum of data, `t += x[i]`, refuses — its real sum would
+  round in another order);
 - `is_straight_line`: every function or method it calls is assignments and one final return, with
   no tracked parameter; calls are inlined (a builtin or constructor call refuses);
 - `_count_is_exact`: an accumulation is `acc = acc + k` under a condition (or none) with k an
   integer constant, acc read and written nowhere else; the guard `batch_count_exact` checks at
-  run time that acc is a 0-d tensor holding an integer and that |acc| + N·|k| ≤ 2^24, so every
+  run time that acc is a number or a 0-d tensor holding an integer and that |acc| + N·|k| ≤ 2^24, so every
   partial sum is exact in float32 and the order of the additions cannot matter;
 - no index reads a per-iteration value (`_index_is_data_free`): the shapes of every iteration are
-  the same, so a shape error (the only error such a body can raise, besides a division by zero,
-  which refuses: `//` and `%` of data) fails in every iteration at the same source place; the
-  batched form raises it there too. Which iteration the message names may differ (documented);
+  the same, so a shape error (the only error such a body can raise: `//`, `%`, `@`, `floor` and
+  `int` of data, which could fail in one iteration only, refuse) fails in every iteration at the
+  same source place; the batched form raises it there too. Which point the message names may
+  differ (docs/design.md);
 - the run-time guard (`batch_rows`, `batch_scalar`): the loop runs at least once, every tensor read
   as `T[i]` is a tensor of the rank the body needs with rows lo .. hi, and every loop-invariant
   value used as a number is a number. Where it fails, the loop runs as it was (and raises there).
@@ -44,7 +49,6 @@ from phc.ir.simplify import free_syms, map_children, rename_binders, simplify, s
 
 _MATH = {"neg", "not", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "float", "sigmoid"}
 _ELEMENTWISE_BIN = {"+", "-", "*", "/", "**", "<", ">", "<=", ">=", "==", "!=", "and", "or", "min", "max"}
-_EXACT_LIMIT = 2 ** 24          # every integer up to it is a float32
 
 
 class Refused(Exception):
