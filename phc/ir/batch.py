@@ -217,6 +217,7 @@ class Batcher:
     rows: list = field(default_factory=list)         # (tensor, Val or None, rank) for T[i] reads
     scalars: list = field(default_factory=list)      # invariant values used as numbers
     depth: int = 0
+    read_vals: list = field(default_factory=list)    # batched tensors the nest being lifted reads
 
     def batch(self, loop: n.Loop) -> n.Stmt:
         loop_is_batchable(loop, self.ctx)
@@ -273,8 +274,11 @@ class Batcher:
         lo = self.loop.axis.lo
         return n.Sym(self.b) if lo == n.Const(0) else n.Bin("+", n.Sym(self.b), lo)
 
-    def axis(self) -> n.Axis:
-        return n.Axis(self.b, n.Const(0), self.extent())
+    def axis(self, read=()) -> n.Axis:
+        """The batch axis of a nest: over axis 0 of the first batched tensor it reads, where it
+        reads one (all are n long: the idiom matchers then see the batch loop cover the input's
+        batch axis), else over the iterations."""
+        return n.Axis(self.b, n.Const(0), n.Dim(n.Sym(read[0]), 0) if read else self.extent())
 
     def last_of(self, v, last: n.Expr) -> n.Expr:
         if isinstance(v, Val):
@@ -323,9 +327,10 @@ class Batcher:
             case n.Call():
                 return self.inline(e, env, name)
             case n.Tabulate(axes, body):
+                self.read_vals = []
                 inner = self.in_nest(body, vals)
                 axes2 = tuple(self.bound(a, vals) for a in axes)
-                return self.bind(name, n.Tabulate((self.axis(),) + axes2, inner), len(axes))
+                return self.bind(name, n.Tabulate((self.axis(self.read_vals),) + axes2, inner), len(axes))
             case n.Reshape(value, shape):
                 src = self.operand(value, env, name)
                 shape2 = tuple(self.bound(n.Axis("_", s, s), vals).lo for s in shape)
@@ -415,6 +420,7 @@ class Batcher:
                     if not _index_is_data_free(index, names):
                         raise Refused("an index that reads a per-iteration value")
                     self.fix_rank(vals[s], len(index))
+                    self.read_vals.append(vals[s].name)
                     return replace(x, tensor=n.Sym(vals[s].name),
                                    index=(n.Sym(self.b),) + tuple(go(i) for i in index))
                 case n.Load(t, index) if free_syms(x) & (names | {self.var}):
