@@ -27,7 +27,7 @@ from pathlib import Path
 
 from phc import log
 
-ENV_KEYS = ("TRITON_INTERPRET",)     # environment read when the module is emitted or imported
+ENV_KEYS = ("TRITON_INTERPRET", "PHC_ADJOINT")     # environment read when the module is emitted or imported
 
 
 class CacheError(Exception):

@@ -83,13 +83,15 @@ def emit(module, plan, source: str, backend: str, adjoint=None) -> str:
 
 
 def compile_source(source: str, filename: str = "<string>", backend: str = "torch",
-                   opt: int = 2) -> Compiled:
+                   opt: int = 2, adjoint: bool | None = None) -> Compiled:
     """The whole pipeline. `backend`: torch (vectorised torch ops, with the CPU idioms),
     triton (Triton kernels for the idioms), auto (the module carries the Triton kernels and uses
     them for tensors on CUDA, torch ops otherwise). `opt`: 0 is the reference semantics (every
     statement literally, see docs/language.md); 2 optimises where each transformation is proved
     legal and runs the rest literally: a program the optimiser fails on (any exception in
-    lowering, selection or emission) runs at level 0, with a note saying where and why."""
+    lowering, selection or emission) runs at level 0, with a note saying where and why.
+    `adjoint`: write `grad`s as adjoint code where they can be derived (default: yes, unless the
+    environment sets PHC_ADJOINT=0); False keeps every `grad` on autograd."""
     if opt not in (0, 2):
         raise ValueError(f"opt must be 0 or 2, not {opt!r}")
     program, typed = frontend(source, filename)
@@ -98,7 +100,9 @@ def compile_source(source: str, filename: str = "<string>", backend: str = "torc
     try:
         module = lower(typed)
         plan = select(module, backend)
-        plan.adjoint = differentiate(plan.module) if backend != "triton" else None
+        if adjoint is None:
+            adjoint = os.environ.get("PHC_ADJOINT", "1") != "0"
+        plan.adjoint = differentiate(plan.module) if adjoint and backend != "triton" else None
         python = emit(plan.module, plan, source, backend, plan.adjoint)
     except Exception as exc:    # noqa: BLE001 — correctness first: the reference semantics runs
         if _is_verifier_error(exc):

@@ -281,3 +281,11 @@ def store(t, const, coeffs, sizes, value):
 def unstored(g, const, coeffs, sizes):
     """The cotangent of what a store overwrote: g with the written elements zeroed."""
     return store(g.clone(), const, coeffs, sizes, 0.0)
+
+
+def logic(op: str, *args):
+    """`and`/`or`/`not` of a nest's conditions, some of which may be host bools (0-d tensors then)."""
+    ts = [a if isinstance(a, torch.Tensor) else torch.as_tensor(bool(a)) for a in args]
+    if op == "not":
+        return torch.logical_not(ts[0])
+    return torch.logical_and(*ts) if op == "and" else torch.logical_or(*ts)

@@ -28,7 +28,10 @@ def _cut(t, dim: int, n: int, what: str):
 
 def _as4(t, lead: bool, chan: bool):
     """t with the optional leading axes (batch or output channel; channel) made explicit."""
-    return t if lead and chan else t[None, None] if not (lead or chan) else t[:, None] if lead else t[None]
+    if lead and chan:
+        return t
+    # unsqueeze, not t[None, None]: indexing goes through Python's slow path
+    return t.unsqueeze(0).unsqueeze(0) if not (lead or chan) else t.unsqueeze(1) if lead else t.unsqueeze(0)
 
 
 def conv2d(x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_out: bool, has_chan: bool,

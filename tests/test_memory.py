@@ -81,3 +81,53 @@ def test_a_leak_would_be_seen(seed_source):
         rt.printing._observers.clear()
     tensors = [t for t, _ in counts]
     assert tensors[2] > tensors[1]
+
+
+_PEAK_SCRIPT = r"""
+import contextlib, io, json, os, sys, torch
+from phc import pipeline, runtime as rt
+from phc.loader import load_module
+source, leak = sys.argv[1], sys.argv[2] == "1"
+compiled = pipeline.compile_source(open(source, encoding="utf-8").read(), "seed_peak.phk", "torch")
+module, _ = load_module(compiled.python, "seed_peak")
+peaks, kept = [], []
+def observe(values, filename, lineno):
+    if leak:
+        kept.append(torch.ones(1 << 20))          # 4 MiB a print: what a leak would look like
+    with open("/proc/self/statm") as f:                 # resident pages now, in KiB
+        peaks.append(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024)
+rt.printing.add_observer(observe)
+with contextlib.redirect_stdout(io.StringIO()):
+    module.main()
+print(json.dumps({"peaks": peaks, "mode": compiled.plan.adjoint.mode}))
+"""
+
+
+def _peaks(tmp_path, source: str, leak: bool):
+    import json
+    import subprocess
+    import sys
+    prog = tmp_path / "seed_peak.phk"
+    prog.write_text(source, encoding="utf-8")
+    script = tmp_path / "peak.py"
+    script.write_text(_PEAK_SCRIPT, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script), str(prog), "1" if leak else "0"], check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_seed_resident_memory_is_flat_over_epochs(seed_source, tmp_path):
+    """The resident memory of a fresh process at the end of epoch 2 and of epoch 8 of the seed's
+    training (each epoch's print, after its last step) differ by less than 4 MiB: no step keeps
+    anything alive."""
+    got = _peaks(tmp_path, seed_epochs(seed_source, 8, 20), leak=False)
+    assert got["mode"] == "adjoint"
+    peaks = got["peaks"]
+    assert len(peaks) == 8
+    assert peaks[-1] - peaks[1] < 4 * 1024, f"resident memory grows over epochs (KiB): {peaks}"
+
+
+def test_growing_memory_would_be_seen(seed_source, tmp_path):
+    """The same measure with 4 MiB kept at each epoch's print sees the growth (the test above can fail)."""
+    peaks = _peaks(tmp_path, seed_epochs(seed_source, 8, 20), leak=True)["peaks"]
+    assert peaks[-1] - peaks[1] >= 4 * 1024 * 5

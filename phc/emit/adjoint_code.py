@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from phc.ir import nodes as n
 from phc.ir.adjoint import Back, Op, Step
-from phc.ir.simplify import subst
 
 _TORCH_UN = {"exp": "torch.exp", "log": "torch.log", "sin": "torch.sin", "cos": "torch.cos",
              "tanh": "torch.tanh", "sqrt": "torch.sqrt", "abs": "torch.abs"}
@@ -27,19 +26,19 @@ class StepCode:
 
     def expr(self, e: n.Expr) -> str:
         """A host IR expression whose `%k` names are the tape's values."""
-        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
-        self.names.fixed.update(fixed)
-        try:
-            return self.host.expr(e)
-        finally:
-            for k in fixed:
-                self.names.fixed.pop(k, None)
+        return self._with_values(self.host.expr, e)
 
     def int_expr(self, e: n.Expr) -> str:
+        return self._with_values(self.host.int_expr, e)
+
+    def host_index(self, e: n.Expr) -> str:
+        return self._with_values(self.host.index, e)
+
+    def _with_values(self, render, e: n.Expr) -> str:
         fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
         self.names.fixed.update(fixed)
         try:
-            return self.host.int_expr(e)
+            return render(e)
         finally:
             for k in fixed:
                 self.names.fixed.pop(k, None)
@@ -77,6 +76,8 @@ class StepCode:
                 line(f"({a[0]} {op.attrs[0]} {a[1]})")
             case "pow":
                 line(f"({a[0]} ** {op.attrs[0]!r})")
+            case "logic":
+                line(f"rt.adjoint.logic({op.attrs[0]!r}, {', '.join(a)})")
             case "relu":
                 line(f"torch.relu({a[0]})")
             case "sigmoid":
@@ -108,6 +109,10 @@ class StepCode:
                                f"{tup(sizes)})", tag)
                 # a fresh allocation is written in place; any other value is copied first
                 line(f"rt.adjoint.store({a[0] if fresh else a[0] + '.clone()'}, *{out}_spec, {a[1]})")
+            case "unsqueeze":
+                positions, rank = op.attrs
+                idx = ", ".join(":" if k in positions else "None" for k in range(rank))
+                line(f"{a[0]}[{idx}]")
             case "bview":
                 positions, rank, extents = op.attrs
                 ext = "".join(f"{self.int_expr(x)}, " for x in extents)
@@ -138,15 +143,6 @@ class StepCode:
                 line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], {hb}, None, {wt}, {xt}, {out}_n[1])")
             case _:
                 raise ValueError(f"no forward code for {op.kind}")
-
-    def host_index(self, i: n.Expr) -> str:
-        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
-        self.names.fixed.update(fixed)
-        try:
-            return self.host.index(i)
-        finally:
-            for k in fixed:
-                self.names.fixed.pop(k, None)
 
     # ---- the backward
 
@@ -259,6 +255,8 @@ class StepCode:
                 return f"rt.adjoint.sum_to(rt.nests.view({g}, *{v}_spec), {a[1]})"
             case "dstore_old":
                 return f"rt.adjoint.unstored({g}, *{v}_spec)"
+            case "dunsqueeze":
+                return f"{g}.reshape({a[0]}.shape)"
             case "dbview":
                 return f"rt.adjoint.bview_vjp({g}, {a[0]}, *{v}_spec)"
             case "dview":

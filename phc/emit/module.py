@@ -243,7 +243,9 @@ class FunctionEmitter:
                     v = f"rt.{'leaf' if s.leaf.startswith('fresh') else 'track'}({v})"
                     v = f"rt.storable({v})" if s.leaf.endswith("+stores") else v
                 if s.fresh_fields and _constructs(value, self.names) and v.endswith(")"):
-                    v = f"{v[:-1]}{', ' if not v.endswith('()') else ''}_phc_fresh={tuple(s.fresh_fields)!r})"
+                    # with the adjoint written out, main's instances need no leaves (`_phc_plain`)
+                    plain = ", _phc_plain=True" if self.names.adjoint is not None else ""
+                    v = f"{v[:-1]}{', ' if not v.endswith('()') else ''}_phc_fresh={tuple(s.fresh_fields)!r}{plain})"
                 elif s.fresh_fields:
                     v = f"rt.fresh_fields({v}, {s.fresh_fields!r})"
                 c.line(f"{self.names.py(name)} = {v}", tag)
@@ -353,6 +355,9 @@ class ClassEmitter:
         if c.grad_fields:
             # `_phc_fresh`: the fields a construction site proved fresh leaves (fresh_leaf_is_legal)
             params.append("_phc_fresh=()")
+            if self.names.adjoint is not None:
+                # `_phc_plain`: main differentiates at compile time (phc.ir.adjoint): plain values
+                params.append("_phc_plain=False")
         lines = [f"class {self.names.py(c.name)}:",
                  f'    """Physika class `{c.name}`: fields {", ".join(f"{p.name}: {p.type}" for p in c.fields)}."""',
                  f"    _fields = {tuple(p.name for p in c.fields)!r}",
@@ -368,6 +373,8 @@ class ClassEmitter:
             v = f"rt.value({py})"
             if p.name in c.grad_fields:
                 v = f"(rt.leaf({py}) if {p.name!r} in _phc_fresh else rt.track_field({py}))"
+                if self.names.adjoint is not None:
+                    v = f"(rt.adjoint.param({py}) if _phc_plain else {v})"
             lines.append(f"        this.{p.name} = {v}")
         if not fields:
             lines.append("        pass")
