@@ -41,6 +41,7 @@ keeps the loop as it is):
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 
 from phc.ir import nodes as n
@@ -471,8 +472,7 @@ class Batcher:
         for p, a in zip(f.params, call.args):
             v = self.assign(a, env, p.name)
             if isinstance(v, Val):
-                from phc.ir.adjoint import rank_of
-                r = rank_of(p.type)
+                r = _declared_rank(p.type)
                 if r is not None:
                     self.fix_rank(v, r)
             inner[p.name] = v
@@ -530,6 +530,14 @@ class Batcher:
         for p in parts[1:]:
             out = n.Bin("and", out, p)
         return out
+
+
+def _declared_rank(type_text: str) -> int | None:
+    """The rank of a parameter's printed type (`f32` 0, `f32[H, W]` 2); None for a class."""
+    m = re.fullmatch(r"(f32|i64|bool)(\[(.*)\])?", type_text.strip())
+    if not m:
+        return None
+    return 0 if m.group(2) is None else len(m.group(3).split(","))
 
 
 def _bound_in(e: n.Expr, scope: dict) -> bool:
