@@ -48,6 +48,8 @@ def frontend(source: str, filename: str):
 def lower(typed):
     from phc.ir.lower import lower_program
     module = lower_program(typed.program, typed.expr_types)
+    from phc.ir.batch import batch_module
+    module = batch_module(module)       # independent evaluation loops as batched values
     if os.environ.get("PHC_VERIFY") == "1":
         from phc.ir.verify import verify_module
         verify_module(module)

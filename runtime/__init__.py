@@ -47,3 +47,4 @@ from .training import evaluate, train  # noqa: E402,F401  (upstream's training h
 from . import symbolic  # noqa: E402,F401  (sympy values; sympy itself loads on first use)
 from .symbolic import diff, equation, function, lambdify, solve, subs, symbol, symbolic_solve  # noqa: E402,F401
 from . import adjoint  # noqa: E402,F401  (compile-time gradients' vector-Jacobian products)
+from .batching import batch_add_count, batch_count_exact, batch_rows, batch_runs, batch_scalar  # noqa: E402,F401  (phc/ir/batch.py)

@@ -191,10 +191,12 @@ class FunctionEmitter:
             self.in_nograd = True
         self.body(f.body)
         self.code.indent = 1
-        pairs = ", ".join(f"({a!r}, {self.names.py(a)!r})" for a in assigned)
+        # phc's own temporaries (`x⟨b2⟩`, phc/ir/batch.py) are not the program's variables
+        returned = [a for a in assigned if "⟨" not in a]
+        pairs = ", ".join(f"({a!r}, {self.names.py(a)!r})" for a in returned)
         # a variable assigned only inside a loop that ran no iteration is not there
         self.code.line("_g = globals()")
-        self.code.line(f"return {{name: _g[py] for name, py in ({pairs}{',' if len(assigned) == 1 else ''}) if py in _g}}")
+        self.code.line(f"return {{name: _g[py] for name, py in ({pairs}{',' if len(returned) == 1 else ''}) if py in _g}}")
         return "\n".join(['def main():', '    """Run the top-level program; return its variables."""'] + self.code.lines)
 
     # ---- statements
