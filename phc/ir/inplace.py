@@ -170,15 +170,23 @@ def _field_never_shared(module, cls, obj: str, f: str) -> bool:
     method or function that does the same with it), and no method hands `this.f` on as it is."""
     check = _Sharing(module, cls)
     target = n.Attr(n.Sym(obj), f)
-    for s in walk_stmts(module.main.body):
-        if isinstance(s, (n.SetField, n.Store)):
-            return False
-        if isinstance(s, n.Grads):
-            continue            # a target names the field; the adjoint reads it before S1
-        if isinstance(s, n.Print) and s.value == target:
-            continue            # printed at once: nothing keeps it
-        if not all(check.computed_with(e, target) for e in stmt_exprs(s)):
-            return False
+    top = module.main.body
+    # after the last top-level statement that assigns obj, no update runs: a name may hold the
+    # field there (the batched evaluation's `kernel⟨b4⟩ = cnn_object.kernel`)
+    last = max((k for k, st in enumerate(top) if any(isinstance(x, n.Assign) and x.name == obj
+                                                   for x in walk_stmts([st]))), default=-1)
+    for k, st in enumerate(top):
+        for s in walk_stmts([st]):
+            if isinstance(s, (n.SetField, n.Store)):
+                return False
+            if isinstance(s, n.Grads):
+                continue            # a target names the field; the adjoint reads it before S1
+            if isinstance(s, n.Print) and s.value == target:
+                continue            # printed at once: nothing keeps it
+            if k > last and isinstance(s, n.Assign) and s.value == target:
+                continue
+            if not all(check.computed_with(e, target) for e in stmt_exprs(s)):
+                return False
     this_f = n.Attr(n.Sym("this"), f)
     for m in cls.methods:
         if not check.body_computes_with(m, this_f):
