@@ -105,11 +105,12 @@ def _module_excluded(module: n.Module, ctx: GradContext, grads, sites) -> str:
     # tape that reads a gradient computed from one of its own targets fails
     # `_external_is_constant` (name_deps makes a grad's results depend on its y and targets),
     # and the gradients' values are the same with or without the graph kept.
-    for s in walk_stmts(module.main.body):
-        for e in _exprs_of(s):
-            for x in _subexprs(e):
-                if isinstance(x, n.Call) and x.func in _ON_AUTOGRAD:
-                    return f"`{x.func}` runs on autograd"
+    for f in (module.main, *module.functions, *(m for c in module.classes for m in c.methods)):
+        for s in walk_stmts(f.body):
+            for e in _exprs_of(s):
+                for x in _subexprs(e):
+                    if isinstance(x, n.Call) and x.func in _ON_AUTOGRAD:
+                        return f"`{x.func}` runs on autograd" + ("" if f is module.main else f" (in `{f.name}`)")
     return ""
 
 

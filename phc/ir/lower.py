@@ -497,7 +497,12 @@ class FnLowering:
             case A.This():
                 return n.Sym("this")
             case A.ArrayLit(items):
-                return n.ArrayLit(tuple(self._expr(i) for i in items))
+                # integers stay integers (`labels: ℕ[6] = [0, 1, 2, …]`, level 0's values); a
+                # declaration ℝ converts them (_real_array)
+                elems = tuple(self._expr(i) for i in items)
+                ints = elems and all(isinstance(x, n.Const) and x.dtype is n.DType.I64 or
+                                     isinstance(x, n.ArrayLit) and x.dtype is n.DType.I64 for x in elems)
+                return n.ArrayLit(elems, n.DType.I64 if ints else n.DType.F32)
             case A.BinOp(op, l, r):
                 return n.Bin(op, self._expr(l), self._expr(r), e.span)
             case A.UnaryOp("-", x):
@@ -629,6 +634,7 @@ class FnLowering:
         return self.call_with(e, (self.call_with(inner, args), n.Sym(d)))
 
     def call_with(self, e: A.Call, args: tuple) -> n.Expr:
+        args = self.arguments_as_declared(e, args)
         match e.func:
             case A.Attribute(obj, method):
                 return n.Call(method, args, self._expr(obj))
@@ -641,6 +647,23 @@ class FnLowering:
             case A.Name(name):
                 return self.builtin(name, args, e.args)
         raise NotAffine("unsupported call")
+
+    def arguments_as_declared(self, e: A.Call, args: tuple) -> tuple:
+        """An integer literal passed where the callee declares ℝ is real (as at level 0, where the
+        parameter converts it): integer literals are integer tensors otherwise."""
+        kinds = None
+        match e.func:
+            case A.Name(name) if name in self.prog.functions and not (name in self.locals or name in self.env):
+                kinds = [p.type.scalar for p in self.prog.functions[name].params]
+            case A.Name(name) if name in self.prog.classes and not (name in self.locals or name in self.env):
+                c = self.prog.classes[name]
+                kinds = [p.type.scalar for p in c.params] + [d.type.scalar for d in c.fields]
+        if kinds is None:
+            return args
+        def integer(k, a):
+            return isinstance(a, n.ArrayLit) or k < len(e.args) and self.kind_of(e.args[k]) in (A.Scalar.NAT, A.Scalar.INT)
+        return tuple(_to_real(a) if k < len(kinds) and kinds[k] is A.Scalar.REAL and integer(k, a) else a
+                     for k, a in enumerate(args))
 
     def user_call(self, name: str, args, span: A.Span = A.NOSPAN) -> n.Expr:
         if name not in self.prog.in_progress and name not in self.prog.lowered:
