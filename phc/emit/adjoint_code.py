@@ -96,6 +96,8 @@ class StepCode:
             case "reshape":
                 shape = ", ".join(self.int_expr(s) for s in op.attrs)
                 line(f"{a[0]}.reshape(({shape}{',' if len(op.attrs) == 1 else ''}))")
+            case "name":
+                line(a[0])
             case "expand":
                 line(f"{a[0]}.expand({', '.join(self.int_expr(x) for x in op.attrs)})")
             case "sum":
@@ -246,6 +248,8 @@ class StepCode:
                 return f"(torch.zeros_like({g}) if {a[0]} else {g})"
             case "dindex":
                 return f"rt.adjoint.index_vjp({g}, {a[0]}, {v}_ix)"
+            case "dname":
+                return g
             case "dexpand":
                 return f"rt.adjoint.sum_to({g}, {a[0]})"
             case "dreshape":

@@ -158,6 +158,7 @@ RULES = {
     "hselect": lambda op: ((1, "dselect_a"), (2, "dselect_b")),
     "index": lambda op: ((0, "dindex"),),
     "reshape": lambda op: ((0, "dreshape"),),
+    "name": lambda op: ((0, "dname"),),
     "expand": lambda op: ((0, "dexpand"),),
     "sum": lambda op: ((0, "dsum"),),
     "rsum": lambda op: ((0, "drsum"),),
