@@ -31,6 +31,8 @@ def sum_to(g, like):
     """g summed over the axes that broadcasting added to `like` (a binary op's adjoint)."""
     if g.shape == like.shape:
         return g
+    if like.dim() == 0:
+        return g.sum()          # sum_to_size(()) takes three times as long
     return g.sum_to_size(like.shape)
 
 
@@ -51,6 +53,17 @@ def conv2d_vjp(g, x, w, stride: int, n_i: int, n_j: int, has_batch: bool, has_ou
                padding: int, need_x: bool, need_w: bool, n_c: int | None = None, guarded: bool = False):
     """(dx, dw) of `idioms.conv2d(x, w, stride, n_i, n_j, has_batch, has_out, has_chan, None, padding,
     n_c, guarded)`: its layout steps undone around aten's convolution backward."""
+    if not (has_batch or has_out or has_chan or guarded) and n_c is None and x.dim() == 2 and w.dim() == 2:
+        # one image, one kernel (the seed): aten's backward on 4-d views
+        x4, w4 = x.reshape((1, 1) + tuple(x.shape)), w.reshape((1, 1) + tuple(w.shape))
+        oh = (x.shape[0] + 2 * padding - w.shape[0]) // stride + 1
+        ow = (x.shape[1] + 2 * padding - w.shape[1]) // stride + 1
+        g4 = g.reshape(1, 1, n_i, n_j)
+        if (oh, ow) != (n_i, n_j):
+            g4 = F.pad(g4, (0, ow - n_j, 0, oh - n_i))
+        dx4, dw4, _ = _aten.convolution_backward(g4, x4, w4, None, [stride, stride], [padding, padding], [1, 1],
+                                                 False, [0, 0], 1, [need_x, need_w, False])
+        return (dx4.view(x.shape) if need_x else None), (dw4.view(w.shape) if need_w else None)
     x4, w4 = idioms._as4(x, has_batch, has_chan), idioms._as4(w, has_out, has_chan)
     full_c = (x4.shape[1], w4.shape[1])
     if n_c is not None:
@@ -81,6 +94,16 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str, ran
     element each window chose (the same choice as the forward's, ties included)."""
     if kind not in ("max", "min") or scale != 1:
         raise ValueError(f"pool2d: no adjoint for {kind!r} pooling scaled by {scale}")
+    if kind == "max" and x.dim() == 2 and (x.shape[0] - k) // stride + 1 == n_i \
+            and (x.shape[1] - k) // stride + 1 == n_j and (n_i - 1) * stride + k == x.shape[0] \
+            and (n_j - 1) * stride + k == x.shape[1]:
+        # one map, windows covering it exactly (the seed): no cut, no rank glue
+        x3 = x.unsqueeze(0)
+        flip = ties == "last"
+        if flip:
+            x3 = x3.flip(-2, -1)
+        out, idx = _aten.max_pool2d_with_indices(x3, [k, k], [stride, stride])
+        return (out.flip(-2, -1) if flip else out).view(n_i, n_j), (x, x3, idx, k, stride, flip, False)
     if rank is not None:
         idioms._check_rank(x, rank, "pooling")
     H, W = x.shape[-2], x.shape[-1]
@@ -305,8 +328,19 @@ def sub_(t, e):
 
 
 def sub_scaled_(t, s, g):
-    """`t - s * g` written into t: one kernel where s is a number."""
-    if (isinstance(t, torch.Tensor) and isinstance(g, torch.Tensor) and isinstance(s, (int, float))
-            and not isinstance(s, bool) and g.shape == t.shape and g.dtype == t.dtype):
+    """`t - s * g` written into t: one kernel where s is a number and g has t's shape and dtype."""
+    if type(s) is float and type(t) is torch.Tensor and type(g) is torch.Tensor and g.dtype == t.dtype \
+            and g.shape == t.shape:
+        return t.sub_(g, alpha=s)
+    if isinstance(s, (int, float)) and not isinstance(s, bool) and isinstance(t, torch.Tensor) \
+            and isinstance(g, torch.Tensor) and g.shape == t.shape and g.dtype == t.dtype:
         return t.sub_(g, alpha=s)
     return sub_(t, s * g)
+
+
+def ix(i):
+    """An index as a Python int where it is a CPU tensor of one integer: `t[3]` and `d[3] = g`
+    take the fast path that `t[tensor(3)]` (advanced indexing) does not."""
+    if isinstance(i, torch.Tensor) and i.dim() == 0 and not i.is_floating_point() and i.device.type == "cpu":
+        return int(i)
+    return i

@@ -96,3 +96,16 @@ def test_another_argument_reading_the_field_keeps_it_out_of_place():
     src = INLINE.replace("OTHER", "net.b - lr * gb + 0.01 * net.w[0, 0:2]")
     assert "sub_scaled_(net.w" not in compiled(src).python
     assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))
+
+
+def test_an_instance_updated_in_place_in_every_field_is_kept():
+    src = TRAIN.replace("EXTRA", "")
+    python = compiled(src).python
+    assert "net.w = new_w" in python and "Lin(new_w, new_b" not in python
+    assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))
+
+
+def test_an_instance_held_by_another_name_is_rebuilt():
+    src = TRAIN.replace("EXTRA", "").replace("physika_print(net.w)", "old = net\nphysika_print(net.w)")
+    assert "Lin(new_w, new_b" in compiled(src).python
+    assert same_output(run_program(src, "torch", 2), run_program(src, "torch", 0))

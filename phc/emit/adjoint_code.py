@@ -90,7 +90,7 @@ class StepCode:
                 # a tensor whichever branch is chosen (a branch may be a host number)
                 line(f"rt.nests.host_select({a[0]}, {a[1]}, {a[2]})")
             case "index":
-                idx = ", ".join(self.host_index(i) for i in op.attrs)
+                idx = ", ".join(f"rt.adjoint.ix({self.host_index(i)})" for i in op.attrs)
                 self.code.line(f"{out}_ix = ({idx}{',' if len(op.attrs) == 1 else ''})", tag)
                 line(f"{a[0]}[{out}_ix]")
             case "reshape":

@@ -46,6 +46,8 @@ class Names:
         self.in_place: dict = {}        # phc.ir.inplace: id(update) -> (object, field)
         self.copies: dict = {}          # id(construction) -> argument positions to copy
         self.inline: dict = {}          # id(obj = C(obj.f - e, …)) -> positions updated in place
+        self.reused: set = set()        # id(obj = C(…)) that keeps the instance (all fields in place)
+        self.class_fields: dict = {}
 
     def py(self, name: str) -> str:
         if name in self.fixed:
@@ -74,6 +76,8 @@ def emit_module(module: n.Module, source: str, backend: str = "torch", plan=None
         from phc.ir.inplace import plan_in_place
         updates = plan_in_place(module)
         names.in_place, names.copies, names.inline = updates.updates, updates.copies, updates.inline
+        names.reused = updates.reused
+        names.class_fields = {c.name: [p.name for p in c.fields] for c in module.classes}
     names.stores = any(isinstance(s, n.Store) for f in _all_functions(module) for s in walk_stmts(f.body))
     functions = [FunctionEmitter(names).function(f) for f in module.functions]
     classes = [ClassEmitter(names).cls(c) for c in module.classes]
@@ -251,6 +255,14 @@ class FunctionEmitter:
                 code = StepCode(self, k, step)
                 code.tail(tag)
                 code.backward(targets, wrt, tag)
+            case n.Assign(name, n.Call()) if id(s) in self.names.reused:
+                # every field updated in place: the instance it would build is the one it has (the
+                # assignments keep a field whose update had to make a new tensor: rt.adjoint.sub_)
+                args = _with_in_place_arguments(s.value, (), self.names.inline.get(id(s), ())).args
+                cls = next(k for k in self.names.class_fields if k == s.value.func)
+                obj = self.names.py(name)
+                for f, a in zip(self.names.class_fields[cls], args):
+                    c.line(f"{obj}.{f} = {self.value(a)}", tag)
             case n.Assign(name, value):
                 if id(s) in self.names.copies or id(s) in self.names.inline:
                     value = _with_in_place_arguments(value, self.names.copies.get(id(s), ()),

@@ -145,6 +145,8 @@ class Host:
     def index(self, i: n.Expr) -> str:
         if isinstance(i, n.Range):          # a host store into a slice: `B[i, :2] = …`
             return ":".join("" if x is None else self.index(x) for x in (i.lo, i.hi, i.step))
+        while isinstance(i, n.Un) and i.op == "float":
+            i = i.a             # to_index(float(v)) is to_index(v): truncation either way
         s = self.expr(i)
         return s if _is_int_expr(i, self.names.ints) else f"rt.to_index({s})"
 

@@ -8,11 +8,14 @@ precondition `_update_in_place_is_legal`, for a statement S1 `new_f = obj.f - e`
 - `new_f` is read nowhere in `main` but there, and `obj.f` nowhere after S1 in the block;
 - the field's tensor is never shared: every read of `obj.f` in `main` is an operand of
   arithmetic, an index, or through a method (whose bodies only compute with `this.f`, never
-  return or assign it as it is); every other construction of `obj` gets a copy of its argument
-  (`copies`), so the field never aliases a variable of the program (the seed's first
-  `ConvNets(kernel, …)` would otherwise make `kernel` change);
+  return or assign it as it is); no other name holds the instance (`_object_never_shared`);
+  every other construction of `obj` gets a copy of its argument (`copies`), so the field never
+  aliases a variable of the program (the seed's first `ConvNets(kernel, …)` would otherwise
+  make `kernel` change);
 - `e` does not read `obj.f` as a bare value that the update would change under it.
 `rt.adjoint.sub_` falls back to `obj.f - e` where the shapes or dtypes differ (broadcasting).
+A construction whose every argument is its field updated in place keeps the instance
+(`_instance_is_reusable`): the fields are assigned the updated tensors instead.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from phc.ir.analysis import stmt_exprs, subexprs, walk_stmts
 @dataclass
 class InPlace:
     updates: dict[int, tuple[str, str]] = field(default_factory=dict)   # id(S1) -> (obj, field)
+    reused: set[int] = field(default_factory=set)     # id(obj = C(…)) whose every field was updated in place
     inline: dict[int, set[int]] = field(default_factory=dict)           # id(obj = C(obj.f - e, …)) -> positions
     copies: dict[int, set[int]] = field(default_factory=dict)           # id(construction) -> arg positions
 
@@ -60,6 +64,12 @@ def plan_in_place(module: n.Module) -> InPlace:
                 if _inline_update_is_legal(module, cls, block, k, s.name, f, pos):
                     out.inline.setdefault(id(s), set()).add(pos)
                     out._inline_fields.add((s.name, f))
+    # a construction whose every argument is its field updated in place builds the instance
+    # it replaces: the old one is kept (`_instance_is_reusable`)
+    for s in walk_stmts(module.main.body):
+        if isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func in classes \
+                and _instance_is_reusable(module, classes[s.value.func], s, out):
+            out.reused.add(id(s))
     # every construction of an updated object that does not take the updated tensor: a copy
     for s in walk_stmts(module.main.body):
         if isinstance(s, n.Assign) and isinstance(s.value, n.Call) and s.value.func in classes:
@@ -72,6 +82,47 @@ def plan_in_place(module: n.Module) -> InPlace:
                     if not (isinstance(arg, n.Sym) and _is_update_target(arg.name, module, out)):
                         out.copies.setdefault(id(s), set()).add(pos)
     return out
+
+
+def _instance_is_reusable(module, cls, s: n.Assign, plan: InPlace) -> bool:
+    """`obj = C(a0, a1, …)` where each a_k is field k of obj updated in place (the variable an
+    update assigned, or the update itself as the argument): the new instance would hold exactly
+    the old one's tensors, and nothing else holds the old instance (`_class_of`: obj is only
+    ever a construction; methods do not change it), so the old one stands for it."""
+    obj, args = s.name, s.value.args
+    if len(args) != len(cls.fields) or s.value.obj is not None or not _object_never_shared(module, obj):
+        return False
+    for k, (a, p) in enumerate(zip(args, cls.fields)):
+        inline = k in plan.inline.get(id(s), ())
+        by_name = isinstance(a, n.Sym) and any(
+            isinstance(x, n.Assign) and x.name == a.name and plan.updates.get(id(x)) == (obj, p.name)
+            for x in walk_stmts(module.main.body))
+        if not (inline or by_name):
+            return False
+    return True
+
+
+def _object_never_shared(module, obj: str) -> bool:
+    """obj occurs in main only as a field read's or a method call's receiver (or printed): no
+    other name, argument or value holds the instance."""
+    from phc.ir.simplify import children
+
+    def ok(e) -> bool:
+        if e == n.Sym(obj):
+            return False
+        if isinstance(e, n.Attr) and e.obj == n.Sym(obj):
+            return True
+        if isinstance(e, n.Call) and e.obj == n.Sym(obj):
+            return all(ok(a) for a in e.args)
+        return all(ok(c) for c in children(e))
+    for s in walk_stmts(module.main.body):
+        if isinstance(s, n.Print) and s.value == n.Sym(obj):
+            continue
+        if isinstance(s, n.Grads):
+            continue
+        if not all(ok(e) for e in stmt_exprs(s)):
+            return False
+    return True
 
 
 def _inline_update_is_legal(module, cls, block, k, obj: str, f: str, pos: int) -> bool:
@@ -88,7 +139,7 @@ def _inline_update_is_legal(module, cls, block, k, obj: str, f: str, pos: int) -
         return False
     if any(_reads_field(a, obj, f) for j, a in enumerate(s.value.args) if j != pos):
         return False
-    return _field_never_shared(module, cls, obj, f)
+    return _field_never_shared(module, cls, obj, f) and _object_never_shared(module, obj)
 
 
 def _update(s) -> tuple[str, str] | None:
@@ -154,7 +205,7 @@ def _update_in_place_is_legal(module, cls, block, k, obj: str, f: str) -> bool:
                 if x == n.Sym(new))
     if reads != 1 or sum(1 for s in walk_stmts(module.main.body) if isinstance(s, n.Assign) and s.name == new) != 1:
         return False
-    return _field_never_shared(module, cls, obj, f)
+    return _field_never_shared(module, cls, obj, f) and _object_never_shared(module, obj)
 
 
 def _reads_field(e, obj: str, f: str, bare_only: bool = False) -> bool:
