@@ -149,6 +149,10 @@ def linear_vjp(g, x, w, n_i: int, w_transposed: bool, n_k: int | None, need_x: b
     w2 = w.t() if w_transposed else w
     rows, cols = w2.shape
     k = cols if n_k is None else n_k
+    if not has_batch and n_i == rows and k == cols == x.shape[0]:
+        # a whole matrix times a vector (the seed): the two products, nothing else
+        dw = (torch.outer(g, x).t() if w_transposed else torch.outer(g, x)) if need_w else None
+        return (torch.mv(w2.t(), g) if need_x else None), dw
     w2c = w2[:n_i, :k] if (n_i, k) != (rows, cols) else w2
     x2 = (x.t() if x_transposed else x) if has_batch else x.unsqueeze(0)
     xc = x2[:, :k] if k != x2.shape[1] else x2
