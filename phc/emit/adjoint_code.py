@@ -109,9 +109,7 @@ class StepCode:
                 self.code.line(f"{out}, {out}_at = rt.adjoint.extremum({a[0]}, {op.attrs[0]}, {op.kind[1:]!r})", tag)
             case "store":
                 const, rows, sizes, fresh = op.attrs
-                tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
-                self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
-                               f"{tup(sizes)})", tag)
+                self.code.line(f"{out}_spec = {self.spec(const, rows, sizes)}", tag)
                 # a fresh allocation is written in place; any other value is copied first
                 line(f"rt.adjoint.store({a[0] if fresh else a[0] + '.clone()'}, *{out}_spec, {a[1]})")
             case "unsqueeze":
@@ -125,9 +123,7 @@ class StepCode:
                 line(f"rt.adjoint.bview({a[0]}, *{out}_spec)")
             case "view":
                 const, rows, sizes, guarded = op.attrs
-                tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"
-                self.code.line(f"{out}_spec = ({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), "
-                               f"{tup(sizes)}, {guarded})", tag)
+                self.code.line(f"{out}_spec = {self.spec(const, rows, sizes)[:-1]}, {guarded})", tag)
                 line(f"rt.nests.view({a[0]}, *{out}_spec)")
             case "softmax":
                 line(f"torch.softmax({a[0]}, 0)")
@@ -148,6 +144,11 @@ class StepCode:
                 line(f"rt.idioms.linear({a[0]}, {a[1]}, {out}_n[0], {hb}, None, {wt}, {xt}, {out}_n[1])")
             case _:
                 raise ValueError(f"no forward code for {op.kind}")
+
+    def spec(self, const, rows, sizes) -> str:
+        """`(const, coeffs, sizes)` of `rt.nests.view` / `store` as a Python tuple."""
+        tup = lambda xs: "(" + "".join(f"{self.int_expr(x)}, " for x in xs) + ")"     # noqa: E731
+        return f"({tup(const)}, ({''.join(tup(r) + ', ' for r in rows)}), {tup(sizes)})"
 
     # ---- the backward
 

@@ -128,9 +128,10 @@ class Builder:
         if (s.name in self.roots and s.name not in self.objects and not self.ops[top].tainted
                 and not integer_valued(s.value)):       # an integer has no derivative (level 0)
             top = self.add("leaf", (top,), (), self.ops[top].rank, True)
-        elif s.name in self.roots and s.name not in self.objects:
-            # a target's value is its own variable: `grad(y, mid)` counts the uses of mid only,
-            # not those of an equal expression written elsewhere (which the op would share)
+        elif s.name in self.roots and s.name not in self.objects and not isinstance(s.value, (n.Sym, n.Attr)):
+            # a target computed here is a tensor of its own: `grad(y, mid)` counts the uses of mid
+            # only, not those of an equal expression written elsewhere (which the op would share);
+            # `mid = x` names x's tensor itself, whose uses are all x's
             top = self.add("name", (top,), (s.name, len(self.ops)), self.ops[top].rank)
         return top
 
