@@ -151,8 +151,9 @@ def uses(e: n.Expr, name: str) -> bool:
 
 # ---------------------------------------------------------------- integrality
 
-def is_integral(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> bool:
-    """True where `e` certainly holds an integer: loop indices, shapes, integer constants."""
+def is_integral(e: n.Expr, int_syms: frozenset[str] = frozenset(), scalar: bool = False) -> bool:
+    """True where `e` certainly holds an integer: loop indices, shapes, integer constants. With
+    `scalar`, only numbers: not `floor`/`int`/`len` or an argmax, which may be of a tensor."""
     match e:
         case n.Const(v, _):
             return isinstance(v, int) and not isinstance(v, bool)
@@ -161,11 +162,11 @@ def is_integral(e: n.Expr, int_syms: frozenset[str] = frozenset()) -> bool:
         case n.Sym(name):
             return name in int_syms
         case n.Bin(op, a, b) if op in _INT_OPS:
-            return is_integral(a, int_syms) and is_integral(b, int_syms)
+            return is_integral(a, int_syms, scalar) and is_integral(b, int_syms, scalar)
         case n.Un("floor", _) | n.Un("len", _) | n.Un("int", _):
-            return True
+            return not scalar
         case n.Reduce(n.ReduceOp.ARGMAX | n.ReduceOp.ARGMIN, _, _):
-            return True
+            return not scalar
     return False
 
 
@@ -457,16 +458,7 @@ def _cancels_exactly(x: n.Expr, y: n.Expr, int_syms, in_index: bool) -> bool:
 def _integer_scalar(e: n.Expr, int_syms) -> bool:
     """A number that is surely an integer: an integer constant, a shape, a loop index, integer
     arithmetic on them (not `floor`, which may be of a tensor)."""
-    match e:
-        case n.Const(v, _):
-            return isinstance(v, int) and not isinstance(v, bool)
-        case n.Dim():
-            return True
-        case n.Sym(name):
-            return name in int_syms
-        case n.Bin(op, a, b) if op in _INT_OPS:
-            return _integer_scalar(a, int_syms) and _integer_scalar(b, int_syms)
-    return False
+    return is_integral(e, int_syms, scalar=True)
 
 
 def _is_int_kind(c: n.Expr) -> bool:
