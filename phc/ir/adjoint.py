@@ -105,6 +105,11 @@ def _module_excluded(module: n.Module, ctx: GradContext, grads, sites) -> str:
     # tape that reads a gradient computed from one of its own targets fails
     # `_external_is_constant` (name_deps makes a grad's results depend on its y and targets),
     # and the gradients' values are the same with or without the graph kept.
+    functions = {f.name for f in module.functions}
+    assigned = {s.name for s in walk_stmts(module.main.body) if isinstance(s, n.Assign)}
+    for g in grads:
+        if isinstance(g.y, n.Sym) and g.y.name in functions and g.y.name not in assigned:
+            return f"`grad({g.y.name}, …)` differentiates a function (at the point), on autograd"
     for f in (module.main, *module.functions, *(m for c in module.classes for m in c.methods)):
         for s in walk_stmts(f.body):
             for e in _exprs_of(s):
