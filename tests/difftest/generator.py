@@ -1320,6 +1320,14 @@ def snip_grad_intermediate(g: Gen) -> None:
                    f"{obj}: {C} = {C}({a.name} * 0.5)", f"{obj}.step({a.name})")
             g.feat("grad_field", "grad_in_method")
         return
+    if g.chance(0.25):
+        # grad(f, x) of a function: f's derivative at x (upstream's learn-parameter programs)
+        f, out = g.fresh("lf"), g.fresh("gf")
+        sig = symbols(len(shape))
+        g.emit(f"def {f}(v: ℝ[{sig}]): ℝ:", f"    return sum({g.scalar(['v'], 2)} * v)")
+        g.emit(f"{out} = grad({f}, {a.name})", out)
+        g.feat("grad", "grad_function")
+        return
     mid = g.fresh("mid")
     y = g.fresh("y")
     g.emit(f"{mid} = {g.scalar([a.name], 1) if g.chance(0.5) else a.name + ' * 2.0'}")
