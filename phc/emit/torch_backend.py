@@ -14,21 +14,11 @@ from dataclasses import dataclass, field
 from phc.emit.places import Places, line_tag
 from phc.ir import nodes as n
 from phc.ir.lower import linear_form
-from phc.ir.simplify import extent, free_syms, simplify, as_int, subst
+from phc.ir.simplify import extent, free_syms, simplify, as_int, subst, sigmoid_of, surely_nonnegative
 
 _BIN = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**", "@": "@",
         "<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
 MATH_FNS = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "sigmoid", "floor"}
-
-
-def sigmoid_of(e: n.Expr):
-    """x where `e` is `1 / (1 + exp(-x))`, the logistic function (one torch call, the same
-    value to rounding and the same derivative)."""
-    match e:
-        case n.Bin("/", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64),
-                   n.Bin("+", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64), n.Un("exp", n.Un("neg", x)))):
-            return x
-    return None
 
 
 class EmitError(Exception):
@@ -244,18 +234,6 @@ def _effective_vars(e: n.Expr, vars) -> set[str]:
     return out
 
 
-def _surely_nonnegative(e: n.Expr) -> bool:
-    """An extent that cannot be negative: a constant ≥ 0, a size, or a sum/product of those."""
-    match e:
-        case n.Const(v, _):
-            return not isinstance(v, bool) and v >= 0
-        case n.Dim():
-            return True
-        case n.Bin("+" | "*" | "//", a, b):
-            return _surely_nonnegative(a) and _surely_nonnegative(b)
-    return False
-
-
 class Nest:
     """Vectorises one expression over the loop axes `axes` (outermost first)."""
 
@@ -353,7 +331,7 @@ class Nest:
             name = self.code.tmp("_n")
             size = self.host.int_expr(extent(a))
             # ℕ(a, b) with b < a runs no iteration: an extent that may be negative is clamped (DT01)
-            self.code.line(f"{name} = {size if _surely_nonnegative(extent(a)) else f'max({size}, 0)'}")
+            self.code.line(f"{name} = {size if surely_nonnegative(extent(a)) else f'max({size}, 0)'}")
             self.sizes[a.var] = name
         return self.sizes[a.var]
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
-from phc.ir.analysis import GradContext, name_deps, walk_stmts
+from phc.ir.analysis import GradContext, name_deps, stmt_exprs, subexprs, walk_stmts
 from phc.ir.tape import Builder, NotDerivable, Op, _text
 
 @dataclass(frozen=True)
@@ -112,21 +112,11 @@ def _module_excluded(module: n.Module, ctx: GradContext, grads, sites) -> str:
             return f"`grad({g.y.name}, …)` differentiates a function (at the point), on autograd"
     for f in (module.main, *module.functions, *(m for c in module.classes for m in c.methods)):
         for s in walk_stmts(f.body):
-            for e in _exprs_of(s):
-                for x in _subexprs(e):
+            for e in stmt_exprs(s):
+                for x in subexprs(e):
                     if isinstance(x, n.Call) and x.func in _ON_AUTOGRAD:
                         return f"`{x.func}` runs on autograd" + ("" if f is module.main else f" (in `{f.name}`)")
     return ""
-
-
-def _exprs_of(s):
-    from phc.ir.analysis import stmt_exprs
-    return stmt_exprs(s)
-
-
-def _subexprs(e):
-    from phc.ir.analysis import subexprs
-    return subexprs(e)
 
 
 def _block_of(body, target):

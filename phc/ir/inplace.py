@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
 from phc.ir.analysis import stmt_exprs, subexprs, walk_stmts
+from phc.ir.tape import class_of
 
 
 @dataclass
@@ -47,7 +48,7 @@ def plan_in_place(module: n.Module) -> InPlace:
             if m is None:
                 continue
             obj, f = m
-            cls = _class_of(module, obj, classes)
+            cls = class_of(module, obj, strict=True)
             if cls is None or not _update_in_place_is_legal(module, cls, block, k, obj, f):
                 continue
             out.updates[id(s)] = (obj, f)
@@ -57,7 +58,7 @@ def plan_in_place(module: n.Module) -> InPlace:
                     and s.value.obj is None):
                 continue
             cls = classes[s.value.func]
-            if _class_of(module, s.name, classes) is not cls:
+            if class_of(module, s.name, strict=True) is not cls:
                 continue
             for pos, arg in enumerate(s.value.args[:len(cls.fields)]):
                 f = cls.fields[pos].name
@@ -87,7 +88,7 @@ def plan_in_place(module: n.Module) -> InPlace:
 def _instance_is_reusable(module, cls, s: n.Assign, plan: InPlace) -> bool:
     """`obj = C(a0, a1, …)` where each a_k is field k of obj updated in place (the variable an
     update assigned, or the update itself as the argument): the new instance would hold exactly
-    the old one's tensors, and nothing else holds the old instance (`_class_of`: obj is only
+    the old one's tensors, and nothing else holds the old instance (`class_of(strict)`: obj is only
     ever a construction; methods do not change it), so the old one stands for it."""
     obj, args = s.name, s.value.args
     if len(args) != len(cls.fields) or s.value.obj is not None or not _object_never_shared(module, obj):
@@ -164,17 +165,6 @@ def _blocks(body):
         elif isinstance(s, n.If):
             yield from _blocks(s.body)
             yield from _blocks(s.orelse)
-
-
-def _class_of(module, obj, classes):
-    names = {s.value.func for s in walk_stmts(module.main.body)
-             if isinstance(s, n.Assign) and s.name == obj and isinstance(s.value, n.Call)}
-    if len(names) != 1 or next(iter(names)) not in classes:
-        return None
-    if any(isinstance(s, n.Assign) and s.name == obj and not isinstance(s.value, n.Call)
-           for s in walk_stmts(module.main.body)):
-        return None
-    return classes[next(iter(names))]
 
 
 def _update_in_place_is_legal(module, cls, block, k, obj: str, f: str) -> bool:

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 from phc.ir import nodes as n
-from phc.ir.simplify import extent, free_syms, simplify
-from phc.ir.tape import (BINARY, COMPARE, UNARY, NotDerivable, _broadcast_positions, _sigmoid_of,
-                         _text)
+from phc.ir.simplify import extent, free_syms, sigmoid_of, simplify, surely_nonnegative
+from phc.ir.tape import BINARY, COMPARE, UNARY, NotDerivable, _broadcast_positions, _text
 
 def size_of(a: n.Axis) -> n.Expr:
     """The number of points of an axis: its extent, clamped at 0 unless surely nonnegative
     (`ℕ(2, 1)` runs no iteration; a view of size -1 would be an error)."""
-    from phc.emit.torch_backend import _surely_nonnegative
     e = simplify(extent(a))
-    return e if _surely_nonnegative(e) else n.Bin("max", e, n.Const(0))
+    return e if surely_nonnegative(e) else n.Bin("max", e, n.Const(0))
 
 
 class Lifter:
@@ -103,8 +101,8 @@ class Lifter:
                 return x
             case n.Load(t, index) if not (free_syms(t) & set(self.vars)):
                 return self._view(t, index, span)
-            case n.Bin("/") if _sigmoid_of(e) is not None:
-                return b.add("sigmoid", (self._lift(_sigmoid_of(e)),), (), rank, span=span)
+            case n.Bin("/") if sigmoid_of(e) is not None:
+                return b.add("sigmoid", (self._lift(sigmoid_of(e)),), (), rank, span=span)
             case n.Un("sigmoid", a):
                 return b.add("sigmoid", (self._lift(a),), (), rank, span=span)
             case n.Bin("max" | "min" as op, x, y):

@@ -503,3 +503,25 @@ def _is_identity(axes, t, idx) -> bool:
         if i != n.Sym(a.var) or not _is_zero(a.lo) or a.hi != n.Dim(t, k):
             return False
     return not any(a.var in free_syms(t) for a in axes)
+
+
+def surely_nonnegative(e: n.Expr) -> bool:
+    """An extent that cannot be negative: a constant ≥ 0, a size, or a sum/product of those."""
+    match e:
+        case n.Const(v, _):
+            return not isinstance(v, bool) and v >= 0
+        case n.Dim():
+            return True
+        case n.Bin("+" | "*" | "//", a, b):
+            return surely_nonnegative(a) and surely_nonnegative(b)
+    return False
+
+
+def sigmoid_of(e: n.Expr):
+    """x where `e` is `1 / (1 + exp(-x))`, the logistic function (one torch call, the same
+    value to rounding and the same derivative)."""
+    match e:
+        case n.Bin("/", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64),
+                   n.Bin("+", n.Const(1 | 1.0, n.DType.F32 | n.DType.I64), n.Un("exp", n.Un("neg", x)))):
+            return x
+    return None

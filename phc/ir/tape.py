@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from phc.ir import nodes as n
 from phc.ir.analysis import GradContext, closure, root_name, stmt_exprs, stmt_writes, walk_stmts
-from phc.ir.simplify import extent, free_syms, simplify
+from phc.ir.simplify import children, free_syms, sigmoid_of, simplify
 
 UNARY = {"neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs"}
 BINARY = {"+", "-", "*", "/"}
@@ -193,7 +193,7 @@ class Builder:
             resolved = scope.resolve(e, env, self)
             if isinstance(resolved, n.Sym) and resolved.name.startswith("%"):
                 return int(resolved.name[1:])       # an op's value under another name
-            return self.host(resolved, self._host_rank(e, env, scope))
+            return self.host(resolved, self.static_rank(e, env, scope))
         span = getattr(e, "span", None)
         match e:
             case n.Sym(name):
@@ -204,8 +204,8 @@ class Builder:
                 return self._root_var(name)
             case n.Attr(n.Sym(obj), name):
                 return self._field(scope.object(obj), name)
-            case n.Bin("/") if _sigmoid_of(e) is not None:
-                x = self.lin(_sigmoid_of(e), env, scope)
+            case n.Bin("/") if sigmoid_of(e) is not None:
+                x = self.lin(sigmoid_of(e), env, scope)
                 return self.add("sigmoid", (x,), (), self.ops[x].rank, span=span)
             case n.Un("sigmoid", a):
                 x = self.lin(a, env, scope)
@@ -275,9 +275,6 @@ class Builder:
                 kind = {n.ReduceOp.ADD: "rsum", n.ReduceOp.MAX: "rmax", n.ReduceOp.MIN: "rmin"}[op]
                 return self.add(kind, (x,), (len(axes),), 0, span=span)
         raise NotDerivable(f"no adjoint rule for `{_text(e)}`")
-
-    def _host_rank(self, e, env, scope):
-        return self.static_rank(e, env, scope)
 
     def static_rank(self, e: n.Expr, env, scope, seen=frozenset()) -> int | None:
         """The rank of `e`'s value where the program's declarations fix it, else None."""
@@ -365,10 +362,10 @@ class Builder:
             case n.Tabulate() | n.Reduce():
                 bound = {a.var for a in e.axes}
                 inner = scope.with_axes(bound)
-                return any(self._tainted(x, env, inner) for x in _children(e))
+                return any(self._tainted(x, env, inner) for x in children(e))
         if isinstance(e, n.Sym):
             return False
-        return any(self._tainted(c, env, scope) for c in _children(e))
+        return any(self._tainted(c, env, scope) for c in children(e))
 
     def _user_functions(self):
         return {f.name for f in self.module.functions}
@@ -388,7 +385,7 @@ class Builder:
         _field_is_root(self.module, self.ctx, obj, name, self.deps, self.roots)
         key = (obj, name)
         if key not in self.field_ops:
-            cls = _class_of(self.module, obj)
+            cls = class_of(self.module, obj)
             rank = rank_of(next((p.type for p in cls.fields if p.name == name), "")) if cls else None
             self.field_ops[key] = self.add("field", (), (obj, name), rank, True)
         return self.field_ops[key]
@@ -492,7 +489,7 @@ class Builder:
         if not isinstance(e.obj, n.Sym):
             raise NotDerivable("a method called on a computed object")
         obj = scope.object(e.obj.name)
-        cls = _class_of(self.module, obj)
+        cls = class_of(self.module, obj)
         ms = [m for m in (cls.methods if cls else ()) if m.name == e.func]
         if len(ms) != 1:
             raise NotDerivable(f"cannot tell which `{e.func}` is called")
@@ -528,11 +525,6 @@ class Scope:
         return subst(e, mapping)
 
 
-def _sigmoid_of(e: n.Expr):
-    from phc.emit.torch_backend import sigmoid_of
-    return sigmoid_of(e)
-
-
 def _broadcast_positions(consts, rows):
     """For a view whose tensor axis d is read by nest axis positions[d] alone (coefficient 1,
     offset 0, the positions increasing), the positions; else None."""
@@ -551,11 +543,6 @@ def _broadcast_positions(consts, rows):
     return tuple(positions)
 
 
-def _children(e):
-    from phc.ir.simplify import children
-    return children(e)
-
-
 def _with(op: Op, **kw) -> Op:
     from dataclasses import replace
     return replace(op, **kw)
@@ -570,10 +557,14 @@ def _text(e) -> str:
     return expr(e)
 
 
-def _class_of(module: n.Module, obj: str):
-    """The class of the object variable `obj`: the one its constructions name (main only)."""
-    names = {s.value.func for s in walk_stmts(module.main.body)
-             if isinstance(s, n.Assign) and s.name == obj and isinstance(s.value, n.Call) and s.value.obj is None}
+def class_of(module: n.Module, obj: str, strict: bool = False):
+    """The class of the object variable `obj`: the one its constructions in main name. With
+    `strict`, also every assignment of obj is such a construction."""
+    assigns = [s for s in walk_stmts(module.main.body) if isinstance(s, n.Assign) and s.name == obj]
+    built = [s for s in assigns if isinstance(s.value, n.Call) and s.value.obj is None]
+    if strict and len(built) != len(assigns):
+        return None
+    names = {s.value.func for s in built}
     classes = [c for c in module.classes if c.name in names]
     return classes[0] if len(classes) == 1 and len(names) == 1 else None
 
@@ -603,7 +594,7 @@ def _external_is_constant(name: str, deps, roots: set[str]):
 def _field_is_root(module: n.Module, ctx: GradContext, obj: str, name: str, deps, roots):
     """`obj.name` is a variable of its own: every construction of `obj` starts that field fresh,
     no statement assigns it in place, no other name holds the object, no method changes it."""
-    cls = _class_of(module, obj)
+    cls = class_of(module, obj)
     if cls is None:
         raise NotDerivable(f"`{obj}` is not always an instance of one class")
     fields = [p.name for p in cls.fields]
