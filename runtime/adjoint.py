@@ -17,14 +17,8 @@ _aten = torch.ops.aten
 def param(t):
     """A `grad` target's value in a module that differentiates at compile time: what `rt.leaf`
     makes of it (numbers and integer tensors become float32 tensors), with no `requires_grad`."""
-    from .ops import device
-    if isinstance(t, complex):
-        return torch.tensor(t, dtype=torch.complex64, device=device())
-    if not isinstance(t, torch.Tensor):
-        return torch.tensor(float(t), dtype=torch.float32, device=device())
-    if not (t.is_floating_point() or t.is_complex()):
-        return t.to(torch.float32)
-    return t
+    from .autograd import as_variable
+    return as_variable(t)
 
 
 def sum_to(g, like):
@@ -333,9 +327,6 @@ def sub_(t, e):
 
 def sub_scaled_(t, s, g):
     """`t - s * g` written into t: one kernel where s is a number and g has t's shape and dtype."""
-    if type(s) is float and type(t) is torch.Tensor and type(g) is torch.Tensor and g.dtype == t.dtype \
-            and g.shape == t.shape:
-        return t.sub_(g, alpha=s)
     if isinstance(s, (int, float)) and not isinstance(s, bool) and isinstance(t, torch.Tensor) \
             and isinstance(g, torch.Tensor) and g.shape == t.shape and g.dtype == t.dtype:
         return t.sub_(g, alpha=s)

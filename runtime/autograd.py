@@ -103,13 +103,19 @@ def _zeros(y: Any, x: Any) -> torch.Tensor:
 def leaf(t: Any) -> torch.Tensor:
     """A fresh leaf that requires grad: cut from whatever graph `t` came from. Shares storage with
     `t` (no copy); integers and Python numbers become float32 on the current device."""
+    return as_variable(t).detach().requires_grad_(True)
+
+
+def as_variable(t: Any) -> torch.Tensor:
+    """t as a value something can be differentiated with respect to: a float (or complex) tensor;
+    integers and Python numbers become float32 on the current device, tensors stay themselves."""
     if isinstance(t, complex):
-        t = torch.tensor(t, dtype=torch.complex64, device=device())
-    elif not isinstance(t, torch.Tensor):
-        t = torch.tensor(float(t), dtype=torch.float32, device=device())
-    elif not (t.is_floating_point() or t.is_complex()):
-        t = t.to(torch.float32)
-    return t.detach().requires_grad_(True)
+        return torch.tensor(t, dtype=torch.complex64, device=device())
+    if not isinstance(t, torch.Tensor):
+        return torch.tensor(float(t), dtype=torch.float32, device=device())
+    if not (t.is_floating_point() or t.is_complex()):
+        return t.to(torch.float32)
+    return t
 
 
 def partial_point(t: Any) -> Any:

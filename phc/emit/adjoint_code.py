@@ -14,6 +14,7 @@ class StepCode:
     def __init__(self, emitter, index: int, step: Step):
         self.e, self.k, self.step = emitter, index, step
         self.code, self.host, self.names = emitter.code, emitter.host, emitter.names
+        self.values = {f"%{op.id}": self.v(op.id) for op in step.ops}   # what `%k` names in host IR
 
     def v(self, op: int) -> str:
         return f"_s{self.k}_{op}"
@@ -35,12 +36,11 @@ class StepCode:
         return self._with_values(self.host.index, e)
 
     def _with_values(self, render, e: n.Expr) -> str:
-        fixed = {f"%{op.id}": self.v(op.id) for op in self.step.ops}
-        self.names.fixed.update(fixed)
+        self.names.fixed.update(self.values)
         try:
             return render(e)
         finally:
-            for k in fixed:
+            for k in self.values:
                 self.names.fixed.pop(k, None)
 
     # ---- the forward

@@ -259,9 +259,8 @@ class FunctionEmitter:
                 # every field updated in place: the instance it would build is the one it has (the
                 # assignments keep a field whose update had to make a new tensor: rt.adjoint.sub_)
                 args = _with_in_place_arguments(s.value, (), self.names.inline.get(id(s), ())).args
-                cls = next(k for k in self.names.class_fields if k == s.value.func)
                 obj = self.names.py(name)
-                for f, a in zip(self.names.class_fields[cls], args):
+                for f, a in zip(self.names.class_fields[s.value.func], args):
                     c.line(f"{obj}.{f} = {self.value(a)}", tag)
             case n.Assign(name, value):
                 if id(s) in self.names.copies or id(s) in self.names.inline:
