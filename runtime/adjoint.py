@@ -98,29 +98,12 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str, ran
             x3 = x3.flip(-2, -1)
         out, idx = _aten.max_pool2d_with_indices(x3, [k, k], [stride, stride])
         return (out.flip(-2, -1) if flip else out).view(n_i, n_j), (x, x3, idx, k, stride, flip, False)
-    if rank is not None:
-        idioms._check_rank(x, rank, "pooling")
-    H, W = x.shape[-2], x.shape[-1]
-    h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
-    if h > H or w > W:
-        idioms._check_extent((H - k) // stride + 1, n_i, 0, "pooling")
-        idioms._check_extent((W - k) // stride + 1, n_j, 1, "pooling")
-    x3 = x[None] if x.dim() == 2 else x.reshape((-1,) + tuple(x.shape[-2:]))
-    cut = h != H or w != W
-    if cut:
-        x3 = x3[..., :h, :w]
     flip = ties == "last"
-    if flip:
-        x3 = x3.flip(-2, -1)
+    x3, cut = idioms.pool_input(x, k, stride, n_i, n_j, flip, rank)
     if kind == "min":
         x3 = -x3
     out, idx = _aten.max_pool2d_with_indices(x3, [k, k], [stride, stride])
-    if kind == "min":
-        out = -out
-    if flip:
-        out = out.flip(-2, -1)
-    value = out.squeeze(0) if x.dim() == 2 else out.reshape(tuple(x.shape[:-2]) + tuple(out.shape[-2:]))
-    return value, (x, x3, idx, k, stride, flip, cut)
+    return idioms.pool_output(-out if kind == "min" else out, x, flip), (x, x3, idx, k, stride, flip, cut)
 
 
 def pool2d_vjp(g, saved):

@@ -88,21 +88,8 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
     """max/min/avg over k×k windows at stride s of the last two axes, for i < n_i, j < n_j.
     ties="last": the gradient goes to the last extreme of the window in row-major order (what a
     tree of `if a > b` selects), otherwise to the first (PyTorch's rule)."""
-    if rank is not None:
-        _check_rank(x, rank, "pooling")
-    H, W = x.shape[-2], x.shape[-1]
-    h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
-    if h > H or w > W:
-        _check_extent((H - k) // stride + 1, n_i, 0, "pooling")
-        _check_extent((W - k) // stride + 1, n_j, 1, "pooling")
-    x3 = x[None] if x.dim() == 2 else x.reshape((-1,) + tuple(x.shape[-2:]))
-    if h != H or w != W:
-        x3 = x3[..., :h, :w]
-    # the first extreme of the reversed window is the last one (exact ties of a window's maximum
-    # are rare, but they decide where the gradient goes)
     flip = ties == "last" and kind != "avg"
-    if flip:
-        x3 = x3.flip(-2, -1)
+    x3, _ = pool_input(x, k, stride, n_i, n_j, flip, rank)
     if impl is not None:
         out = impl(x3[:, None])[:, 0]
     elif kind == "avg":
@@ -111,6 +98,30 @@ def pool2d(x, kind: str, k: int, stride: int, n_i: int, n_j: int, ties: str = "f
         out = torch.max_pool2d(x3, k, stride)   # the op itself: F.max_pool2d is a Python dispatcher
     else:
         out = -torch.max_pool2d(-x3, k, stride)
+    return pool_output(out, x, flip)
+
+
+def pool_input(x, k: int, stride: int, n_i: int, n_j: int, flip: bool, rank: int | None):
+    """x's maps as [N, h, w] (the leading axes one), cut to the h×w the n_i×n_j windows read
+    (raising if x is too small, as the loop would), reversed where `flip`: the first extreme of
+    the reversed window is the last one (exact ties of a window's maximum are rare, but they
+    decide where the gradient goes). Also whether it was cut."""
+    if rank is not None:
+        _check_rank(x, rank, "pooling")
+    H, W = x.shape[-2], x.shape[-1]
+    h, w = (n_i - 1) * stride + k, (n_j - 1) * stride + k
+    if h > H or w > W:
+        _check_extent((H - k) // stride + 1, n_i, 0, "pooling")
+        _check_extent((W - k) // stride + 1, n_j, 1, "pooling")
+    x3 = x[None] if x.dim() == 2 else x.reshape((-1,) + tuple(x.shape[-2:]))
+    cut = h != H or w != W
+    if cut:
+        x3 = x3[..., :h, :w]
+    return (x3.flip(-2, -1) if flip else x3), cut
+
+
+def pool_output(out, x, flip: bool):
+    """The pooled [N, n_i, n_j] back in x's order and leading axes."""
     if flip:
         out = out.flip(-2, -1)
     return out.squeeze(0) if x.dim() == 2 else out.reshape(tuple(x.shape[:-2]) + tuple(out.shape[-2:]))
